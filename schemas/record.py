@@ -1,0 +1,209 @@
+"""The record every consumer sees: the single source of truth for names, enums and JSON Schema.
+
+``Record.model_dump(mode="json")`` is exactly the shape in shared/CONTRACT.md.  Field
+descriptions double as the documentation the LLM reads through the JSON Schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, model_validator
+
+
+class Decision(str, Enum):
+    """An IMR outcome for one disputed item."""
+
+    UPHELD = "Upheld"
+    OVERTURNED = "Overturned"
+
+
+class Category(str, Enum):
+    """What kind of treatment a disputed item is (see evals/LABELLING.md for the boundaries)."""
+
+    IMAGING = "imaging"
+    ELECTRODIAGNOSTIC = "electrodiagnostic"
+    LABORATORY = "laboratory"
+    MEDICATION = "medication"
+    INJECTION = "injection"
+    SURGERY = "surgery"
+    DME = "dme"
+    PHYSICAL_THERAPY = "physical_therapy"
+    CHIROPRACTIC = "chiropractic"
+    ACUPUNCTURE = "acupuncture"
+    PSYCHOLOGICAL = "psychological"
+    CONSULTATION = "consultation"
+    HOME_HEALTH = "home_health"
+    TRANSPORTATION = "transportation"
+    FUNCTIONAL_RESTORATION = "functional_restoration"
+    OTHER = "other"
+
+
+class GuidelineSource(str, Enum):
+    """The body of guidance a citation comes from."""
+
+    MTUS = "MTUS"
+    ACOEM = "ACOEM"
+    ODG = "ODG"
+    OTHER = "other"
+
+
+Sex = Literal["male", "female"]
+CheckStatus = Literal["agree", "disagree", "rules_only", "llm_only"]
+Backend = Literal["rules", "llm", "hybrid"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class Document(_Model):
+    """Where a record came from; ``sha256`` is of the file's bytes, ``chars`` of the text as read."""
+
+    id: str = Field(description="Case number when the letter has one, else the file name's stem.")
+    path: str
+    sha256: str
+    pages: int | None = Field(default=None, description="PDF pages; null for text files.")
+    chars: int
+
+
+class Case(_Model):
+    """The letter's header block."""
+
+    case_number: str | None = Field(default=None, description="e.g. CM16-0213037")
+    date_assigned: dt.date | None = None
+    decision_date: dt.date | None = None
+    date_of_injury: dt.date | None = None
+    ur_denial_date: dt.date | None = None
+    application_received: dt.date | None = None
+    priority: str | None = Field(default=None, description="Standard or Expedited")
+
+
+class Reviewer(_Model):
+    """The expert reviewer's credentials as the letter states them."""
+
+    licensure_states: list[str] = Field(
+        default_factory=list, description="Two-letter USPS codes in the order written."
+    )
+    specialties: list[str] = Field(default_factory=list)
+    subspecialties: list[str] = Field(default_factory=list)
+
+
+class Patient(_Model):
+    """The injured worker, from the clinical case summary."""
+
+    age: int | None = Field(default=None, ge=0, le=120)
+    sex: Sex | None = None
+    diagnoses: list[str] = Field(default_factory=list)
+    mechanism_of_injury: str | None = Field(
+        default=None, description="How the injury happened, in a short phrase, when stated."
+    )
+
+
+class Guideline(_Model):
+    """One guideline citation; ``source`` is null when the letter says none was cited."""
+
+    source: GuidelineSource | None = None
+    title: str | None = None
+    sections: list[str] = Field(default_factory=list)
+    pages: list[PositiveInt] = Field(default_factory=list, description="98-99 is [98, 99].")
+
+
+class Item(_Model):
+    """One disputed item/service and the reviewer's decision on it."""
+
+    request: str = Field(description="The item heading as written, without its trailing colon.")
+    original_request: str | None = Field(
+        default=None, description="For partly authorised requests: the original request."
+    )
+    decision: Decision
+    category: Category = Category.OTHER
+    claims_administrator_guidelines: list[Guideline] = Field(default_factory=list)
+    reviewer_guidelines: list[Guideline] = Field(default_factory=list)
+    rationale: str | None = None
+
+
+def consistency_problems(case: Case, items: list[Item]) -> list[str]:
+    """What a valid determination must satisfy, as readable reasons (empty when consistent)."""
+    problems: list[str] = []
+    chain = [
+        ("date_of_injury", case.date_of_injury),
+        ("ur_denial_date", case.ur_denial_date),
+        ("application_received", case.application_received),
+        ("date_assigned", case.date_assigned),
+        ("decision_date", case.decision_date),
+    ]
+    known = [(name, value) for name, value in chain if value is not None]
+    for (first, a), (second, b) in zip(known, known[1:], strict=False):
+        if a > b:
+            problems.append(f"{first} {a.isoformat()} is after {second} {b.isoformat()}")
+    if not items:
+        problems.append("no disputed item with a decision")
+    return problems
+
+
+class Determination(_Model):
+    """What the letter decides.  Under validation context ``{"strict": True}`` (the LLM pass)
+    an inconsistent determination is a validation error, so instructor re-asks the model."""
+
+    case: Case = Field(default_factory=Case)
+    reviewer: Reviewer = Field(default_factory=Reviewer)
+    patient: Patient = Field(default_factory=Patient)
+    items: list[Item] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Determination:
+        if isinstance(info.context, dict) and info.context.get("strict"):
+            problems = consistency_problems(self.case, self.items)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    def problems(self) -> list[str]:
+        return consistency_problems(self.case, self.items)
+
+
+Span = tuple[int, int]
+
+
+class Check(_Model):
+    """One key field compared between the rules pass and the LLM pass."""
+
+    field: str
+    rules: Any = None
+    llm: Any = None
+    status: CheckStatus
+    note: str | None = Field(default=None, description="Why, when the status alone does not say.")
+
+
+class Usage(_Model):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class Provenance(_Model):
+    backend: Backend = "rules"
+    model: str | None = None
+    prompt_version: str | None = None
+    attempts: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    seconds: float = 0.0
+
+
+class Record(_Model):
+    """One letter, extracted: the unit of every output file."""
+
+    document: Document
+    determination: Determination
+    evidence: dict[str, list[Span]] = Field(default_factory=dict)
+    checks: list[Check] = Field(default_factory=list)
+    needs_review: bool = False
+    provenance: Provenance = Field(default_factory=Provenance)

@@ -175,6 +175,7 @@ class Check(_Model):
     rules: Any = None
     llm: Any = None
     status: CheckStatus
+    review: bool = Field(default=False, description="This check alone puts the record up for review.")
     note: str | None = Field(default=None, description="Why, when the status alone does not say.")
 
 

@@ -1,0 +1,155 @@
+"""One letter end to end: text -> sections -> rules pass (and LLM pass) -> cross-check -> record."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from extractor.crosscheck import merge
+from extractor.errors import NotAnIMRLetter, TruncatedLetter
+from extractor.reading import SourceText, read_path, read_string
+from extractor.rules import RulesResult, extract_rules
+from schemas import Check, Determination, Provenance, Record
+
+if TYPE_CHECKING:
+    from extractor.llm import LLMConfig, LLMResult
+
+BackendName = Literal["rules", "llm", "hybrid", "auto"]
+
+_IMR_MARKERS = ("independent medical review", "imr", "maximus", "final determination")
+REQUIRED_FIELDS = ("determination.case.case_number", "determination.case.decision_date")
+
+
+def load(source: str | os.PathLike[str] | SourceText) -> SourceText:
+    """A path (str or Path) that exists is read from disk; any other string is the letter itself."""
+    if isinstance(source, SourceText):
+        return source
+    if isinstance(source, os.PathLike):
+        return read_path(source)
+    if "\n" not in source and len(source) < 4096 and Path(source).exists():
+        return read_path(source)
+    return read_string(source)
+
+
+def check_letter(rules: RulesResult, text: str) -> None:
+    """Refuse what is not an IMR determination, or one cut off before its decisions."""
+    head = text[:6000].lower()
+    known_sections = set(rules.sections.parts)
+    if not any(marker in head for marker in _IMR_MARKERS) and not known_sections:
+        raise NotAnIMRLetter("no IMR headings or markers found: not an IMR determination letter")
+    if not rules.determination.items:
+        if not (known_sections & {"decisions", "issues"}):
+            raise TruncatedLetter("no decisions section: the letter looks truncated")
+        raise TruncatedLetter("decisions section has no item with an Upheld/Overturned decision")
+
+
+def review_checks(determination: Determination, evidence: dict[str, list[tuple[int, int]]]) -> list[Check]:
+    """Checks every record carries: consistency problems and missing required fields."""
+    checks = [
+        Check(field="determination", status="rules_only", review=True, note=f"inconsistent: {problem}")
+        for problem in determination.problems()
+    ]
+    checks.extend(
+        Check(field=field, status="rules_only", review=True, note="required field missing")
+        for field in REQUIRED_FIELDS
+        if field not in evidence
+    )
+    return checks
+
+
+def resolve_backend(backend: BackendName, config: LLMConfig | None) -> Literal["rules", "llm", "hybrid"]:
+    """``auto`` is hybrid when an LLM endpoint is configured, else rules."""
+    if backend != "auto":
+        return backend
+    if config is not None:
+        return "hybrid"
+    from extractor.llm import LLMConfig
+
+    return "hybrid" if LLMConfig.is_configured() else "rules"
+
+
+def build_record(
+    source: SourceText,
+    rules: RulesResult | None,
+    llm: LLMResult | None,
+    started: float,
+) -> Record:
+    """Assemble the record from whichever passes ran."""
+    if rules is not None and llm is not None:
+        determination, evidence, checks = merge(rules, llm.determination, source.text)
+        backend: Literal["rules", "llm", "hybrid"] = "hybrid"
+    elif rules is not None:
+        determination, evidence, checks = rules.determination, rules.evidence, []
+        backend = "rules"
+    elif llm is not None:
+        from extractor.grounding import ground
+
+        determination = llm.determination
+        evidence, checks = ground(determination, source.text)
+        backend = "llm"
+    else:  # pragma: no cover - callers always run one pass
+        raise ValueError("no pass ran")
+    checks = checks + review_checks(determination, evidence)
+    provenance = Provenance(backend=backend, seconds=round(time.perf_counter() - started, 4))
+    if llm is not None:
+        provenance = provenance.model_copy(
+            update={
+                "model": llm.model,
+                "prompt_version": llm.prompt_version,
+                "attempts": llm.attempts,
+                "usage": llm.usage,
+            }
+        )
+    needs_review = any(check.review or check.status == "disagree" for check in checks)
+    return Record(
+        document=source.document(),
+        determination=determination,
+        evidence=evidence,
+        checks=checks,
+        needs_review=needs_review,
+        provenance=provenance,
+    )
+
+
+def extract(
+    source: str | os.PathLike[str] | SourceText,
+    backend: BackendName = "rules",
+    llm_config: LLMConfig | None = None,
+) -> Record:
+    """Extract one letter (a path, or the letter's text) into a validated record.
+
+    Raises an ``extractor.errors.ExtractionError`` subclass with a reason when the input
+    cannot give a record.
+    """
+    started = time.perf_counter()
+    letter = load(source)
+    chosen = resolve_backend(backend, llm_config)
+    rules = extract_rules(letter.text)
+    check_letter(rules, letter.text)
+    llm = None
+    if chosen in ("llm", "hybrid"):
+        from extractor.llm import LLMConfig, extract_with_llm
+
+        llm = extract_with_llm(letter.text, llm_config or LLMConfig.from_env())
+    return build_record(letter, rules if chosen != "llm" else None, llm, started)
+
+
+async def aextract(
+    source: str | os.PathLike[str] | SourceText,
+    backend: BackendName = "rules",
+    llm_config: LLMConfig | None = None,
+) -> Record:
+    """The async twin of :func:`extract`: the LLM call awaits, the rules pass runs inline."""
+    started = time.perf_counter()
+    letter = load(source)
+    chosen = resolve_backend(backend, llm_config)
+    rules = extract_rules(letter.text)
+    check_letter(rules, letter.text)
+    llm = None
+    if chosen in ("llm", "hybrid"):
+        from extractor.llm import LLMConfig, aextract_with_llm
+
+        llm = await aextract_with_llm(letter.text, llm_config or LLMConfig.from_env())
+    return build_record(letter, rules if chosen != "llm" else None, llm, started)

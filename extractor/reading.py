@@ -1,0 +1,138 @@
+"""Reading letters: published PDFs and text files in, one normalised text out.
+
+Every offset in a record's ``evidence`` indexes the text this module returns, so it is the
+only place that decides what "the letter's text" is.  pypdfium2 was chosen by measurement:
+on the 50 sample letters it read them 11x faster than pypdf with the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pypdfium2 as pdfium
+
+from extractor.errors import (
+    BinaryDocument,
+    DocumentTooLarge,
+    EmptyDocument,
+    EncryptedPDF,
+    InputError,
+    UnreadablePDF,
+)
+from schemas import Document
+
+MAX_BYTES = 20 * 1024 * 1024
+"""The largest file read: the longest real letter is ~30 kB, so 20 MB is a runaway, not a letter."""
+
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
+_CASE_NUMBER = re.compile(r"\bCase Number:\s*([A-Z]{2}\d{2}-\d{5,})")
+# pdfium marks a soft hyphen at a line break with U+FFFE (or U+00AD); the break itself is gone.
+_SOFT_HYPHENS = str.maketrans({"\ufffe": "-", "\u00ad": "-", "\u2010": "-", "\u2011": "-"})
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """A letter as the project reads it: normalised text plus what identifies the file."""
+
+    path: str
+    text: str
+    sha256: str
+    pages: int | None = None
+
+    def document(self) -> Document:
+        match = _CASE_NUMBER.search(self.text[:2000])
+        doc_id = match.group(1) if match else Path(self.path).stem or "text"
+        return Document(
+            id=doc_id, path=self.path, sha256=self.sha256, pages=self.pages, chars=len(self.text)
+        )
+
+
+def normalise(raw: str) -> str:
+    """One line per printed line: no blank lines, no edge spaces, single inner spaces.
+
+    This folds the renderings letters arrive in (CRLF PDFs, the seeds' blank line between
+    every line, page gaps, trailing spaces) into one form the rules can rely on.
+    """
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").translate(_SOFT_HYPHENS)
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 when it is valid UTF-8, else latin-1 (which never fails), after a binary check."""
+    if b"\x00" in data[:65536]:
+        raise BinaryDocument("contains NUL bytes: not a text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    sample = text[:65536]
+    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f\v")
+    if control > max(8, len(sample) // 100):
+        raise BinaryDocument("mostly control characters: not a text file")
+    return text
+
+
+def pdf_text(data: bytes) -> tuple[str, int]:
+    """Text of a PDF as the Division publishes it (AES-encrypted with an empty password)."""
+    try:
+        pdf = pdfium.PdfDocument(data, password="")
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise EncryptedPDF("PDF needs a password") from None
+        raise UnreadablePDF(f"PDF cannot be opened ({exc})") from None
+    try:
+        pages = []
+        for page in pdf:
+            textpage = page.get_textpage()
+            pages.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        return "\n".join(pages), len(pages)
+    finally:
+        pdf.close()
+
+
+def read_bytes(data: bytes, path: str) -> SourceText:
+    """Turn a file's bytes into the normalised text (PDF by its magic number, else text)."""
+    if len(data) > MAX_BYTES:
+        raise DocumentTooLarge(f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")
+    if not data.strip():
+        raise EmptyDocument("file is empty")
+    digest = hashlib.sha256(data).hexdigest()
+    pages: int | None = None
+    if data.lstrip()[:5] == b"%PDF-":
+        raw, pages = pdf_text(data)
+    elif path.lower().endswith(".pdf"):
+        raise UnreadablePDF("named .pdf but has no PDF header")
+    else:
+        raw = decode_text(data)
+    text = normalise(raw)
+    if not text:
+        raise EmptyDocument("no text" + (" (a scanned PDF without a text layer?)" if pages else ""))
+    return SourceText(path=path, text=text, sha256=digest, pages=pages)
+
+
+def read_path(path: str | Path) -> SourceText:
+    """Read one file from disk, refusing oversized files before loading them."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise DocumentTooLarge(f"{size} bytes is over the {MAX_BYTES}-byte limit")
+        data = p.read_bytes()
+    except IsADirectoryError:
+        raise InputError("is a directory") from None
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except PermissionError:
+        raise InputError("permission denied") from None
+    return read_bytes(data, str(path))
+
+
+def read_string(text: str, path: str = "<text>") -> SourceText:
+    """Wrap text given directly (the library call), hashing its UTF-8 bytes."""
+    return read_bytes(text.encode("utf-8"), path)

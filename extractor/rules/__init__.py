@@ -1,0 +1,38 @@
+"""The deterministic pass: every field a letter states, each with the spans it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from extractor.rules.case import extract_case
+from extractor.rules.evidence import Evidence, Span
+from extractor.rules.items import extract_items
+from extractor.rules.patient import extract_age_sex, extract_injury_date
+from extractor.rules.reviewer import extract_reviewer
+from extractor.sections import Sections, split_sections
+from schemas import Determination, Patient
+
+
+@dataclass(frozen=True)
+class RulesResult:
+    determination: Determination
+    evidence: dict[str, list[Span]]
+    sections: Sections
+
+
+def extract_rules(text: str) -> RulesResult:
+    """Read ``text`` (normalised, see extractor.reading) without any model."""
+    sections = split_sections(text)
+    evidence = Evidence()
+    case = extract_case(text, sections.header, evidence)
+    reviewer = extract_reviewer(text, sections.get("credentials"), evidence)
+    summary = sections.get("summary")
+    patient = Patient()
+    if summary is not None:
+        patient.age, patient.sex = extract_age_sex(text, summary, evidence)  # type: ignore[assignment]
+        if case.date_of_injury is None:
+            case.date_of_injury = extract_injury_date(text, summary, case.decision_date, evidence)
+    decisions = sections.get("decisions") or sections.get("issues")
+    items = extract_items(text, decisions, evidence) if decisions else []
+    determination = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
+    return RulesResult(determination=determination, evidence=evidence.as_dict(), sections=sections)

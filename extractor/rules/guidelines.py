@@ -1,0 +1,131 @@
+"""Guideline citations: "Decision based on MTUS ..., Section(s): ... Page(s): 98-99."
+
+One entry per cited guideline.  The MTUS is a closed set of documents whose titles end in an
+edition year ("Knee Complaints 2004"), which is what separates two titles in one sentence
+("..., Section(s): Special Studies, and Forearm, Wrist, and Hand Complaints 2004").
+"""
+
+from __future__ import annotations
+
+import re
+
+from schemas import Guideline, GuidelineSource
+
+NO_CITATION = re.compile(r"did\s+not\s+cite\s+any\s+(?:medical\s+)?evidence", re.I)
+_BASED_ON = re.compile(r"Decision\s+based\s+on\s+", re.I)
+_NON_MTUS = re.compile(r"^Non-?\s?MTUS\s+(?:Citations?:?\s+)?", re.I)
+_MTUS = re.compile(r"^(?:CA\s+|California\s+)?MTUS\b[\s:,-]*", re.I)
+_PAGES = re.compile(
+    r"[,;]?\s*\b(?:Page\(s\)|pages?|pgs?\.?|pp\.|p\.)\s*:?\s*"
+    r"(\d+(?:\s*[-\u2013]\s*\d+)?(?:\s*(?:,|and|&)\s*\d+(?:\s*[-\u2013]\s*\d+)?)*)",
+    re.I,
+)
+_NUMBER_OR_RANGE = re.compile(r"(\d+)(?:\s*[-\u2013]\s*(\d+))?")
+_YEAR = r"\b(?:19|20)\d{2}\b"
+_TITLE_WITH_YEAR = re.compile(rf"(.+?{_YEAR}(?:\s+Guidelines)?)", re.S)
+_NEXT_TITLE = re.compile(rf",?\s+and\s+(?=[A-Z][A-Za-z ,&/'()-]*?{_YEAR})")
+_SECTIONS = re.compile(r"^[\s,]*Sections?(?:\(s\))?:\s*", re.I)
+_SECTION_MARK = re.compile(r",?\s*Sections?(?:\(s\))?:", re.I)
+_SOURCES = (
+    (GuidelineSource.ODG, re.compile(r"Official\s+Disability\s+Guidelines|\bODG\b", re.I)),
+    (GuidelineSource.ACOEM, re.compile(r"\bACOEM\b", re.I)),
+)
+
+
+def page_numbers(text: str) -> list[int]:
+    """Every page cited, ranges expanded inclusively (``98-99`` -> ``[98, 99]``), in order."""
+    pages: list[int] = []
+    for match in _PAGES.finditer(text):
+        for number in _NUMBER_OR_RANGE.finditer(match.group(1)):
+            first = int(number.group(1))
+            last = int(number.group(2)) if number.group(2) else first
+            span = range(first, last + 1) if 0 <= last - first <= 200 else (first, last)
+            pages.extend(page for page in span if page > 0 and page not in pages)
+    return pages
+
+
+def split_outside_parentheses(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses."""
+    parts, depth, current = [], 0, []
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth <= 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [clean for part in parts if (clean := _tidy(part))]
+
+
+def _tidy(text: str) -> str:
+    return " ".join(text.split()).strip(" ,;.")
+
+
+def classify_source(citation: str) -> GuidelineSource:
+    """ODG or ACOEM by whichever the citation names first; anything else is ``other``."""
+    found = [(m.start(), source) for source, pattern in _SOURCES if (m := pattern.search(citation))]
+    return min(found)[1] if found else GuidelineSource.OTHER
+
+
+def _mtus_entries(body: str) -> list[Guideline]:
+    """Split an MTUS citation into one entry per guideline document it names."""
+    entries = []
+    rest = body
+    while rest.strip():
+        titled = _TITLE_WITH_YEAR.match(rest)
+        section_at = _SECTION_MARK.search(rest)
+        if titled and (section_at is None or titled.end() <= section_at.start() + 1):
+            title, rest = titled.group(1), rest[titled.end() :]
+        elif section_at is not None:
+            title, rest = rest[: section_at.start()], rest[section_at.start() :]
+        else:
+            title, rest = rest, ""
+        sections: list[str] = []
+        after = _SECTIONS.match(rest)
+        if after:
+            rest = rest[after.end() :]
+        following = _NEXT_TITLE.search(rest)
+        own, rest = (rest[: following.start()], rest[following.end() :]) if following else (rest, "")
+        if after:
+            sections = split_outside_parentheses(own)
+        elif _tidy(own):
+            title += own
+        entries.append(
+            Guideline(source=GuidelineSource.MTUS, title=_tidy(title) or None, sections=sections)
+        )
+    return entries
+
+
+def _strip_pages(text: str) -> str:
+    return _PAGES.sub("", text)
+
+
+def parse_citation(body: str) -> list[Guideline]:
+    """One "Decision based on ..." sentence (without those words) to its guideline entries."""
+    pages = page_numbers(body)
+    text = _strip_pages(body)
+    mtus = _MTUS.match(text)
+    if mtus:
+        entries = _mtus_entries(text[mtus.end() :])
+    else:
+        cited = _NON_MTUS.sub("", text.strip())
+        entries = [Guideline(source=classify_source(cited), title=_tidy(cited) or None)]
+    if pages and entries:
+        # A page list belongs to the guideline it follows: the last one named before it.
+        entries[-1] = entries[-1].model_copy(update={"pages": pages})
+    return entries
+
+
+def parse_guidelines(text: str) -> list[Guideline]:
+    """All citations in one "... guideline:" paragraph (already joined to one line)."""
+    if NO_CITATION.search(text):
+        return [Guideline()]
+    starts = [match.end() for match in _BASED_ON.finditer(text)]
+    if not starts:
+        return parse_citation(text) if _tidy(text) else []
+    bounds = [match.start() for match in _BASED_ON.finditer(text)][1:] + [len(text)]
+    entries: list[Guideline] = []
+    for start, end in zip(starts, bounds, strict=True):
+        entries.extend(parse_citation(text[start:end]))
+    return entries

@@ -1,0 +1,113 @@
+"""The expert reviewer's licensure states, specialties and subspecialties.
+
+Two forms exist: the credentials block ("State(s) of Licensure: ... Certification(s)/Specialty:
+...") and the older sentence ("Board Certified in X, has a subspecialty in Y, and is licensed to
+practice in Z").
+"""
+
+from __future__ import annotations
+
+import re
+
+from extractor.rules.evidence import Evidence, Span
+from schemas import Reviewer
+
+STATES = {
+    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
+    "colorado": "CO", "connecticut": "CT", "delaware": "DE", "district of columbia": "DC",
+    "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
+    "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
+    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI", "minnesota": "MN",
+    "mississippi": "MS", "missouri": "MO", "montana": "MT", "nebraska": "NE", "nevada": "NV",
+    "new hampshire": "NH", "new jersey": "NJ", "new mexico": "NM", "new york": "NY",
+    "north carolina": "NC", "north dakota": "ND", "ohio": "OH", "oklahoma": "OK", "oregon": "OR",
+    "pennsylvania": "PA", "rhode island": "RI", "south carolina": "SC", "south dakota": "SD",
+    "tennessee": "TN", "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA",
+    "washington": "WA", "west virginia": "WV", "wisconsin": "WI", "wyoming": "WY",
+    "puerto rico": "PR", "guam": "GU", "virgin islands": "VI",
+}  # fmt: skip
+_CODES = set(STATES.values())
+# Longest names first so "West Virginia" is not read as "Virginia".
+_STATE = re.compile(
+    r"\b(?:" + "|".join(sorted(STATES, key=len, reverse=True)) + r"|[A-Z]{2})\b", re.I
+)
+
+_LICENSURE = re.compile(r"State\(s\) of Licensure:\s*(.*?)\s*(?=Certification\(s\)|$)", re.S)
+_SPECIALTY = re.compile(r"Certification\(s\)/Specialty:\s*(.*?)\s*$", re.S)
+_BOARD = re.compile(
+    r"Board[ \n]Certified[ \n]in[ \n](?P<spec>.+?)"
+    r"(?:,?[ \n]+(?:and[ \n])?(?:has[ \n]a[ \n])?sub-?specialt(?:y|ies)[ \n](?:certification[ \n])?in[ \n](?P<sub>.+?))?"
+    r",?[ \n]+(?:and[ \n])?(?:is[ \n])?licensed[ \n]to[ \n]practice[ \n]in[ \n](?P<states>.+?)\.",
+    re.S | re.I,
+)
+_SPLIT = re.compile(r"\s*[,;]\s*")
+
+
+def state_codes(text: str) -> list[tuple[str, Span]]:
+    """USPS codes for the states named in ``text``, in order, with their spans in it."""
+    found = []
+    for match in _STATE.finditer(text):
+        word = match.group(0)
+        code = STATES.get(" ".join(word.lower().split()))
+        if code is None and word.isupper() and word in _CODES:
+            code = word
+        if code is not None:
+            found.append((code, match.span()))
+    return found
+
+
+def split_specialties(text: str) -> list[tuple[str, Span]]:
+    """Split on commas/semicolons, joining wrapped lines, ``&`` written as ``and``."""
+    parts = []
+    position = 0
+    for piece in _SPLIT.split(text):
+        begin = text.index(piece, position) if piece else position
+        position = begin + len(piece)
+        value = " ".join(piece.replace("&", " and ").split()).strip(" .")
+        value = re.sub(r"^and\s+", "", value)
+        if value:
+            parts.append((value, (begin, position)))
+    return parts
+
+
+def _add_all(
+    values: list[tuple[str, Span]], field: str, offset: int, evidence: Evidence
+) -> list[str]:
+    for index, (_, (start, end)) in enumerate(values):
+        evidence.add(f"determination.reviewer.{field}[{index}]", (offset + start, offset + end))
+    return [value for value, _ in values]
+
+
+def extract_reviewer(text: str, credentials: Span | None, evidence: Evidence) -> Reviewer:
+    reviewer = Reviewer()
+    if credentials is None:
+        return reviewer
+    start, end = credentials
+    block = text[start:end]
+    licensure = _LICENSURE.search(block)
+    specialty = _SPECIALTY.search(block[licensure.end() :] if licensure else block)
+    if licensure or specialty:
+        if licensure:
+            offset = start + licensure.start(1)
+            reviewer.licensure_states = _add_all(
+                state_codes(licensure.group(1)), "licensure_states", offset, evidence
+            )
+        if specialty:
+            offset = start + (licensure.end() if licensure else 0) + specialty.start(1)
+            reviewer.specialties = _add_all(
+                split_specialties(specialty.group(1)), "specialties", offset, evidence
+            )
+        return reviewer
+    board = _BOARD.search(block)
+    if board:
+        reviewer.specialties = _add_all(
+            split_specialties(board.group("spec")), "specialties", start + board.start("spec"), evidence
+        )
+        if board.group("sub"):
+            reviewer.subspecialties = _add_all(
+                split_specialties(board.group("sub")), "subspecialties", start + board.start("sub"), evidence
+            )
+        reviewer.licensure_states = _add_all(
+            state_codes(board.group("states")), "licensure_states", start + board.start("states"), evidence
+        )
+    return reviewer

@@ -1,0 +1,75 @@
+"""Records as spreadsheet rows: one row per disputed item, the case fields repeated."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from typing import IO
+
+from schemas import Record
+
+ITEM_COLUMNS = (
+    "document_id", "path", "case_number", "date_assigned", "decision_date", "date_of_injury",
+    "ur_denial_date", "application_received", "priority", "licensure_states", "specialties",
+    "subspecialties", "age", "sex", "diagnoses", "item_index", "request", "original_request",
+    "decision", "category", "claims_administrator_sources", "reviewer_sources", "reviewer_pages",
+    "needs_review", "backend",
+)  # fmt: skip
+
+
+def _joined(values: Iterable[object]) -> str:
+    return "; ".join(str(value) for value in values if value is not None)
+
+
+def item_rows(record: Record) -> Iterator[dict[str, object]]:
+    """The rows of one record for items.csv (lists joined with "; ")."""
+    case = record.determination.case.model_dump(mode="json")
+    reviewer = record.determination.reviewer
+    patient = record.determination.patient
+    shared = {
+        "document_id": record.document.id,
+        "path": record.document.path,
+        **case,
+        "licensure_states": _joined(reviewer.licensure_states),
+        "specialties": _joined(reviewer.specialties),
+        "subspecialties": _joined(reviewer.subspecialties),
+        "age": patient.age,
+        "sex": patient.sex,
+        "diagnoses": _joined(patient.diagnoses),
+        "needs_review": record.needs_review,
+        "backend": record.provenance.backend,
+    }
+    for index, item in enumerate(record.determination.items):
+        yield {
+            **shared,
+            "item_index": index,
+            "request": item.request,
+            "original_request": item.original_request,
+            "decision": item.decision.value,
+            "category": item.category.value,
+            "claims_administrator_sources": _joined(
+                g.source.value if g.source else "none cited" for g in item.claims_administrator_guidelines
+            ),
+            "reviewer_sources": _joined(
+                g.source.value if g.source else "none cited" for g in item.reviewer_guidelines
+            ),
+            "reviewer_pages": _joined(page for g in item.reviewer_guidelines for page in g.pages),
+        }
+
+
+def csv_writer(stream: IO[str], header: bool = True) -> csv.DictWriter[str]:
+    writer = csv.DictWriter(stream, fieldnames=ITEM_COLUMNS, extrasaction="ignore")
+    if header:
+        writer.writeheader()
+    return writer
+
+
+def write_items_csv(records: Iterable[Record], stream: IO[str]) -> int:
+    """Write every item of ``records`` to ``stream``; returns the number of rows."""
+    writer = csv_writer(stream)
+    rows = 0
+    for record in records:
+        for row in item_rows(record):
+            writer.writerow(row)
+            rows += 1
+    return rows

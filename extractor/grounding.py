@@ -1,0 +1,100 @@
+"""Aligning the LLM's strings to the letter: exact, fuzzy, or not found (possibly invented)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Literal
+
+from schemas import Check, Determination
+
+Span = tuple[int, int]
+FUZZY_THRESHOLD = 0.8
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Grounding:
+    how: Literal["exact", "fuzzy", "not_found"]
+    span: Span | None
+
+
+class LetterIndex:
+    """The letter's words, lower-cased, with their offsets, for repeated look-ups."""
+
+    def __init__(self, text: str) -> None:
+        self.words = [(m.group(0).lower().strip(".,;:()\"'"), m.start(), m.end()) for m in _WORD.finditer(text)]
+        self.flat = " ".join(word for word, _, _ in self.words)
+        self._starts: list[int] = []
+        position = 0
+        for word, _, _ in self.words:
+            self._starts.append(position)
+            position += len(word) + 1
+        self._matcher = SequenceMatcher(None, autojunk=False)
+        self._matcher.set_seq2(self.flat)
+
+    def _span(self, flat_start: int, flat_end: int) -> Span:
+        first = next(i for i, s in enumerate(self._starts) if s + len(self.words[i][0]) > flat_start)
+        last = max(i for i, s in enumerate(self._starts) if s < flat_end)
+        return self.words[first][1], self.words[last][2]
+
+    def find(self, value: str) -> Grounding:
+        needle = " ".join(word.lower().strip(".,;:()\"'") for word in value.split())
+        if not needle:
+            return Grounding("not_found", None)
+        at = self.flat.find(needle)
+        if at >= 0:
+            return Grounding("exact", self._span(at, at + len(needle)))
+        self._matcher.set_seq1(needle)
+        block = self._matcher.find_longest_match(0, len(needle), 0, len(self.flat))
+        if block.size == 0:
+            return Grounding("not_found", None)
+        start = max(0, block.b - block.a)
+        end = min(len(self.flat), start + len(needle))
+        ratio = SequenceMatcher(None, needle, self.flat[start:end], autojunk=False).ratio()
+        if ratio >= FUZZY_THRESHOLD:
+            return Grounding("fuzzy", self._span(start, end))
+        return Grounding("not_found", None)
+
+
+def string_fields(determination: Determination) -> Iterator[tuple[str, str]]:
+    """(field path, value) for every free-text string the model can invent."""
+    case, patient = determination.case, determination.patient
+    if case.case_number:
+        yield "determination.case.case_number", case.case_number
+    for index, value in enumerate(determination.reviewer.specialties):
+        yield f"determination.reviewer.specialties[{index}]", value
+    for index, value in enumerate(determination.reviewer.subspecialties):
+        yield f"determination.reviewer.subspecialties[{index}]", value
+    for index, value in enumerate(patient.diagnoses):
+        yield f"determination.patient.diagnoses[{index}]", value
+    if patient.mechanism_of_injury:
+        yield "determination.patient.mechanism_of_injury", patient.mechanism_of_injury
+    for index, item in enumerate(determination.items):
+        yield f"determination.items[{index}].request", item.request
+        if item.original_request:
+            yield f"determination.items[{index}].original_request", item.original_request
+
+
+def ground(determination: Determination, text: str) -> tuple[dict[str, list[Span]], list[Check]]:
+    """Evidence spans for what was found, and a flagged check for what was not."""
+    index = LetterIndex(text)
+    evidence: dict[str, list[Span]] = {}
+    checks: list[Check] = []
+    for field, value in string_fields(determination):
+        found = index.find(value)
+        if found.span is not None:
+            evidence[field] = [found.span]
+        else:
+            checks.append(
+                Check(
+                    field=field,
+                    llm=value,
+                    status="llm_only",
+                    review=True,
+                    note="not found in the letter: possibly invented",
+                )
+            )
+    return evidence, checks

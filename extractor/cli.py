@@ -31,7 +31,9 @@ def fail_line(path: str, error: BaseException) -> str:
 
 def add_llm_options(parser: argparse.ArgumentParser) -> None:
     """Endpoint options shared by every command that may call a model (env vars are the defaults)."""
-    group = parser.add_argument_group("LLM endpoint (default: OPENAI_BASE_URL, OPENAI_API_KEY, EXTRACTOR_MODEL)")
+    group = parser.add_argument_group(
+        "LLM endpoint (default: OPENAI_BASE_URL, OPENAI_API_KEY, EXTRACTOR_MODEL)"
+    )
     group.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8012/v1")
     group.add_argument("--model", help="model name at that endpoint")
     group.add_argument("--api-key", help="API key (prefer the OPENAI_API_KEY environment variable)")
@@ -119,6 +121,7 @@ def _register_core(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     from evals.harness import register as register_eval
+
     from extractor.batch import register as register_batch
     from extractor.local_server import register as register_local_server
 

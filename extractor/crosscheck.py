@@ -16,7 +16,7 @@ from extractor.alignment import align, similarity
 from extractor.grounding import ground
 from extractor.rules import RulesResult
 from extractor.rules.categories import is_confident
-from schemas import Category, Check, Determination, Guideline, Item
+from schemas import Category, Check, CheckStatus, Determination, Guideline, Item
 
 Span = tuple[int, int]
 REQUEST_AGREEMENT = 0.85
@@ -52,6 +52,7 @@ def compare(field: str, rules: Any, llm: Any, same: Callable[[Any, Any], bool] |
     """One key field: empty on a side makes it one-sided, else agree or disagree."""
     rules_empty = rules is None or rules == []
     llm_empty = llm is None or llm == []
+    status: CheckStatus
     if rules_empty and llm_empty:
         status = "agree"
     elif llm_empty:
@@ -60,7 +61,7 @@ def compare(field: str, rules: Any, llm: Any, same: Callable[[Any, Any], bool] |
         status = "llm_only"
     else:
         status = "agree" if (same or (lambda a, b: a == b))(rules, llm) else "disagree"
-    return Check(field=field, rules=_json(rules), llm=_json(llm), status=status)  # type: ignore[arg-type]
+    return Check(field=field, rules=_json(rules), llm=_json(llm), status=status)
 
 
 def _sources_pages(guidelines: list[Guideline]) -> list[tuple[str | None, tuple[int, ...]]]:
@@ -120,7 +121,9 @@ def merge(
         update={"diagnoses": llm.patient.diagnoses, "mechanism_of_injury": llm.patient.mechanism_of_injury}
     )
     for name in ("age", "sex"):
-        check = compare(f"determination.patient.{name}", getattr(ours.patient, name), getattr(llm.patient, name))
+        check = compare(
+            f"determination.patient.{name}", getattr(ours.patient, name), getattr(llm.patient, name)
+        )
         checks.append(check)
         if check.status == "llm_only":
             setattr(patient, name, getattr(llm.patient, name))
@@ -164,7 +167,7 @@ def _merged_evidence(
         if item is None:
             evidence[field] = spans
         elif int(item.group(1)) in positions:
-            evidence[f"determination.items[{positions[int(item.group(1))]}]{field[item.end():]}"] = spans
+            evidence[f"determination.items[{positions[int(item.group(1))]}]{field[item.end() :]}"] = spans
     grounded, _ = ground(merged, text)
     for field, spans in grounded.items():
         evidence.setdefault(field, spans)

@@ -25,7 +25,9 @@ class LetterIndex:
     """The letter's words, lower-cased, with their offsets, for repeated look-ups."""
 
     def __init__(self, text: str) -> None:
-        self.words = [(m.group(0).lower().strip(".,;:()\"'"), m.start(), m.end()) for m in _WORD.finditer(text)]
+        self.words = [
+            (m.group(0).lower().strip(".,;:()\"'"), m.start(), m.end()) for m in _WORD.finditer(text)
+        ]
         self.flat = " ".join(word for word, _, _ in self.words)
         self._starts: list[int] = []
         position = 0

@@ -8,6 +8,7 @@ on the 50 sample letters it read them 11x faster than pypdf with the same text.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +46,7 @@ class SourceText:
     def document(self) -> Document:
         match = _CASE_NUMBER.search(self.text[:2000])
         doc_id = match.group(1) if match else Path(self.path).stem or "text"
-        return Document(
-            id=doc_id, path=self.path, sha256=self.sha256, pages=self.pages, chars=len(self.text)
-        )
+        return Document(id=doc_id, path=self.path, sha256=self.sha256, pages=self.pages, chars=len(self.text))
 
 
 def normalise(raw: str) -> str:
@@ -116,7 +115,7 @@ def read_bytes(data: bytes, path: str) -> SourceText:
     return SourceText(path=path, text=text, sha256=digest, pages=pages)
 
 
-def read_path(path: str | Path) -> SourceText:
+def read_path(path: str | os.PathLike[str]) -> SourceText:
     """Read one file from disk, refusing oversized files before loading them."""
     p = Path(path)
     try:

@@ -7,20 +7,21 @@ descriptions double as the documentation the LLM reads through the JSON Schema.
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+import itertools
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, model_validator
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     """An IMR outcome for one disputed item."""
 
     UPHELD = "Upheld"
     OVERTURNED = "Overturned"
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     """What kind of treatment a disputed item is (see evals/LABELLING.md for the boundaries)."""
 
     IMAGING = "imaging"
@@ -41,7 +42,7 @@ class Category(str, Enum):
     OTHER = "other"
 
 
-class GuidelineSource(str, Enum):
+class GuidelineSource(StrEnum):
     """The body of guidance a citation comes from."""
 
     MTUS = "MTUS"
@@ -136,7 +137,7 @@ def consistency_problems(case: Case, items: list[Item]) -> list[str]:
         ("decision_date", case.decision_date),
     ]
     known = [(name, value) for name, value in chain if value is not None]
-    for (first, a), (second, b) in zip(known, known[1:], strict=False):
+    for (first, a), (second, b) in itertools.pairwise(known):
         if a > b:
             problems.append(f"{first} {a.isoformat()} is after {second} {b.isoformat()}")
     if not items:

@@ -36,7 +36,10 @@ _DRUGS = (
 
 _RULES: tuple[tuple[Category, str], ...] = (
     (Category.TRANSPORTATION, r"transport|\btaxi\b|\buber\b"),
-    (Category.HOME_HEALTH, r"home health|home care|in-home care|caregiver|\baides?\b|nursing care|home assistance"),
+    (
+        Category.HOME_HEALTH,
+        r"home health|home care|in-home care|caregiver|\baides?\b|nursing care|home assistance",
+    ),
     (
         Category.FUNCTIONAL_RESTORATION,
         r"functional restoration|\bfrp\b|work harden|work condition|functional capacity|\bfce\b|"
@@ -87,7 +90,8 @@ _RULES: tuple[tuple[Category, str], ...] = (
         Category.DME,
         r"brace|sling|\btens\b|interferential|\bif unit|stimulator|cold therapy|cryotherapy|"
         r"\bice\b|hot/cold|heat|walker|\bcane\b|crutch|wheelchair|scooter|\bbed\b|mattress|pillow|"
-        r"orthotic|insole|shoes?\b|splint|\bcompression|(?:back|lumbar|knee|wrist|ankle) support|pneumatic|\bdvt\b|\bcpm\b|continuous passive|"
+        r"orthotic|insole|shoes?\b|splint|\bcompression|(?:back|lumbar|knee|wrist|ankle) support|"
+        r"pneumatic|\bdvt\b|\bcpm\b|continuous passive|"
         r"\bunit\b|\bkit\b|supplies|electrodes|hearing aid|collar|cushion|lumbar support|traction|"
         r"commode|shower chair|grab bar|durable medical|\bdme\b|garment|stockings|orthosis",
     ),
@@ -100,7 +104,9 @@ _RULES: tuple[tuple[Category, str], ...] = (
     ),
 )
 _COMPILED = tuple((category, re.compile(pattern, re.I)) for category, pattern in _RULES)
-_PREFIXES = re.compile(r"^(?:associated surgical services?:\s*|retrospective(?: request)?(?: for)?:?\s*)+", re.I)
+_PREFIXES = re.compile(
+    r"^(?:associated surgical services?:\s*|retrospective(?: request)?(?: for)?:?\s*)+", re.I
+)
 
 
 def classify(request: str) -> Category:

@@ -46,7 +46,9 @@ def page_numbers(text: str) -> list[int]:
 
 def split_outside_parentheses(text: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         depth += (char == "(") - (char == ")")
         if char == "," and depth <= 0:
@@ -91,9 +93,7 @@ def _mtus_entries(body: str) -> list[Guideline]:
             sections = split_outside_parentheses(own)
         elif _tidy(own):
             title += own
-        entries.append(
-            Guideline(source=GuidelineSource.MTUS, title=_tidy(title) or None, sections=sections)
-        )
+        entries.append(Guideline(source=GuidelineSource.MTUS, title=_tidy(title) or None, sections=sections))
     return entries
 
 
@@ -124,7 +124,7 @@ def parse_guidelines(text: str) -> list[Guideline]:
     starts = [match.end() for match in _BASED_ON.finditer(text)]
     if not starts:
         return parse_citation(text) if _tidy(text) else []
-    bounds = [match.start() for match in _BASED_ON.finditer(text)][1:] + [len(text)]
+    bounds = [*[match.start() for match in _BASED_ON.finditer(text)][1:], len(text)]
     entries: list[Guideline] = []
     for start, end in zip(starts, bounds, strict=True):
         entries.extend(parse_citation(text[start:end]))

@@ -28,16 +28,14 @@ STATES = {
 }  # fmt: skip
 _CODES = set(STATES.values())
 # Longest names first so "West Virginia" is not read as "Virginia".
-_STATE = re.compile(
-    r"\b(?:" + "|".join(sorted(STATES, key=len, reverse=True)) + r"|[A-Z]{2})\b", re.I
-)
+_STATE = re.compile(r"\b(?:" + "|".join(sorted(STATES, key=len, reverse=True)) + r"|[A-Z]{2})\b", re.I)
 
 _LICENSURE = re.compile(r"State\(s\) of Licensure:\s*(.*?)\s*(?=Certification\(s\)|$)", re.S)
 _SPECIALTY = re.compile(r"Certification\(s\)/Specialty:\s*(.*?)\s*$", re.S)
 _BOARD = re.compile(
-    r"Board[ \n]Certified[ \n]in[ \n](?P<spec>.+?)"
-    r"(?:,?[ \n]+(?:and[ \n])?(?:has[ \n]a[ \n])?sub-?specialt(?:y|ies)[ \n](?:certification[ \n])?in[ \n](?P<sub>.+?))?"
-    r",?[ \n]+(?:and[ \n])?(?:is[ \n])?licensed[ \n]to[ \n]practice[ \n]in[ \n](?P<states>.+?)\.",
+    r"Board\sCertified\sin\s(?P<spec>.+?)"
+    r"(?:,?\s+(?:and\s)?(?:has\sa\s)?sub-?specialt(?:y|ies)\s(?:certification\s)?in\s(?P<sub>.+?))?"
+    r",?\s+(?:and\s)?(?:is\s)?licensed\sto\spractice\sin\s(?P<states>.+?)\.",
     re.S | re.I,
 )
 _SPLIT = re.compile(r"\s*[,;]\s*")
@@ -70,9 +68,7 @@ def split_specialties(text: str) -> list[tuple[str, Span]]:
     return parts
 
 
-def _add_all(
-    values: list[tuple[str, Span]], field: str, offset: int, evidence: Evidence
-) -> list[str]:
+def _add_all(values: list[tuple[str, Span]], field: str, offset: int, evidence: Evidence) -> list[str]:
     for index, (_, (start, end)) in enumerate(values):
         evidence.add(f"determination.reviewer.{field}[{index}]", (offset + start, offset + end))
     return [value for value, _ in values]

@@ -85,12 +85,15 @@ def pdf_text(data: bytes) -> tuple[str, int]:
         raise UnreadablePDF(f"PDF cannot be opened ({exc})") from None
     try:
         pages = []
-        for page in pdf:
+        for index in range(len(pdf)):
+            page = pdf[index]
             textpage = page.get_textpage()
             pages.append(textpage.get_text_range())
             textpage.close()
             page.close()
         return "\n".join(pages), len(pages)
+    except pdfium.PdfiumError as exc:
+        raise UnreadablePDF(f"PDF is damaged ({exc})") from None
     finally:
         pdf.close()
 

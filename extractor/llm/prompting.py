@@ -1,0 +1,204 @@
+"""What the LLM pass asks: the response models, the rendered prompts, and their version.
+
+The model fills :class:`DeterminationDraft`, the schema's determination without each item's
+long rationale (a 1.5B model on a CPU writes ~25 tokens/s; the rules pass quotes rationales
+from the letter anyway).  Field names are the schema's, and a draft is valid only when the
+schema's own consistency validator accepts it under ``{"strict": True}``, so instructor
+re-asks the model with the reason.
+
+Letters longer than the model's context go in parts: the header, credentials, summary and
+first items in one request, the remaining item blocks in as few more as fit.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+import prompts
+import schemas
+from extractor.sections import split_sections
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+STRICT = {"strict": True}
+"""The validation context under which the schema rejects an inconsistent determination."""
+
+CHARS_PER_TOKEN = 4
+"""Rough size of a token in English text, for deciding whether a letter fits the context."""
+
+
+class ItemDraft(schemas.Item):
+    """One disputed item and the reviewer's decision on it."""
+
+    model_config = ConfigDict(title="Item")
+
+    rationale: SkipJsonSchema[str | None] = None
+
+
+class ItemsDraft(BaseModel):
+    """The disputed items in a part of a long letter."""
+
+    model_config = ConfigDict(extra="forbid", title="Items")
+
+    items: list[ItemDraft] = Field(min_length=1, description="Every item in this part, in order.")
+
+
+class DeterminationDraft(BaseModel):
+    """What an IMR letter decides: its header, reviewer, patient and disputed items."""
+
+    model_config = ConfigDict(extra="forbid", title="Determination")
+
+    case: schemas.Case = Field(default_factory=schemas.Case)
+    reviewer: schemas.Reviewer = Field(default_factory=schemas.Reviewer)
+    patient: schemas.Patient = Field(default_factory=schemas.Patient)
+    items: list[ItemDraft] = Field(min_length=1, description="Every disputed item, in order.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeterminationDraft:
+        self.determination()
+        return self
+
+    def determination(self, more: Sequence[ItemsDraft] = ()) -> schemas.Determination:
+        """The schema's determination, with the items of ``more`` parts appended.
+
+        Raises ValueError with the schema's reasons (and nothing else: pydantic's own
+        message would repeat the whole input to the model).
+        """
+        data = self.model_dump()
+        data["items"] += [item.model_dump() for part in more for item in part.items]
+        try:
+            return schemas.Determination.model_validate(data, context=STRICT)
+        except ValidationError as error:
+            reasons = (e["msg"] for e in error.errors(include_url=False, include_input=False))
+            raise ValueError("; ".join(reasons)) from None
+
+
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (DeterminationDraft, ItemsDraft)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat request: the model to fill and the messages that ask for it."""
+
+    response_model: type[DeterminationDraft] | type[ItemsDraft]
+    messages: list[ChatCompletionMessageParam]
+
+    def estimated_tokens(self) -> int:
+        schema = json.dumps(self.response_model.model_json_schema())
+        text = sum(len(str(message.get("content", ""))) for message in self.messages)
+        return (text + len(schema)) // CHARS_PER_TOKEN
+
+
+@functools.cache
+def _template(name: str) -> str:
+    return prompts.load(name)
+
+
+def fingerprint(templates: Mapping[str, str], models: Iterable[type[BaseModel]]) -> str:
+    """12 hex of SHA-256 over the templates (by name) and the models' JSON Schemas."""
+    digest = hashlib.sha256()
+    for name in sorted(templates):
+        digest.update(f"{name}\0{templates[name]}\0".encode())
+    for model in models:
+        digest.update(json.dumps(model.model_json_schema(), sort_keys=True).encode())
+    return digest.hexdigest()[:12]
+
+
+@functools.cache
+def prompt_version() -> str:
+    """Changes whenever anything the model is sent, besides the letter, changes."""
+    return fingerprint({name: _template(name) for name in prompts.TEMPLATES}, RESPONSE_MODELS)
+
+
+def clean(text: str) -> str:
+    """The letter as sent: trailing spaces and blank lines cost tokens and carry nothing."""
+    return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
+
+
+def request(response_model: type[DeterminationDraft] | type[ItemsDraft], text: str) -> Request:
+    template = "user.md" if response_model is DeterminationDraft else "user_items.md"
+    return Request(
+        response_model,
+        [
+            {"role": "system", "content": _template("system.md")},
+            # replace, not format: the letter may hold braces of its own.
+            {"role": "user", "content": _template(template).replace("{letter}", text)},
+        ],
+    )
+
+
+_DECISION_LINE = re.compile(r"(?:^|:)\s*(?:Upheld|Overturned)\.?\s*$")
+_ALONE = re.compile(r"^\s*(?:Upheld|Overturned)\.?\s*$")
+_STOP_ABOVE = re.compile(
+    r"[.!?][\"')\]]*\s*$|below:\s*$|^\s*(?:Claims Administrator|MAXIMUS|Decision rationale)", re.I
+)
+_PARTIAL = re.compile(r"IMR eligible portion", re.I)
+_ORIGINAL = re.compile(r"\b(?:was|were) the original\s+request", re.I)
+_MAX_HEADING_LINES = 6
+
+
+def _heading_start(lines: Sequence[str], decision: int, floor: int) -> int:
+    """The first line of the heading whose decision is on line ``decision``.
+
+    Walks up while the line above does not end a sentence; a partial-authorisation heading
+    ("X was the original request. Y was authorized ...") holds sentences of its own.
+    """
+    start = decision - 1 if _ALONE.match(lines[decision]) else decision
+    while start > floor and decision - start < _MAX_HEADING_LINES:
+        heading = " ".join(lines[start : decision + 1])
+        unfinished = bool(_PARTIAL.search(heading)) and not _ORIGINAL.search(heading)
+        if _STOP_ABOVE.search(lines[start - 1]) and not unfinished:
+            break
+        start -= 1
+    return max(start, floor)
+
+
+def split_items(text: str) -> tuple[str, list[str]]:
+    """The text before the first disputed item, and one block of text per item after it."""
+    decisions = split_sections(text).get("decisions")
+    if decisions is None:
+        return text, []
+    lines = text.splitlines(keepends=True)
+    floor = text.count("\n", 0, decisions[0])
+    starts: list[int] = []
+    for index in range(floor, len(lines)):
+        if _DECISION_LINE.search(lines[index]):
+            starts.append(_heading_start(lines, index, floor))
+            floor = index + 1
+    if not starts:
+        return text, []
+    ends = [*starts[1:], len(lines)]
+    return "".join(lines[: starts[0]]), ["".join(lines[a:b]) for a, b in zip(starts, ends)]
+
+
+def plan(letter: str, *, context_tokens: int, max_tokens: int) -> list[Request]:
+    """The requests that extract ``letter``: one when it fits the context, else one per part."""
+    text = clean(letter)
+    whole = request(DeterminationDraft, text)
+    if whole.estimated_tokens() + max_tokens <= context_tokens:
+        return [whole]
+    head, blocks = split_items(text)
+    if not blocks:
+        return [whole]
+    requests: list[Request] = []
+    model: type[DeterminationDraft] | type[ItemsDraft] = DeterminationDraft
+    while blocks:
+        taken = 1
+        while taken < len(blocks):
+            wider = request(model, head + "".join(blocks[: taken + 1]))
+            if wider.estimated_tokens() + max_tokens > context_tokens:
+                break
+            taken += 1
+        requests.append(request(model, head + "".join(blocks[:taken])))
+        head, blocks, model = "", blocks[taken:], ItemsDraft
+    return requests

@@ -12,19 +12,22 @@ from dataclasses import dataclass
 
 Span = tuple[int, int]
 
-# Each heading must start a line; the first match of any pattern for a name wins.
+# Each heading is a line of its own, in capitals or in title case (2013 letters); the first
+# match of any pattern for a name wins.
 _HEADINGS: tuple[tuple[str, str], ...] = (
     ("credentials", r"HOW THE IMR FINAL DETERMINATION WAS MADE"),
     ("credentials", r"MEDICAL REVIEWER QUALIFICATIONS:?"),
     ("credentials", r"(?:EXPERT |PHYSICIAN )?REVIEWER(?:'S)? QUALIFICATIONS:?"),
+    ("credentials", r"MEDICAL QUALIFICATIONS OF THE EXPERT REVIEWER:?"),
     ("documents", r"DOCUMENTS REVIEWED:?"),
     ("issues", r"ISSUES? AT DISPUTE:?"),
     ("summary", r"(?:CLINICAL )?CASE SUMMARY:?"),
     ("decisions", r"IMR ISSUES?,? DECISIONS? AND RATIONALES?:?"),
     ("decisions", r"IMR DECISION\(S\) AND RATIONALE\(S\):?"),
     ("decisions", r"(?:FINAL )?DETERMINATION(?:S)? AND RATIONALE(?:S)?:?"),
+    ("decisions", r"(?:INDEPENDENT MEDICAL REVIEW|EXPERT REVIEWER'S) DECISIONS? AND RATIONALES?:?"),
 )
-_PATTERNS = [(name, re.compile(rf"^{pattern}[ \t]*$", re.M)) for name, pattern in _HEADINGS]
+_PATTERNS = [(name, re.compile(rf"^{pattern}[ \t]*$", re.M | re.I)) for name, pattern in _HEADINGS]
 
 
 @dataclass(frozen=True)

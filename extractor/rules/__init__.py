@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from extractor.rules.case import extract_case
 from extractor.rules.evidence import Evidence, Span
-from extractor.rules.items import extract_items
+from extractor.rules.items import determined_items, extract_items
 from extractor.rules.patient import extract_age_sex, extract_injury_date
 from extractor.rules.reviewer import extract_reviewer
 from extractor.sections import Sections, split_sections
@@ -34,5 +34,7 @@ def extract_rules(text: str) -> RulesResult:
             case.date_of_injury = extract_injury_date(text, summary, case.decision_date, evidence)
     decisions = sections.get("decisions") or sections.get("issues")
     items = extract_items(text, decisions, evidence) if decisions else []
+    if not items:
+        items = determined_items(text, evidence)
     determination = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
     return RulesResult(determination=determination, evidence=evidence.as_dict(), sections=sections)

@@ -12,7 +12,7 @@ from schemas import Case
 CASE_NUMBER = re.compile(r"\bCase\s+(?:Number|No\.?|#):?\s*([A-Z]{2}\d{2}-\d{5,})")
 _DATE_FIELDS = {
     "date_assigned": r"Date\s+Assigned",
-    "decision_date": r"Decision\s+Date",
+    "decision_date": r"(?:Decision\s+Date|Determination\s+Dated)",
     "date_of_injury": r"Date\s+of\s+Injury",
     "ur_denial_date": r"UR\s+Denial\s+Date",
     "application_received": r"(?:Application\s+)?Received",

@@ -28,6 +28,14 @@ _PARTIAL = re.compile(
     r"\boriginal\s+request,\s*(?P<request>.+?),?\s+(?:is|are)$",
     re.S | re.I,
 )
+# 2013 letters: "1) MAXIMUS Federal Services, Inc. has determined the request for X is not
+# medically necessary and appropriate." (pdfium sometimes loses the space in "not medically").
+_DETERMINED = re.compile(
+    r"^\(?(?P<number>\d{1,2})[.)]\s+MAXIMUS\s+Federal\s+Services,?\s+Inc\.?\s+has\s+determined\s+the\s+"
+    r"request\s+for\s+(?P<request>.+?)\s+(?:is|are)\s+(?P<negation>not\s*)?medically\s+necessary"
+    r"(?:\s+and\s+appropriate)?\.",
+    re.M | re.S | re.I,
+)
 _PARTIAL_TAIL = re.compile(r"\boriginal\s+request,", re.I)
 _NUMBERING = re.compile(r"^\(?\d{1,2}[.)]\s+")
 _TRAILING_VERB = re.compile(r",?\s+(?:is|are)$")
@@ -117,6 +125,24 @@ def _parts(text: str, start: int, end: int) -> dict[str, Span]:
         name: (body, marks[index + 1][0] if index + 1 < len(marks) else end)
         for index, (_, body, name) in enumerate(marks)
     }
+
+
+def determined_items(text: str, evidence: Evidence) -> list[Item]:
+    """Items of the 2013 layout, each listed once even though the letter states them twice."""
+    items: list[Item] = []
+    seen: set[str] = set()
+    for match in _DETERMINED.finditer(text):
+        if match.group("number") in seen:
+            continue
+        seen.add(match.group("number"))
+        path = f"determination.items[{len(items)}]"
+        request = _one_line(match.group("request"))
+        decision = Decision.UPHELD if match.group("negation") is not None else Decision.OVERTURNED
+        items.append(Item(request=request, decision=decision, category=classify(request)))
+        evidence.add(f"{path}.request", match.span("request"))
+        evidence.add(f"{path}.category", match.span("request"))
+        evidence.add(f"{path}.decision", (match.end("request"), match.end()))
+    return items
 
 
 def extract_items(text: str, decisions: Span, evidence: Evidence) -> list[Item]:

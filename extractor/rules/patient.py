@@ -13,7 +13,7 @@ _SEX_WORDS = {
     "female": "female", "woman": "female", "lady": "female",
 }  # fmt: skip
 _AGE_SEX = re.compile(
-    r"\b(?P<age>\d{1,3})[- ]?(?:years?|yrs?\.?|y/o|yo)[- ]?(?:old|of age)?,?"
+    r"\b(?P<age>\d{1,3})(?:[- ]?(?:years?|yrs?\.?)[- ](?:old|of age)|[- ]?(?:y/o|yo)\b),?"
     r"(?:\s+(?:[a-z-]+\s+){0,3}?(?P<sex>male|female|man|woman|gentleman|lady)\b)?",
     re.I,
 )

@@ -1,0 +1,198 @@
+"""The LLM pass: instructor over the official openai client, for any OpenAI-compatible endpoint.
+
+Every HTTP call is counted and every response's usage summed (through instructor's hooks, so
+answers that failed validation count too); the per-letter token budget is checked before each
+request and handed to instructor to stop its re-asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import instructor
+import openai
+from instructor.core.hooks import Hooks
+
+import schemas
+from extractor.errors import LLMBudgetExceeded, LLMError
+from extractor.llm.config import LLMConfig
+from extractor.llm.prompting import (
+    DeterminationDraft,
+    ItemsDraft,
+    Request,
+    plan,
+    prompt_version,
+)
+from extractor.llm.retry import as_llm_error, async_retrying, retrying
+
+# Without a handler of its own, instructor's error log lines (which quote the model's
+# answer) would reach stderr through logging's last-resort handler.
+logging.getLogger("instructor").addHandler(logging.NullHandler())
+
+_NO_KEY = "unused"
+"""Local servers want no key, but the openai client refuses to start without one."""
+
+@dataclass(frozen=True)
+class LLMResult:
+    """What the LLM pass read from one letter, and what it cost."""
+
+    determination: schemas.Determination
+    model: str
+    prompt_version: str
+    attempts: int
+    """Every HTTP call made: transport retries and validation re-asks included."""
+    usage: schemas.Usage
+    """Summed over every call that answered, valid or not."""
+    seconds: float
+
+
+def _openai_options(config: LLMConfig) -> dict[str, Any]:
+    return {
+        "base_url": config.base_url,
+        "api_key": config.api_key.get_secret_value() if config.api_key else _NO_KEY,
+        "timeout": config.timeout,
+        "max_retries": 0,  # tenacity retries, once, with our policy
+    }
+
+
+def make_client(config: LLMConfig) -> instructor.Instructor:
+    """A client to share between letters; close it with ``client.client.close()``."""
+    return instructor.from_openai(openai.OpenAI(**_openai_options(config)), mode=config.instructor_mode)
+
+
+def make_async_client(config: LLMConfig) -> instructor.AsyncInstructor:
+    """The async twin of :func:`make_client`; one per event loop."""
+    return instructor.from_openai(
+        openai.AsyncOpenAI(**_openai_options(config)), mode=config.instructor_mode
+    )
+
+
+class _Meter:
+    """The calls made and tokens used for one letter, fed by instructor's hooks."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.calls = 0
+        self.usage = schemas.Usage()
+        self.hooks = Hooks()
+        self.hooks.on("completion:kwargs", self._called)
+        self.hooks.on("completion:response", self._answered)
+
+    def _called(self, *args: Any, **kwargs: Any) -> None:
+        self.calls += 1
+
+    def _answered(self, response: Any) -> None:
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            self.usage += schemas.Usage(
+                prompt_tokens=usage.prompt_tokens or 0,
+                completion_tokens=usage.completion_tokens or 0,
+            )
+
+    @property
+    def used(self) -> int:
+        return self.usage.prompt_tokens + self.usage.completion_tokens
+
+    def check(self) -> None:
+        if self.used >= self.budget:
+            raise LLMBudgetExceeded(
+                f"token budget of {self.budget} used up ({self.used} tokens in {self.calls} calls)"
+            )
+
+
+def _arguments(request: Request, config: LLMConfig, meter: _Meter) -> dict[str, Any]:
+    meter.check()
+    return {
+        "response_model": request.response_model,
+        "messages": request.messages,
+        "model": config.model,
+        "temperature": config.temperature,
+        "max_tokens": config.max_tokens,
+        "max_retries": config.max_retries,
+        "token_budget": meter.budget - meter.used,
+        "strict": False,  # lax parsing ("58" is 58); consistency is the draft's validator
+        "hooks": meter.hooks,
+    }
+
+
+def _merge(drafts: list[DeterminationDraft | ItemsDraft]) -> schemas.Determination:
+    first, *more = drafts
+    assert isinstance(first, DeterminationDraft)
+    return first.determination([part for part in more if isinstance(part, ItemsDraft)])
+
+
+def _mapped(error: Exception, config: LLMConfig) -> Exception:
+    """The typed error for a final failure; an unexpected one (a bug) is raised as it is."""
+    mapped = as_llm_error(error, config)
+    if mapped is None:
+        raise error
+    return mapped
+
+
+def extract_with_llm(
+    text: str, config: LLMConfig, *, client: instructor.Instructor | None = None
+) -> LLMResult:
+    """Read ``text`` with the model; raises an ``extractor.errors.LLMError`` on failure.
+
+    Pass a :func:`make_client` client to reuse its connections across letters.
+    """
+    if client is None:
+        with openai.OpenAI(**_openai_options(config)) as raw:
+            own = instructor.from_openai(raw, mode=config.instructor_mode)
+            return extract_with_llm(text, config, client=own)
+    started = time.perf_counter()
+    meter = _Meter(config.token_budget)
+    drafts: list[DeterminationDraft | ItemsDraft] = []
+    for request in plan(text, context_tokens=config.context_tokens, max_tokens=config.max_tokens):
+
+        def call(request: Request = request) -> DeterminationDraft | ItemsDraft:
+            return client.chat.completions.create(**_arguments(request, config, meter))
+
+        try:
+            drafts.append(retrying(config)(call))
+        except LLMError:
+            raise
+        except Exception as error:
+            raise _mapped(error, config) from error
+    return _result(drafts, config, meter, started)
+
+
+async def aextract_with_llm(
+    text: str, config: LLMConfig, *, client: instructor.AsyncInstructor | None = None
+) -> LLMResult:
+    """The async twin of :func:`extract_with_llm`."""
+    if client is None:
+        async with openai.AsyncOpenAI(**_openai_options(config)) as raw:
+            own = instructor.from_openai(raw, mode=config.instructor_mode)
+            return await aextract_with_llm(text, config, client=own)
+    started = time.perf_counter()
+    meter = _Meter(config.token_budget)
+    drafts: list[DeterminationDraft | ItemsDraft] = []
+    for request in plan(text, context_tokens=config.context_tokens, max_tokens=config.max_tokens):
+
+        async def call(request: Request = request) -> DeterminationDraft | ItemsDraft:
+            return await client.chat.completions.create(**_arguments(request, config, meter))
+
+        try:
+            drafts.append(await async_retrying(config)(call))
+        except LLMError:
+            raise
+        except Exception as error:
+            raise _mapped(error, config) from error
+    return _result(drafts, config, meter, started)
+
+
+def _result(
+    drafts: list[DeterminationDraft | ItemsDraft], config: LLMConfig, meter: _Meter, started: float
+) -> LLMResult:
+    return LLMResult(
+        determination=_merge(drafts),
+        model=config.model,
+        prompt_version=prompt_version(),
+        attempts=meter.calls,
+        usage=meter.usage,
+        seconds=round(time.perf_counter() - started, 3),
+    )

@@ -28,8 +28,9 @@ def load(source: str | os.PathLike[str] | SourceText) -> SourceText:
         return source
     if isinstance(source, os.PathLike):
         return read_path(source)
-    if "\n" not in source and len(source) < 4096 and Path(source).exists():
-        return read_path(source)
+    if "\n" not in source and len(source) < 4096:
+        if Path(source).exists() or source.lower().endswith((".pdf", ".txt")):
+            return read_path(source)  # a missing file is "no such file", not a non-letter
     return read_string(source)
 
 

@@ -35,6 +35,7 @@ logging.getLogger("instructor").addHandler(logging.NullHandler())
 _NO_KEY = "unused"
 """Local servers want no key, but the openai client refuses to start without one."""
 
+
 @dataclass(frozen=True)
 class LLMResult:
     """What the LLM pass read from one letter, and what it cost."""
@@ -65,9 +66,7 @@ def make_client(config: LLMConfig) -> instructor.Instructor:
 
 def make_async_client(config: LLMConfig) -> instructor.AsyncInstructor:
     """The async twin of :func:`make_client`; one per event loop."""
-    return instructor.from_openai(
-        openai.AsyncOpenAI(**_openai_options(config)), mode=config.instructor_mode
-    )
+    return instructor.from_openai(openai.AsyncOpenAI(**_openai_options(config)), mode=config.instructor_mode)
 
 
 class _Meter:
@@ -103,11 +102,10 @@ class _Meter:
             )
 
 
-def _arguments(request: Request, config: LLMConfig, meter: _Meter) -> dict[str, Any]:
+def _options(config: LLMConfig, meter: _Meter) -> dict[str, Any]:
+    """Everything of a create() call but the request; checks the budget first."""
     meter.check()
     return {
-        "response_model": request.response_model,
-        "messages": request.messages,
         "model": config.model,
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
@@ -149,7 +147,11 @@ def extract_with_llm(
     for request in plan(text, context_tokens=config.context_tokens, max_tokens=config.max_tokens):
 
         def call(request: Request = request) -> DeterminationDraft | ItemsDraft:
-            return client.chat.completions.create(**_arguments(request, config, meter))
+            return client.chat.completions.create(
+                response_model=request.response_model,
+                messages=request.messages,
+                **_options(config, meter),
+            )
 
         try:
             drafts.append(retrying(config)(call))
@@ -174,7 +176,11 @@ async def aextract_with_llm(
     for request in plan(text, context_tokens=config.context_tokens, max_tokens=config.max_tokens):
 
         async def call(request: Request = request) -> DeterminationDraft | ItemsDraft:
-            return await client.chat.completions.create(**_arguments(request, config, meter))
+            return await client.chat.completions.create(
+                response_model=request.response_model,
+                messages=request.messages,
+                **_options(config, meter),
+            )
 
         try:
             drafts.append(await async_retrying(config)(call))

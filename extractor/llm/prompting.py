@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -177,8 +178,8 @@ def split_items(text: str) -> tuple[str, list[str]]:
             floor = index + 1
     if not starts:
         return text, []
-    ends = [*starts[1:], len(lines)]
-    return "".join(lines[: starts[0]]), ["".join(lines[a:b]) for a, b in zip(starts, ends)]
+    bounds = itertools.pairwise([*starts, len(lines)])
+    return "".join(lines[: starts[0]]), ["".join(lines[a:b]) for a, b in bounds]
 
 
 def plan(letter: str, *, context_tokens: int, max_tokens: int) -> list[Request]:

@@ -30,8 +30,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
-    stop_any,
     wait_exponential_jitter,
 )
 
@@ -61,8 +59,8 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - (now or dt.datetime.now(dt.UTC))).total_seconds()
     return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
@@ -105,9 +103,11 @@ def transport_policy(config: LLMConfig) -> dict[str, Any]:
         asked = requested_wait(_outcome(state))
         return asked if asked is not None else backoff(state)
 
-    def asked_too_long(state: RetryCallState) -> bool:
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number > config.transport_retries:
+            return True
         asked = requested_wait(_outcome(state))
-        return asked is not None and asked > config.backoff_max
+        return asked is not None and asked > config.backoff_max  # not worth the wait
 
     def announce(state: RetryCallState) -> None:
         cause = api_error(_outcome(state))
@@ -115,7 +115,7 @@ def transport_policy(config: LLMConfig) -> dict[str, Any]:
         log.warning("LLM request failed (%s); retrying in %.1f s", _describe(cause), pause)
 
     return {
-        "stop": stop_any(stop_after_attempt(config.transport_retries + 1), asked_too_long),
+        "stop": stop,
         "wait": wait,
         "retry": retry_if_exception(is_transient),
         "before_sleep": announce,

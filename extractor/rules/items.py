@@ -72,6 +72,9 @@ def _blocks(text: str, section: Span) -> list[_Block]:
     lines = _lines(text, section)
     found: list[tuple[Span, Span]] = []
     for index, (line_start, line_end) in enumerate(lines):
+        tail = text[max(line_start, line_end - 12) : line_end]
+        if "Upheld" not in tail and "Overturned" not in tail:
+            continue
         match = _DECISION_AT_END.fullmatch(text, line_start, line_end)
         if match is None:
             continue

@@ -1,0 +1,40 @@
+# Offline by default: `make eval` and `make test` replay LLM calls from evals/cassettes/.
+# Only `make record` calls an endpoint: the local server (`extractor local-server`) unless
+# RECORD_URL says otherwise.
+
+VENV       ?= .venv
+PYTHON     ?= $(VENV)/bin/python
+EVAL       ?= $(PYTHON) -m extractor eval
+BACKENDS   ?= rules,llm,hybrid
+REPORTS    ?= evals/reports
+RECORD_URL ?= http://127.0.0.1:8012/v1
+# --record: only requests not in the cassettes yet; --record=all: rewrite every fixture's cassette
+RECORD     ?= --record
+# More endpoint options for record and eval alike (e.g. --model NAME, --mode tools)
+LLM_ARGS   ?=
+
+.PHONY: record reports eval test lint
+
+## record: call the endpoint for every LLM request not yet in evals/cassettes/, then rewrite the reports
+record:
+	$(EVAL) --backend llm,hybrid $(RECORD) --base-url $(RECORD_URL) $(LLM_ARGS)
+	$(MAKE) reports
+
+## reports: rewrite evals/reports/<backend>.json (the baselines) by replaying the cassettes
+reports:
+	$(EVAL) --backend rules --report $(REPORTS)/rules.json
+	$(EVAL) --backend llm --report $(REPORTS)/llm.json $(LLM_ARGS)
+	$(EVAL) --backend hybrid --report $(REPORTS)/hybrid.json $(LLM_ARGS)
+
+## eval: score every backend offline; fails when a field got worse than in its committed report
+eval:
+	$(EVAL) --backend $(BACKENDS) $(LLM_ARGS) $(foreach r,$(wildcard $(REPORTS)/*.json),--baseline $(r))
+
+## test: the test suite, offline (cassettes replay with --record-mode=none)
+test:
+	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+## lint: ruff and mypy
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy

@@ -1,0 +1,337 @@
+"""Record and replay the LLM calls of an eval (vcrpy), with no letter text ever written down.
+
+One cassette per fixture per model: ``evals/cassettes/<model>/<fixture-id>.yaml``; the ``llm``
+and ``hybrid`` backends send the same request and share it.  What a cassette keeps:
+
+- requests: method, URL and the ``sha256`` of the body, as the JSON stub ``{"sha256": ...}``;
+  the body itself (the letter) is never stored.  Authorization, api-key, x-api-key,
+  openai-organization, cookie and set-cookie headers are dropped.
+- responses: status, ``content-type`` and the body (the model's answer, which replay needs).
+  Rate-limit and server-error answers are not recorded (replay serves the good answer at once).
+- metadata: ``model``, ``prompt_version`` and the instructor ``mode``, so that a changed
+  prompt (or a replay in another mode) says so.
+
+A request is matched on method, path and body digest (:func:`digest_matcher`), so any change of
+prompt, schema, model or letter misses the cassette; replay turns that into
+``extractor.errors.MissingCassette`` with the command that re-records.
+
+The same configuration serves pytest-recording: ``tests/conftest.py`` returns
+:func:`vcr_config` from its ``vcr_config`` fixture and registers :func:`digest_matcher` as
+:data:`MATCHER_NAME`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import vcr
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from extractor.errors import MissingCassette
+
+CASSETTES_DIR = Path(__file__).resolve().parent / "cassettes"
+MATCHER_NAME = "body_digest"
+MATCH_ON = ("method", "path", MATCHER_NAME)
+FILTER_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization", "cookie", "set-cookie")
+KEPT_RESPONSE_HEADERS = frozenset({"content-type"})
+DUMMY_API_KEY = "sk-replay-from-cassette"
+RERECORD_HINT = "re-record with `extractor eval --backend hybrid --record` (or `make record`)"
+
+RecordMode = Literal["none", "new_episodes", "all"]
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+# --------------------------------------------------------------------------- request/response filters
+
+
+def body_digest(body: bytes | str | None) -> str:
+    """The sha256 of a request body; the digest of a body already replaced by its stub."""
+    if body is None:
+        body = b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    stored = stub_digest(body)
+    return stored if stored is not None else hashlib.sha256(body).hexdigest()
+
+
+def stub_digest(body: bytes | str | None) -> str | None:
+    """The digest in a ``{"sha256": ...}`` stub, or None when the body is not a stub."""
+    if not body or len(body) > 200:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict) and set(data) == {"sha256"} and isinstance(data["sha256"], str):
+        return data["sha256"]
+    return None
+
+
+def scrub_request(request: Any) -> Any:
+    """``before_record_request``: the body becomes ``{"sha256": <digest of the body>}``.
+
+    vcrpy also runs this on every incoming request before matching, so it must be idempotent.
+    The headers named in :data:`FILTER_HEADERS` are removed by vcrpy's ``filter_headers``.
+    """
+    raw = request.body
+    if hasattr(raw, "read"):  # a file-like body
+        raw = raw.read()
+    elif raw is not None and not isinstance(raw, bytes | str):  # an iterator body
+        raw = b"".join(raw)
+    request.body = json.dumps({"sha256": body_digest(raw)})
+    for name in list(request.headers):
+        if name.lower() == "content-length":
+            del request.headers[name]
+    return request
+
+
+def scrub_response(response: dict[str, Any]) -> dict[str, Any] | None:
+    """``before_record_response``: keep status, content-type and body; drop 429 and 5xx answers."""
+    code = response.get("status", {}).get("code", 200)
+    if code == 429 or code >= 500:
+        return None
+    headers = response.get("headers") or {}
+    response["headers"] = {k: v for k, v in headers.items() if k.lower() in KEPT_RESPONSE_HEADERS}
+    return response
+
+
+def digest_matcher(r1: Any, r2: Any) -> None:
+    """vcrpy matcher: the two bodies have the same sha256 (either may already be a stub)."""
+    left, right = body_digest(_body_bytes(r1)), body_digest(_body_bytes(r2))
+    if left != right:
+        raise AssertionError(f"body sha256 {left[:12]}… != {right[:12]}…")
+
+
+def _body_bytes(request: Any) -> bytes | str | None:
+    body = request.body
+    if hasattr(body, "read"):
+        return bytes(body.read())
+    if body is not None and not isinstance(body, bytes | str):
+        return b"".join(body)
+    return body
+
+
+def vcr_config() -> dict[str, Any]:
+    """Cassette options shared by the harness and pytest-recording (the ``vcr_config`` fixture).
+
+    No ``record_mode`` here: the harness and pytest's ``--record-mode`` choose it.
+    """
+    return {
+        "filter_headers": list(FILTER_HEADERS),
+        "before_record_request": scrub_request,
+        "before_record_response": scrub_response,
+        "decode_compressed_response": True,
+        "match_on": list(MATCH_ON),
+        "allow_playback_repeats": True,
+    }
+
+
+_USE_CASSETTE_ONLY = ("allow_playback_repeats",)
+
+
+def make_vcr(record_mode: RecordMode = "none", cassette_dir: Path | None = None) -> vcr.VCR:
+    """A VCR with :func:`vcr_config`, the digest matcher registered, and the given record mode.
+
+    ``allow_playback_repeats`` is an option of ``use_cassette``, not of ``VCR``: pass it there.
+    """
+    options = {k: v for k, v in vcr_config().items() if k not in _USE_CASSETTE_ONLY}
+    recorder = vcr.VCR(
+        cassette_library_dir=str(cassette_dir or CASSETTES_DIR), record_mode=record_mode, **options
+    )
+    recorder.register_matcher(MATCHER_NAME, digest_matcher)
+    return recorder
+
+
+# --------------------------------------------------------------------------- cassettes per fixture
+
+
+def model_slug(model: str | None) -> str:
+    """A folder name for a model (``qwen2.5-coder-1.5b-instruct``; ``org/name`` -> ``org_name``)."""
+    return _SLUG.sub("_", model or "default").strip("._") or "default"
+
+
+def cassette_path(fixture_id: str, model: str | None, root: Path | None = None) -> Path:
+    """Where the cassette of one fixture's LLM calls with one model lives."""
+    return (root or CASSETTES_DIR) / model_slug(model) / f"{_SLUG.sub('_', fixture_id)}.yaml"
+
+
+def missing_message(fixture_id: str, model: str | None, prompt_version: str | None, detail: str = "") -> str:
+    """The one clear line a missing or stale cassette gives."""
+    line = f"no cassette for {fixture_id} (model {model or '?'}, prompt_version {prompt_version or '?'})"
+    if detail:
+        line += f" [{detail}]"
+    return f"{line}: {RERECORD_HINT}"
+
+
+def find_cassette_miss(error: BaseException) -> CannotOverwriteExistingCassetteException | None:
+    """vcrpy's "not in cassette" exception anywhere in an error's chain, else None.
+
+    The openai client wraps it in a (retried) ``APIConnectionError`` and instructor in a retry
+    error, so this follows ``__cause__``/``__context__``, tenacity's ``last_attempt`` and
+    instructor's ``failed_attempts``.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, CannotOverwriteExistingCassetteException):
+            return current
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        todo.extend(getattr(current, "exceptions", None) or [])  # ExceptionGroup
+        last = getattr(current, "last_attempt", None)  # tenacity.RetryError
+        if last is not None and hasattr(last, "exception"):
+            with contextlib.suppress(Exception):
+                inner = last.exception()
+                if isinstance(inner, BaseException):
+                    todo.append(inner)
+        for attempt in getattr(current, "failed_attempts", None) or []:  # instructor
+            inner = getattr(attempt, "exception", None)
+            if isinstance(inner, BaseException):
+                todo.append(inner)
+    return None
+
+
+@contextlib.contextmanager
+def dummy_api_key() -> Iterator[None]:
+    """Replay needs no key, but the openai client refuses to start without one: lend a dummy."""
+    if os.environ.get("OPENAI_API_KEY"):
+        yield
+        return
+    os.environ["OPENAI_API_KEY"] = DUMMY_API_KEY
+    try:
+        yield
+    finally:
+        if os.environ.get("OPENAI_API_KEY") == DUMMY_API_KEY:
+            del os.environ["OPENAI_API_KEY"]
+
+
+class Replay:
+    """The open cassette of one fixture: explains failures and records metadata."""
+
+    def __init__(
+        self,
+        cassette: Any,
+        fixture_id: str,
+        model: str | None,
+        prompt_version: str | None,
+        mode: str | None = None,
+    ) -> None:
+        self.cassette = cassette
+        self.fixture_id = fixture_id
+        self.model = model
+        self.prompt_version = prompt_version
+        self.mode = mode
+        self.unmatched = 0
+        # Count requests replay could not serve, whatever the client makes of the failure.
+        original = cassette.can_play_response_for
+
+        def can_play(request: Any) -> bool:
+            playable = bool(original(request))
+            if not playable and cassette.write_protected:
+                self.unmatched += 1
+            return playable
+
+        cassette.can_play_response_for = can_play
+
+    def recorded(self, key: str) -> str | None:
+        value = _metadata(self.cassette).get(key)
+        return value if isinstance(value, str) else None
+
+    @property
+    def recorded_prompt_version(self) -> str | None:
+        return self.recorded("prompt_version")
+
+    def stale(self) -> str | None:
+        """Why the cassette cannot fit the requests sent now, when its metadata says so."""
+        recorded = self.recorded_prompt_version
+        if recorded and self.prompt_version and recorded != self.prompt_version:
+            return f"recorded with prompt_version {recorded}"
+        mode = self.recorded("mode")
+        if mode and self.mode and mode != self.mode:
+            return f"recorded in instructor mode {mode}, replayed in {self.mode}: pass --mode {mode}"
+        return None
+
+    def message(self, detail: str) -> str:
+        return missing_message(self.fixture_id, self.model, self.prompt_version, self.stale() or detail)
+
+    def explain(self, error: BaseException) -> MissingCassette | None:
+        """A :class:`MissingCassette` when ``error`` comes from a request the cassette lacks."""
+        unmatched, self.unmatched = self.unmatched, 0
+        if isinstance(error, MissingCassette):
+            return error
+        if unmatched or find_cassette_miss(error) is not None:
+            return MissingCassette(self.message("a request is not in the cassette"))
+        return None
+
+    def set_metadata(self, **values: Any) -> None:
+        """Store values (model, prompt_version) in the cassette when recording."""
+        if self.cassette.write_protected:
+            return
+        _metadata(self.cassette).update(values)
+        self.cassette.dirty = True
+
+
+@contextlib.contextmanager
+def use_fixture_cassette(
+    fixture_id: str,
+    *,
+    model: str | None,
+    prompt_version: str | None = None,
+    record: RecordMode = "none",
+    root: Path | None = None,
+    mode: str | None = None,
+) -> Iterator[Replay]:
+    """Replay (``record="none"``) or record one fixture's LLM calls.
+
+    Replay raises :class:`MissingCassette` with the re-record command when the cassette file
+    is absent, was recorded with another ``prompt_version`` (or instructor ``mode``, when
+    given), or lacks a request the code sends
+    now (an error escaping the block; inside it, :meth:`Replay.explain` turns a caught error
+    into one).  ``record="new_episodes"`` calls the endpoint only for requests not yet in the
+    cassette; ``record="all"`` starts the cassette afresh.
+    """
+    path = cassette_path(fixture_id, model, root)
+    if record == "none" and not path.exists():
+        raise MissingCassette(missing_message(fixture_id, model, prompt_version, f"{_shown(path)} absent"))
+    if record == "all" and path.exists():
+        path.unlink()
+    vcr_mode: RecordMode = "none" if record == "none" else "new_episodes"
+    recorder = make_vcr(vcr_mode, path.parent)
+    with recorder.use_cassette(path.name, allow_playback_repeats=True) as cassette:
+        replay = Replay(cassette, fixture_id, model, prompt_version, mode)
+        if record == "none" and replay.stale():
+            raise MissingCassette(replay.message(""))
+        if record != "none":
+            values = {"fixture": fixture_id, "model": model, "prompt_version": prompt_version, "mode": mode}
+            replay.set_metadata(**{key: value for key, value in values.items() if value is not None})
+        try:
+            yield replay
+        except MissingCassette:
+            raise
+        except Exception as error:
+            missing = replay.explain(error)
+            if missing is None:
+                raise
+            raise missing from error
+
+
+def _metadata(cassette: Any) -> dict[str, Any]:
+    """The cassette's metadata dict (vcrpy >= 9 saves it beside the interactions)."""
+    data = getattr(cassette, "_metadata", None)
+    return data if isinstance(data, dict) else {}
+
+
+def _shown(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)

@@ -1,0 +1,539 @@
+"""``extractor eval``: run backends over the hand-labelled fixtures, score, compare, report.
+
+    extractor eval                                  # rules, offline
+    extractor eval --backend rules,llm,hybrid       # LLM calls replay from evals/cassettes/
+    extractor eval --backend hybrid --record        # call the endpoint for what is not recorded
+    extractor eval --report out.json --baseline evals/reports/rules.json --min-accuracy 0.9
+
+Exit status: 0 fine; 1 when a backend's overall accuracy is below ``--min-accuracy``, a field
+got worse than in ``--baseline``, or an LLM call had no cassette; 2 on usage errors (no
+documents root, unknown fixture id, no labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from rich.console import Console
+from rich.table import Table
+
+from evals import cassettes
+from evals.fixtures import FIXTURES_DIR, DocumentsRootMissing, LoadedFixture, load_fixtures
+from evals.scoring import (
+    FieldCount,
+    LetterScore,
+    Miss,
+    aggregate,
+    field_order,
+    is_list_field,
+    overall,
+    score_fixture,
+)
+from extractor.errors import ExtractionError, MissingCassette
+from extractor.pipeline import extract
+from schemas import Record
+
+if TYPE_CHECKING:
+    from extractor.llm import LLMConfig
+
+log = logging.getLogger("extractor.eval")
+
+Backend = Literal["rules", "llm", "hybrid"]
+BACKENDS: tuple[Backend, ...] = ("rules", "llm", "hybrid")
+LLM_BACKENDS = frozenset({"llm", "hybrid"})
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+TOLERANCE = 1e-9
+REPORT_VERSION = 1
+
+NOT_EXTRACTED: dict[str, frozenset[str]] = {
+    "rules": frozenset({"patient.diagnoses", "patient.mechanism_of_injury"}),
+}
+"""Fields a backend does not try to fill: not scored for it (shown as ``—``)."""
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class BackendRun:
+    """One backend over the fixtures: scores per letter, and what the records said about the model."""
+
+    backend: str
+    letters: list[LetterScore] = field(default_factory=list)
+    model: str | None = None
+    prompt_version: str | None = None
+    seconds: float = 0.0
+    timestamp: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    @property
+    def fields(self) -> dict[str, FieldCount]:
+        return aggregate(self.letters)
+
+    @property
+    def overall(self) -> FieldCount:
+        return overall(self.fields)
+
+    @property
+    def errors(self) -> list[LetterScore]:
+        return [letter for letter in self.letters if letter.error is not None]
+
+    @property
+    def missing_cassettes(self) -> list[LetterScore]:
+        return [s for s in self.errors if (s.error or "").startswith(f"{MissingCassette.kind}:")]
+
+
+def error_line(error: BaseException) -> str:
+    """``kind: reason`` for a failed letter; an unexpected error shows only its type (no text)."""
+    if isinstance(error, ExtractionError):
+        return f"{error.kind}: {error.message}"
+    return f"internal_error: {type(error).__name__} (run `extractor extract` on it with -vv)"
+
+
+def run_backends(
+    fixtures: Sequence[LoadedFixture],
+    backends: Sequence[str],
+    *,
+    config: LLMConfig | None = None,
+    record: cassettes.RecordMode = "none",
+    cassette_dir: Path | None = None,
+    progress: bool = False,
+) -> dict[str, BackendRun]:
+    """Extract and score every fixture with every backend.
+
+    The LLM backends of one fixture share its cassette (they send the same request), so a
+    recording session calls the endpoint once per letter.
+    """
+    runs = {backend: BackendRun(backend) for backend in backends}
+    llm_backends = [b for b in backends if b in LLM_BACKENDS]
+    prompt_version = current_prompt_version() if llm_backends else None
+    model = config.model if config is not None else None
+    for run in runs.values():
+        if run.backend in LLM_BACKENDS:
+            run.model, run.prompt_version = model, prompt_version
+    for number, item in enumerate(fixtures, 1):
+        started = time.perf_counter()
+        for backend in backends:
+            if backend not in LLM_BACKENDS:
+                _score(runs[backend], item)
+        if llm_backends:
+            _run_llm_backends(item, llm_backends, runs, config, record, cassette_dir, model, prompt_version)
+        if progress:
+            seconds = time.perf_counter() - started
+            print(f"eval {number}/{len(fixtures)} {item.id}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    return runs
+
+
+def _run_llm_backends(
+    item: LoadedFixture,
+    backends: Sequence[str],
+    runs: dict[str, BackendRun],
+    config: LLMConfig | None,
+    record: cassettes.RecordMode,
+    cassette_dir: Path | None,
+    model: str | None,
+    prompt_version: str | None,
+) -> None:
+    try:
+        mode = mode_name(config)
+        with cassettes.use_fixture_cassette(
+            item.id, model=model, prompt_version=prompt_version, record=record, root=cassette_dir, mode=mode
+        ) as replay:
+            for backend in backends:
+                run = runs[backend]
+                record_ = _score(run, item, config, replay)
+                if record_ is not None and record_.provenance.prompt_version:
+                    run.prompt_version = record_.provenance.prompt_version
+                    if record != "none":
+                        replay.set_metadata(prompt_version=record_.provenance.prompt_version)
+    except MissingCassette as error:  # no cassette file (or a stale one): every LLM backend misses
+        for backend in backends:
+            if not any(letter.fixture_id == item.id for letter in runs[backend].letters):
+                runs[backend].letters.append(
+                    score_fixture(
+                        item.fixture, None, skip=NOT_EXTRACTED.get(backend, ()), error=error_line(error)
+                    )
+                )
+
+
+def _score(
+    run: BackendRun,
+    item: LoadedFixture,
+    config: LLMConfig | None = None,
+    replay: cassettes.Replay | None = None,
+) -> Record | None:
+    """Extract one letter with ``run.backend`` and score it; a failure is a letter of misses."""
+    skip = NOT_EXTRACTED.get(run.backend, ())
+    started = time.perf_counter()
+    try:
+        record = extract(item.document, backend=cast(Backend, run.backend), llm_config=config)
+    except Exception as error:  # every failure is a scored miss, never a crash of the eval
+        if replay is not None:
+            error = replay.explain(error) or error
+        log.debug("%s on %s failed", run.backend, item.id, exc_info=True)
+        run.letters.append(score_fixture(item.fixture, None, skip=skip, error=error_line(error)))
+        return None
+    finally:
+        run.seconds += time.perf_counter() - started
+    run.letters.append(score_fixture(item.fixture, record.determination, skip=skip))
+    return record
+
+
+def mode_name(config: LLMConfig | None) -> str | None:
+    """The instructor mode a config sends requests in, as ``--mode`` names it."""
+    if config is None:
+        return None
+    from extractor.llm import default_mode
+
+    return config.mode or default_mode(config.base_url)
+
+
+def current_prompt_version() -> str | None:
+    """The prompt_version the LLM pass would send now (None when it cannot be computed)."""
+    try:
+        from extractor.llm import prompt_version
+    except ImportError:
+        return None
+    return prompt_version()
+
+
+# --------------------------------------------------------------------------- report
+
+
+def letter_report(letter: LetterScore) -> dict[str, Any]:
+    out: dict[str, Any] = {"right": letter.right, "total": letter.total}
+    if letter.error is not None:
+        out["error"] = letter.error
+    out["misses"] = [miss.as_dict() for miss in letter.misses]
+    return out
+
+
+def backend_report(run: BackendRun) -> dict[str, Any]:
+    total = run.overall
+    return {
+        "backend": run.backend,
+        "model": run.model,
+        "prompt_version": run.prompt_version,
+        "timestamp": run.timestamp,
+        "seconds": round(run.seconds, 3),
+        "fixtures": len(run.letters),
+        "overall": total.as_dict(),
+        "not_scored": sorted(NOT_EXTRACTED.get(run.backend, ())),
+        "fields": {name: count.as_dict() for name, count in run.fields.items()},
+        "errors": {s.fixture_id: s.error for s in run.errors},
+        "letters": {s.fixture_id: letter_report(s) for s in sorted(run.letters, key=lambda s: s.fixture_id)},
+    }
+
+
+def build_report(runs: dict[str, BackendRun]) -> dict[str, Any]:
+    """The JSON report: per backend, per-field counts, overall accuracy and per-letter misses."""
+    return {
+        "version": REPORT_VERSION,
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "backends": {name: backend_report(run) for name, run in runs.items()},
+    }
+
+
+def load_baselines(paths: Sequence[str | Path]) -> dict[str, Any]:
+    """One baseline from several reports (e.g. evals/reports/rules.json and hybrid.json);
+    a backend in a later file replaces the same backend in an earlier one."""
+    merged: dict[str, Any] = {"backends": {}}
+    for path in paths:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("backends"), dict):
+            raise ValueError(f"{path} is not an eval report (no 'backends')")
+        merged["backends"].update(data["backends"])
+    return merged
+
+
+def regressions(report: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    """Fields whose accuracy (or, for list fields, precision) is lower than in ``baseline``."""
+    worse: list[str] = []
+    for backend, current in report.get("backends", {}).items():
+        old = baseline.get("backends", {}).get(backend)
+        if old is None:
+            continue
+        for name, before in old.get("fields", {}).items():
+            now = current.get("fields", {}).get(name)
+            if now is None:
+                continue
+            for measure in ("accuracy", "precision"):
+                was, is_ = before.get(measure), now.get(measure)
+                if was is not None and (is_ is None or is_ < was - TOLERANCE):
+                    shown = "none" if is_ is None else f"{is_:.4f}"
+                    worse.append(f"{backend} {name} {measure}: {was:.4f} -> {shown}")
+    return worse
+
+
+def below_minimum(runs: dict[str, BackendRun], minimum: float) -> list[str]:
+    out = []
+    for run in runs.values():
+        accuracy = run.overall.accuracy
+        if accuracy is None or accuracy < minimum:
+            shown = "none" if accuracy is None else f"{accuracy:.4f}"
+            out.append(f"{run.backend} overall accuracy {shown} < --min-accuracy {minimum:g}")
+    return out
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def scores_table(runs: dict[str, BackendRun]) -> Table:
+    """Field rows; right, total, accuracy (recall) and precision per backend, side by side."""
+    table = Table(
+        title="Eval: right / labelled per field",
+        caption="acc = right/labelled (recall); prec = right/predicted; — = not scored",
+    )
+    table.add_column("field", no_wrap=True)
+    for backend in runs:
+        for column in ("right", "total", "acc", "prec"):
+            table.add_column(f"{backend}\n{column}", justify="right")
+    per_backend = {backend: run.fields for backend, run in runs.items()}
+    shown = {n for fields in per_backend.values() for n in fields}
+    shown |= {n for backend in runs for n in NOT_EXTRACTED.get(backend, ())}
+    names = [n for n in field_order() if n in shown]
+    names += sorted(shown - set(names))
+    for name in names:
+        cells = [name]
+        for backend, fields in per_backend.items():
+            count = fields.get(name)
+            if count is None:
+                cells += ["—", "—", "—", ""] if name in NOT_EXTRACTED.get(backend, ()) else ["", "", "", ""]
+                continue
+            prec = _pct(count.precision) if is_list_field(name) else ""
+            cells += [str(count.right), str(count.total), _pct(count.accuracy), prec]
+        table.add_row(*cells)
+    table.add_section()
+    cells = ["overall (micro)"]
+    for run in runs.values():
+        total = run.overall
+        cells += [str(total.right), str(total.total), _pct(total.accuracy), ""]
+    table.add_row(*cells, style="bold")
+    return table
+
+
+def miss_line(miss: Miss) -> str:
+    """``where: expected X got Y`` (label values and extracted values, shortened)."""
+    if miss.kind == "missed":
+        return f"{miss.where}: missed item {_short(miss.expected)}"
+    if miss.kind == "invented":
+        return f"{miss.where}: invented item {_short(miss.got)}"
+    return f"{miss.where}: expected {_short(miss.expected)} got {_short(miss.got)}"
+
+
+def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8, per_letter: int = 4) -> None:
+    console.print(scores_table(runs))
+    for run in runs.values():
+        if run.model or run.prompt_version:
+            console.print(f"{run.backend}: model {run.model}, prompt_version {run.prompt_version}")
+        errors = run.errors
+        if errors:
+            console.print(f"[bold]{run.backend}: {len(errors)} letter(s) gave no record (all missed):[/bold]")
+            for letter in errors[:worst]:
+                console.print(f"  {letter.fixture_id}: {letter.error}", markup=False, soft_wrap=True)
+            if len(errors) > worst:
+                console.print(f"  … and {len(errors) - worst} more (see the report)")
+        ranked = sorted(
+            (s for s in run.letters if s.misses and s.error is None), key=lambda s: (-s.wrong, s.fixture_id)
+        )
+        if not ranked:
+            continue
+        console.print(f"[bold]{run.backend}: letters with the most misses[/bold]")
+        for letter in ranked[:worst]:
+            console.print(
+                f"  {letter.fixture_id}: {letter.wrong} wrong of {letter.total}", markup=False, soft_wrap=True
+            )
+            for miss in letter.misses[:per_letter]:
+                console.print(f"    {miss_line(miss)}", markup=False, soft_wrap=True)
+            if len(letter.misses) > per_letter:
+                console.print(f"    … {len(letter.misses) - per_letter} more", markup=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- command
+
+
+def _backends(values: Sequence[str] | None) -> list[str]:
+    chosen: list[str] = []
+    for value in values or ["rules"]:
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name not in BACKENDS:
+                raise argparse.ArgumentTypeError(
+                    f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})"
+                )
+            if name not in chosen:
+                chosen.append(name)
+    return chosen
+
+
+def _llm_config(args: argparse.Namespace, record: bool) -> LLMConfig:
+    from extractor.cli import llm_config
+    from extractor.llm import LLMConfig
+
+    config = llm_config(args) or LLMConfig.from_env()
+    if not record:
+        # Replay: a request not in the cassette is final, not a transient connection error.
+        config = config.model_copy(update={"transport_retries": 0})
+    return config
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    try:
+        backends = _backends(args.backend)
+        fixtures = load_fixtures(args.fixtures, args.documents, args.only)
+    except (DocumentsRootMissing, argparse.ArgumentTypeError, ValueError) as error:
+        err.print(f"extractor eval: {error}", markup=False, soft_wrap=True)
+        return EXIT_USAGE
+    if not fixtures:
+        err.print(
+            f"extractor eval: no labels (*.json) in {args.fixtures or FIXTURES_DIR}",
+            markup=False,
+            soft_wrap=True,
+        )
+        return EXIT_USAGE
+    record: cassettes.RecordMode = args.record or "none"
+    needs_llm = any(b in LLM_BACKENDS for b in backends)
+    if record != "none" and not needs_llm:
+        err.print(
+            "extractor eval: --record has nothing to record for the rules backend",
+            markup=False,
+            soft_wrap=True,
+        )
+    cassette_dir = Path(args.cassettes) if args.cassettes else None
+    with cassettes.dummy_api_key() if record == "none" else contextlib.nullcontext():
+        config = _llm_config(args, record != "none") if needs_llm else None
+        runs = run_backends(
+            fixtures,
+            backends,
+            config=config,
+            record=record,
+            cassette_dir=cassette_dir,
+            progress=needs_llm and (record != "none" or getattr(args, "verbose", 0) > 0),
+        )
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    print_summary(console, runs)
+    report = build_report(runs)
+    if args.report:
+        path = Path(args.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        console.print(f"report written to {path}", markup=False, soft_wrap=True)
+    return _verdict(console, runs, report, args)
+
+
+def _verdict(
+    console: Console, runs: dict[str, BackendRun], report: dict[str, Any], args: argparse.Namespace
+) -> int:
+    failures: list[str] = []
+    missing = [letter for run in runs.values() for letter in run.missing_cassettes]
+    if missing:
+        failures.append(
+            f"{len(missing)} LLM run(s) had no cassette: "
+            f"re-record with `extractor eval --backend hybrid --record` (or `make record`)"
+        )
+    if args.min_accuracy is not None:
+        failures += below_minimum(runs, args.min_accuracy)
+    if args.baseline:
+        try:
+            baseline = load_baselines(args.baseline)
+        except (OSError, ValueError) as error:
+            console.print(f"extractor eval: cannot read baseline: {error}", markup=False, soft_wrap=True)
+            return EXIT_USAGE
+        for backend in sorted(set(report["backends"]) - set(baseline["backends"])):
+            console.print(
+                f"baseline has no {backend} run: {backend} not compared", markup=False, soft_wrap=True
+            )
+        worse = regressions(report, baseline)
+        if worse:
+            failures.append(f"{len(worse)} field(s) got worse than the baseline:")
+            failures += [f"  {line}" for line in worse]
+    for line in failures:
+        console.print(f"[red]FAIL[/red] {line}" if not line.startswith("  ") else line, highlight=False)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``extractor eval`` to the CLI."""
+    from extractor.cli import add_llm_options
+
+    p = sub.add_parser(
+        "eval",
+        help="score backends against the hand-labelled fixtures",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--backend",
+        action="append",
+        metavar="NAME",
+        help="rules, llm or hybrid; repeat or comma-separate for several (default: rules)",
+    )
+    p.add_argument("--fixtures", metavar="DIR", help=f"labels folder (default: {FIXTURES_DIR})")
+    p.add_argument(
+        "--documents",
+        metavar="DIR",
+        help="folder with letters/ and seeds/ (default: $IMR_DOCUMENTS or ../shared)",
+    )
+    p.add_argument(
+        "--only", nargs="+", metavar="ID", help="only these fixtures (document id or label file stem)"
+    )
+    p.add_argument("--report", metavar="FILE", help="write the JSON report here")
+    p.add_argument(
+        "--baseline",
+        action="append",
+        metavar="FILE",
+        help="fail when a field's accuracy is lower than in this report (repeatable: one per backend)",
+    )
+    p.add_argument(
+        "--min-accuracy", type=float, metavar="X", help="fail when a backend's overall accuracy < X"
+    )
+    p.add_argument(
+        "--record",
+        nargs="?",
+        const="new_episodes",
+        choices=["new_episodes", "all"],
+        help="call the live endpoint: for requests not in the cassettes (new_episodes, the default) "
+        "or for everything, rewriting the cassettes (all)",
+    )
+    p.add_argument(
+        "--cassettes", metavar="DIR", help=f"cassettes folder (default: {cassettes.CASSETTES_DIR})"
+    )
+    add_llm_options(p)
+    p.set_defaults(func=_cmd_eval)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``extractor eval`` on its own (``python -m evals.harness ...``): the same options."""
+    parser = argparse.ArgumentParser(prog="extractor")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(words if words[:1] == ["eval"] else ["eval", *words])
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

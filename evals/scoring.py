@@ -1,0 +1,384 @@
+"""Score a predicted determination against a hand label, field by field (pure functions).
+
+Only the keys a label contains are scored: a key left out of the label JSON is "not labelled"
+(pydantic's ``model_fields_set``, recursively), while ``null`` is a real label ("the letter
+does not say").  Field names are schema paths relative to the determination with list
+indices replaced by ``[]`` (``items[].decision``).
+
+Comparators:
+
+- exact: dates, integers, enums, ``priority``, ``case_number``, ``sex``;
+- ordered list equality: ``reviewer.licensure_states``;
+- case/space/``&``-insensitive sets: ``reviewer.specialties``, ``reviewer.subspecialties``;
+- normalised fuzzy text (``extractor.alignment.similarity >= 0.9``): ``request``,
+  ``original_request``, ``mechanism_of_injury`` (and ``rationale`` should a label ever have one);
+- ``patient.diagnoses``: one unit per labelled diagnosis, fuzzy-matched one to one, with recall
+  (matched / labelled) and precision (matched / predicted);
+- guidelines, per item: the lists of ``(source, pages)`` equal, titles fuzzy, sections as sets.
+
+Items are aligned on ``request`` with :func:`extractor.alignment.align`, so one missed or
+invented item does not shift every later one.  A missed item counts every labelled field of
+it as wrong (recall drops); an invented item counts against precision only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from extractor.alignment import align, similarity
+from schemas import Case, Determination, Fixture, Guideline, Item, Patient, Reviewer
+
+FUZZY_THRESHOLD = 0.9
+ITEMS = "items"
+ITEM_PREFIX = "items[]."
+MissKind = Literal["wrong", "missed", "invented", "error"]
+
+
+# --------------------------------------------------------------------------- counts
+
+
+@dataclass
+class FieldCount:
+    """Right out of labelled (``total``); ``predicted`` is set for list fields (items, diagnoses)."""
+
+    right: int = 0
+    total: int = 0
+    predicted: int | None = None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.right / self.total if self.total else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.accuracy
+
+    @property
+    def precision(self) -> float | None:
+        if self.predicted is None:
+            return None
+        return self.right / self.predicted if self.predicted else None
+
+    def add(self, other: FieldCount) -> None:
+        self.right += other.right
+        self.total += other.total
+        if other.predicted is not None:
+            self.predicted = (self.predicted or 0) + other.predicted
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"right": self.right, "total": self.total, "accuracy": self.accuracy}
+        if self.predicted is not None:
+            out |= {"predicted": self.predicted, "recall": self.recall, "precision": self.precision}
+        return out
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One scored unit that was not right: ``where`` is the concrete path (``items[2].decision``)."""
+
+    field: str
+    where: str
+    expected: Any
+    got: Any
+    kind: MissKind = "wrong"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "where": self.where,
+            "kind": self.kind,
+            "expected": self.expected,
+            "got": self.got,
+        }
+
+
+@dataclass
+class LetterScore:
+    """Every scored field of one letter, and what was missed."""
+
+    fixture_id: str
+    fields: dict[str, FieldCount] = field(default_factory=dict)
+    misses: list[Miss] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def right(self) -> int:
+        return sum(count.right for count in self.fields.values())
+
+    @property
+    def total(self) -> int:
+        return sum(count.total for count in self.fields.values())
+
+    @property
+    def wrong(self) -> int:
+        return self.total - self.right
+
+
+def aggregate(letters: Iterable[LetterScore]) -> dict[str, FieldCount]:
+    """Per-field sums over letters, in :func:`field_order`."""
+    totals: dict[str, FieldCount] = {}
+    for letter in letters:
+        for name, count in letter.fields.items():
+            totals.setdefault(name, FieldCount()).add(count)
+    order = {name: index for index, name in enumerate(field_order())}
+    return dict(sorted(totals.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def overall(fields: Mapping[str, FieldCount]) -> FieldCount:
+    """The micro average over scored fields: all rights over all labelled units."""
+    return FieldCount(
+        right=sum(c.right for c in fields.values()), total=sum(c.total for c in fields.values())
+    )
+
+
+def field_order() -> list[str]:
+    """Every scorable field name in schema order (the row order of reports)."""
+    names = [f"case.{name}" for name in Case.model_fields]
+    names += [f"reviewer.{name}" for name in Reviewer.model_fields]
+    names += [f"patient.{name}" for name in Patient.model_fields]
+    names.append(ITEMS)
+    names += [f"{ITEM_PREFIX}{name}" for name in Item.model_fields]
+    return names
+
+
+def is_list_field(name: str) -> bool:
+    """Fields reported with recall and precision (item fields, items, diagnoses)."""
+    return name == ITEMS or name.startswith(ITEM_PREFIX) or name == "patient.diagnoses"
+
+
+# --------------------------------------------------------------------------- comparators
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def exact(expected: Any, got: Any) -> bool:
+    return bool(expected == got)
+
+
+def normalise_name(text: str) -> str:
+    """Case, runs of spaces and ``&``/``and`` do not matter: ``Physical Medicine & Rehab``."""
+    return _SPACES.sub(" ", text.replace("&", " and ")).strip().casefold()
+
+
+def same_name_set(expected: Sequence[str], got: Sequence[str]) -> bool:
+    return {normalise_name(x) for x in expected} == {normalise_name(x) for x in got}
+
+
+def fuzzy_equal(expected: str | None, got: str | None) -> bool:
+    """Both null, or normalised similarity of at least :data:`FUZZY_THRESHOLD`."""
+    if expected is None or got is None:
+        return expected is None and got is None
+    return similarity(expected, got) >= FUZZY_THRESHOLD
+
+
+def match_pairs(expected: Sequence[str], got: Sequence[str]) -> list[tuple[int, int]]:
+    """One-to-one fuzzy pairs (expected index, got index), best similarity first."""
+    scored = sorted(
+        ((similarity(a, b), i, j) for i, a in enumerate(expected) for j, b in enumerate(got)),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
+    pairs: list[tuple[int, int]] = []
+    used_left: set[int] = set()
+    used_right: set[int] = set()
+    for score, i, j in scored:
+        if score < FUZZY_THRESHOLD:
+            break
+        if i not in used_left and j not in used_right:
+            used_left.add(i)
+            used_right.add(j)
+            pairs.append((i, j))
+    return sorted(pairs)
+
+
+def match_texts(expected: Sequence[str], got: Sequence[str]) -> int:
+    """How many expected texts find a distinct fuzzy partner in ``got``."""
+    return len(match_pairs(expected, got))
+
+
+def guideline_difference(expected: Sequence[Guideline], got: Sequence[Guideline]) -> str | None:
+    """Why two guideline lists differ (None when they agree on every labelled key).
+
+    The lists of ``(source, pages)`` must be equal, titles fuzzy-equal pairwise and sections
+    equal as sets; a key left out of a label's guideline is not compared.
+    """
+    if len(expected) != len(got):
+        return f"{len(got)} citations, label has {len(expected)}"
+    for label, predicted in zip(expected, got, strict=True):
+        labelled = set(labelled_keys(label))
+        if "source" in labelled and label.source != predicted.source:
+            return "sources differ"
+        if "pages" in labelled and label.pages != predicted.pages:
+            return "pages differ"
+    for label, predicted in zip(expected, got, strict=True):
+        labelled = set(labelled_keys(label))
+        if "title" in labelled and not fuzzy_equal(label.title, predicted.title):
+            return "titles differ"
+        if "sections" in labelled and not same_name_set(label.sections, predicted.sections):
+            return "sections differ"
+    return None
+
+
+def same_guidelines(expected: Sequence[Guideline], got: Sequence[Guideline]) -> bool:
+    return guideline_difference(expected, got) is None
+
+
+Comparator = Callable[[Any, Any], bool]
+
+COMPARATORS: dict[str, Comparator] = {
+    "reviewer.licensure_states": lambda a, b: list(a) == list(b),
+    "reviewer.specialties": same_name_set,
+    "reviewer.subspecialties": same_name_set,
+    "patient.mechanism_of_injury": fuzzy_equal,
+    f"{ITEM_PREFIX}request": fuzzy_equal,
+    f"{ITEM_PREFIX}original_request": fuzzy_equal,
+    f"{ITEM_PREFIX}rationale": fuzzy_equal,
+    f"{ITEM_PREFIX}claims_administrator_guidelines": same_guidelines,
+    f"{ITEM_PREFIX}reviewer_guidelines": same_guidelines,
+}
+"""Fields not listed here (dates, ints, enums, priority, case_number, sex) compare exactly."""
+
+
+def comparator(name: str) -> Comparator:
+    return COMPARATORS.get(name, exact)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _json(value: Any) -> Any:
+    """A JSON-able form of a value for reports (labels keep only their labelled keys)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def _guidelines_json(expected: Sequence[Guideline], got: Sequence[Guideline]) -> tuple[Any, Any]:
+    return [_json(g) for g in expected], [g.model_dump(mode="json") for g in got]
+
+
+def labelled_keys(label: BaseModel) -> list[str]:
+    """The keys a label sets, in schema order (a key left out of the JSON is not labelled)."""
+    return [key for key in type(label).model_fields if key in label.model_fields_set]
+
+
+class _Scorer:
+    def __init__(self, skip: Collection[str]) -> None:
+        self.skip = set(skip)
+        self.fields: dict[str, FieldCount] = {}
+        self.misses: list[Miss] = []
+
+    def count(self, name: str, *, right: int, total: int, predicted: int | None = None) -> None:
+        self.fields.setdefault(name, FieldCount()).add(FieldCount(right, total, predicted))
+
+    def section(self, prefix: str, label: BaseModel, got: BaseModel | None) -> None:
+        for key in labelled_keys(label):
+            name = f"{prefix}.{key}"
+            if name in self.skip:
+                continue
+            expected = getattr(label, key)
+            value = getattr(got, key) if got is not None else None
+            if name == "patient.diagnoses":
+                self.diagnoses(expected, value or [])
+                continue
+            ok = got is not None and comparator(name)(expected, value)
+            self.count(name, right=int(ok), total=1)
+            if got is not None and not ok:
+                self.misses.append(Miss(name, name, _json(expected), _json(value)))
+
+    def diagnoses(self, expected: list[str], got: list[str]) -> None:
+        """One unit per labelled diagnosis; the miss lists only the unmatched ones on each side."""
+        pairs = match_pairs(expected, got)
+        self.count("patient.diagnoses", right=len(pairs), total=len(expected), predicted=len(got))
+        missed = [d for i, d in enumerate(expected) if i not in {a for a, _ in pairs}]
+        invented = [d for j, d in enumerate(got) if j not in {b for _, b in pairs}]
+        if missed or invented:
+            self.misses.append(Miss("patient.diagnoses", "patient.diagnoses (unmatched)", missed, invented))
+
+    def items(self, labels: list[Item], got: list[Item] | None) -> None:
+        if ITEMS in self.skip:
+            return
+        predicted = got or []
+        pairs = align([item.request for item in labels], [item.request for item in predicted])
+        matched = [(i, j) for i, j in pairs if i is not None and j is not None]
+        self.count(ITEMS, right=len(matched), total=len(labels), predicted=len(predicted))
+        invented = [j for i, j in pairs if i is None and j is not None]
+        for i, j in pairs:
+            if i is not None:
+                self.item(i, labels[i], predicted[j] if j is not None else None, report=got is not None)
+        for j in invented:
+            self.misses.append(
+                Miss(ITEMS, f"predicted items[{j}]", None, predicted[j].request, kind="invented")
+            )
+        # an invented item is one more prediction for every item field (precision drops)
+        for key in Item.model_fields:
+            name = f"{ITEM_PREFIX}{key}"
+            if invented and name in self.fields:
+                self.count(name, right=0, total=0, predicted=len(invented))
+
+    def item(self, index: int, label: Item, got: Item | None, *, report: bool) -> None:
+        if got is None and report:
+            self.misses.append(Miss(ITEMS, f"items[{index}]", label.request, None, kind="missed"))
+        for key in labelled_keys(label):
+            name = f"{ITEM_PREFIX}{key}"
+            if name in self.skip:
+                continue
+            if got is None:
+                self.count(name, right=0, total=1, predicted=0)
+                continue
+            expected, value = getattr(label, key), getattr(got, key)
+            ok = comparator(name)(expected, value)
+            self.count(name, right=int(ok), total=1, predicted=1)
+            if ok:
+                continue
+            where = f"items[{index}].{key}"
+            if key.endswith("_guidelines"):
+                reason = guideline_difference(expected, value)
+                wanted, found = _guidelines_json(expected, value)
+                self.misses.append(Miss(name, f"{where} ({reason})", wanted, found))
+            else:
+                self.misses.append(Miss(name, where, _json(expected), _json(value)))
+
+
+def score_determination(
+    label: Determination, predicted: Determination | None, skip: Collection[str] = ()
+) -> tuple[dict[str, FieldCount], list[Miss]]:
+    """Per-field counts and misses of one letter; ``predicted=None`` (no record) misses everything.
+
+    ``skip`` names fields not to score at all (e.g. what a backend does not extract).
+    """
+    scorer = _Scorer(skip)
+    labelled = label.model_fields_set
+    for section in ("case", "reviewer", "patient"):
+        if section in labelled:
+            scorer.section(section, getattr(label, section), getattr(predicted, section, None))
+    if ITEMS in labelled:
+        scorer.items(label.items, predicted.items if predicted is not None else None)
+    order = {name: index for index, name in enumerate(field_order())}
+    fields = dict(sorted(scorer.fields.items(), key=lambda kv: order.get(kv[0], len(order))))
+    return fields, scorer.misses
+
+
+def score_fixture(
+    fixture: Fixture,
+    predicted: Determination | None,
+    *,
+    skip: Collection[str] = (),
+    error: str | None = None,
+) -> LetterScore:
+    """Score one letter; pass ``predicted=None`` and the ``error`` line when extraction failed."""
+    fields, misses = score_determination(fixture.determination, predicted, skip)
+    if predicted is None:
+        misses = [Miss("document", "document", fixture.document.path, error or "no record", kind="error")]
+    return LetterScore(fixture.document.id, fields, misses, error=error if predicted is None else None)

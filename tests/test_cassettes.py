@@ -1,0 +1,275 @@
+"""The cassette machinery against a real (tiny, local) OpenAI-compatible server and the real client.
+
+Nothing here calls a live endpoint: the server is http.server on 127.0.0.1 in a thread, and
+every replay runs with it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import instructor
+import openai
+import pytest
+import yaml  # type: ignore[import-untyped]
+from instructor.core import InstructorRetryException
+from pydantic import BaseModel
+
+from evals import cassettes
+from evals.cassettes import use_fixture_cassette
+from extractor.errors import MissingCassette
+
+SECRET_KEY = "sk-test-SECRET-KEY-0123456789"
+SECRET_ORG = "org-SECRET-ORGANISATION"
+MARKER = "LETTER-TEXT-MARKER-7f3a9"
+MODEL = "tiny-model"
+ANSWER = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": MODEL,
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": '{"answer": "forty-two"}'},
+        }
+    ],
+    "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+}
+
+
+class Answer(BaseModel):
+    answer: str
+
+
+class FakeServer:
+    """A chat-completions endpoint on 127.0.0.1; ``answer`` maps a request's JSON to the reply."""
+
+    def __init__(self, answer: Callable[[dict[str, Any]], dict[str, Any]] = lambda request: ANSWER) -> None:
+        self.requests: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                request = json.loads(self.rfile.read(length))
+                owner.requests.append(request)
+                body = json.dumps(answer(request)).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("set-cookie", "session=SECRET-COOKIE")
+                self.send_header("x-request-id", "req-SECRET-ID")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    fake = FakeServer()
+    yield fake
+    fake.stop()
+
+
+def ask(url: str, prompt: str, *, api_key: str = SECRET_KEY, max_retries: int = 0) -> Answer:
+    """One structured call the way the LLM pass makes them: instructor over the openai client."""
+    raw = openai.OpenAI(base_url=url, api_key=api_key, organization=SECRET_ORG, max_retries=max_retries)
+    with raw:
+        client = instructor.from_openai(raw, mode=instructor.Mode.JSON)
+        return client.chat.completions.create(
+            model=MODEL,
+            response_model=Answer,
+            messages=[{"role": "user", "content": f"Read this letter: {prompt}"}],
+            max_retries=1,
+        )
+
+
+def record(root: Path, url: str, prompt: str = MARKER, fixture: str = "letter-1") -> Path:
+    with use_fixture_cassette(fixture, model=MODEL, prompt_version="pv1", record="new_episodes", root=root):
+        assert ask(url, prompt).answer == "forty-two"
+    return cassettes.cassette_path(fixture, MODEL, root)
+
+
+def test_record_stores_no_secret_and_no_letter_text(tmp_path: Path, server: FakeServer) -> None:
+    path = record(tmp_path, server.url)
+    assert path == tmp_path / "tiny-model" / "letter-1.yaml"
+    text = path.read_text()
+    for secret in (SECRET_KEY, SECRET_ORG, MARKER, "Bearer", "SECRET-COOKIE", "req-SECRET-ID", "Read this"):
+        assert secret not in text
+    lowered = text.lower()
+    for header in (*cassettes.FILTER_HEADERS, "x-request-id", "content-length"):
+        assert f"{header}:" not in lowered
+    data = yaml.safe_load(text)
+    (interaction,) = data["interactions"]
+    stub = json.loads(interaction["request"]["body"])
+    assert set(stub) == {"sha256"}
+    assert len(stub["sha256"]) == 64
+    assert set(interaction["response"]["headers"]) == {"content-type"}
+    assert data["metadata"] == {"fixture": "letter-1", "model": MODEL, "prompt_version": "pv1"}
+    assert len(server.requests) == 1
+    assert MARKER in json.dumps(server.requests[0])  # the marker did reach the server
+
+
+def test_replay_needs_no_server_and_no_key(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record(tmp_path, server.url)
+    server.stop()
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with cassettes.dummy_api_key():
+        raw = openai.OpenAI(base_url=server.url)  # constructs: a dummy key is lent
+        raw.close()
+        with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path):
+            assert ask(server.url, MARKER, api_key="another-key").answer == "forty-two"
+            # the same request again replays too (llm and hybrid share one cassette)
+            assert ask(server.url, MARKER, api_key="another-key").answer == "forty-two"
+    assert "OPENAI_API_KEY" not in os.environ
+    assert len(server.requests) == 1
+
+
+def test_changed_body_is_a_clear_missing_cassette(tmp_path: Path, server: FakeServer) -> None:
+    record(tmp_path, server.url)
+    server.stop()
+    with (
+        pytest.raises(MissingCassette) as caught,
+        use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path),
+    ):
+        ask(server.url, MARKER + " changed", max_retries=1)  # the client retries the connection error
+    message = str(caught.value)
+    assert message.startswith("no cassette for letter-1 (model tiny-model, prompt_version pv1)")
+    assert "re-record with `extractor eval --backend hybrid --record` (or `make record`)" in message
+    assert MARKER not in message
+    assert cassettes.find_cassette_miss(caught.value) is not None  # chained, for debugging
+
+
+def test_explain_turns_a_caught_client_error_into_missing_cassette(
+    tmp_path: Path, server: FakeServer
+) -> None:
+    record(tmp_path, server.url)
+    server.stop()
+    with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path) as replay:
+        try:
+            ask(server.url, "something else")
+        except Exception as error:  # what the LLM pass would have wrapped
+            missing = replay.explain(error)
+        else:  # pragma: no cover
+            pytest.fail("replay served a request it has no answer for")
+        assert isinstance(missing, MissingCassette)
+        assert replay.explain(ValueError("unrelated")) is None
+
+
+def open_replay(root: Path, fixture: str, model: str, prompt_version: str, mode: str | None = None) -> None:
+    with use_fixture_cassette(fixture, model=model, prompt_version=prompt_version, root=root, mode=mode):
+        pass
+
+
+def test_absent_cassette_and_changed_prompt_version(tmp_path: Path, server: FakeServer) -> None:
+    absent = r"no cassette for letter-2 \(model tiny-model, prompt_version pv1\) \[.*letter-2.yaml absent\]"
+    with pytest.raises(MissingCassette, match=absent):
+        open_replay(tmp_path, "letter-2", MODEL, "pv1")
+    record(tmp_path, server.url)
+    with pytest.raises(MissingCassette, match="recorded with prompt_version pv1") as caught:
+        open_replay(tmp_path, "letter-1", MODEL, "pv2")
+    assert "prompt_version pv2" in str(caught.value)
+    with pytest.raises(MissingCassette, match="model other-model"):
+        open_replay(tmp_path, "letter-1", "other-model", "pv1")
+    open_replay(tmp_path, "letter-1", MODEL, "pv1")
+
+
+def test_replay_in_another_mode_says_which(tmp_path: Path, server: FakeServer) -> None:
+    with use_fixture_cassette(
+        "letter-1", model=MODEL, prompt_version="pv1", record="new_episodes", root=tmp_path, mode="json"
+    ):
+        ask(server.url, MARKER)
+    with pytest.raises(
+        MissingCassette, match="recorded in instructor mode json, replayed in tools: pass --mode json"
+    ):
+        open_replay(tmp_path, "letter-1", MODEL, "pv1", mode="tools")
+    open_replay(tmp_path, "letter-1", MODEL, "pv1", mode="json")
+
+
+def test_record_all_starts_afresh(tmp_path: Path, server: FakeServer) -> None:
+    record(tmp_path, server.url, prompt="first")
+    with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv2", record="all", root=tmp_path):
+        ask(server.url, "second")
+    data = yaml.safe_load(cassettes.cassette_path("letter-1", MODEL, tmp_path).read_text())
+    assert len(data["interactions"]) == 1
+    assert data["metadata"]["prompt_version"] == "pv2"
+
+
+def test_filters_are_idempotent_and_drop_errors() -> None:
+    from vcr.request import Request
+
+    request = Request("POST", "http://h/v1/chat/completions", b'{"x": "letter"}', {"Content-Length": "15"})
+    once = cassettes.scrub_request(request)
+    twice = cassettes.scrub_request(once)
+    assert once.body == twice.body
+    assert "content-length" not in {k.lower() for k in twice.headers}
+    assert cassettes.body_digest(once.body) == cassettes.body_digest(b'{"x": "letter"}')
+    cassettes.digest_matcher(once, Request("POST", "http://h/v1/chat/completions", b'{"x": "letter"}', {}))
+    with pytest.raises(AssertionError):
+        cassettes.digest_matcher(once, Request("POST", "http://h/v1/chat/completions", b'{"x": "other"}', {}))
+    assert cassettes.scrub_response({"status": {"code": 503}, "headers": {}, "body": {"string": ""}}) is None
+    assert cassettes.scrub_response({"status": {"code": 429}, "headers": {}, "body": {"string": ""}}) is None
+    kept = cassettes.scrub_response(
+        {
+            "status": {"code": 200},
+            "headers": {"Content-Type": ["a/b"], "X-Id": ["1"]},
+            "body": {"string": "{}"},
+        }
+    )
+    assert kept is not None
+    assert kept["headers"] == {"Content-Type": ["a/b"]}
+
+
+def test_model_folder_names() -> None:
+    assert cassettes.model_slug("qwen2.5-coder-1.5b-instruct") == "qwen2.5-coder-1.5b-instruct"
+    assert cassettes.model_slug("org/model:tag") == "org_model_tag"
+    assert cassettes.model_slug(None) == "default"
+
+
+# --------------------------------------------------------------------------- pytest-recording
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A cassette recorded here (server then stopped), for the pytest-recording replay below."""
+    root = tmp_path_factory.mktemp("cassettes")
+    fake = FakeServer()
+    try:
+        with cassettes.make_vcr("new_episodes", root).use_cassette("recorded.yaml"):
+            assert ask(fake.url, MARKER).answer == "forty-two"
+    finally:
+        fake.stop()
+    return str(root)
+
+
+@pytest.mark.vcr("recorded.yaml")
+def test_pytest_recording_replays_with_conftest_config(vcr: Any, vcr_cassette_dir: str) -> None:
+    """tests/conftest.py's vcr_config and matcher: replay under --record-mode=none, no server."""
+    assert vcr.record_mode == "none"
+    url = "http://127.0.0.1:9/v1"  # nothing listens; the path and body digest match
+    assert ask(url, MARKER, api_key="k").answer == "forty-two"
+    with pytest.raises((openai.APIConnectionError, InstructorRetryException)) as caught:
+        ask(url, "not recorded", api_key="k")
+    assert cassettes.find_cassette_miss(caught.value) is not None

@@ -1,0 +1,256 @@
+"""``extractor eval`` in-process on the real fixtures: report, --min-accuracy, --baseline, cassettes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evals import cassettes
+from evals.fixtures import FIXTURES_DIR
+from extractor import cli
+from extractor.reading import read_path
+from tests.documents import SHARED
+from tests.test_cassettes import FakeServer
+
+RULES_FIELDS_MIN = 0.95
+
+
+def run_eval(*args: str) -> int:
+    """``extractor eval ARGS`` in-process, through the real CLI."""
+    return cli.main(["eval", *args])
+
+
+@pytest.fixture(scope="module")
+def documents() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(
+            f"{SHARED} is missing: the eval reads the letters from ../shared beside the project "
+            "(or set IMR_DOCUMENTS to the folder holding letters/ and seeds/)",
+            pytrace=False,
+        )
+    return SHARED
+
+
+@pytest.fixture(scope="module")
+def rules_report(documents: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("reports") / "rules.json"
+    assert run_eval("--backend", "rules", "--documents", str(documents), "--report", str(path)) == 0
+    return path
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def test_rules_get_the_rules_fields_right(rules_report: Path) -> None:
+    report = load(rules_report)["backends"]["rules"]
+    assert report["fixtures"] >= 40
+    assert report["overall"]["accuracy"] >= RULES_FIELDS_MIN
+    assert report["not_scored"] == ["patient.diagnoses", "patient.mechanism_of_injury"]
+    assert "patient.diagnoses" not in report["fields"]
+    for name in ("case.case_number", "case.decision_date", "items", "items[].decision", "items[].category"):
+        assert report["fields"][name]["accuracy"] >= RULES_FIELDS_MIN, name
+    assert report["fields"]["items"]["precision"] >= RULES_FIELDS_MIN
+    assert report["errors"] == {}
+    assert report["model"] is None
+    assert report["prompt_version"] is None
+    assert report["timestamp"]
+
+
+def test_min_accuracy(documents: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_eval("--documents", str(documents), "--min-accuracy", "1.01") == 1
+    assert "rules overall accuracy" in capsys.readouterr().out
+    assert run_eval("--documents", str(documents), "--min-accuracy", "0.5", "--only", "CM16-0213037") == 0
+
+
+def test_baseline(
+    documents: Path, rules_report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_eval("--documents", str(documents), "--baseline", str(rules_report)) == 0
+    better = load(rules_report)
+    better["backends"]["rules"]["fields"]["case.priority"]["accuracy"] += 0.01
+    doctored = tmp_path / "better.json"
+    doctored.write_text(json.dumps(better))
+    capsys.readouterr()
+    assert run_eval("--documents", str(documents), "--baseline", str(doctored)) == 1
+    out = capsys.readouterr().out
+    assert "rules case.priority accuracy" in out
+    assert "case.decision_date" not in out.split("worse than the baseline")[-1]
+
+
+def test_a_worse_label_set_fails_against_the_real_baseline(
+    documents: Path, rules_report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A change that makes one field wrong on one letter is caught, and the letter is listed."""
+    fixtures = FIXTURES_DIR
+    (tmp_path / "synthetic").symlink_to(fixtures / "synthetic")
+    for source in fixtures.glob("*.json"):
+        (tmp_path / source.name).write_text(source.read_text())
+    label = json.loads((fixtures / "CM16-0213037.json").read_text())
+    label["determination"]["items"][1]["decision"] = "Overturned"
+    (tmp_path / "CM16-0213037.json").write_text(json.dumps(label))
+    code = run_eval(
+        "--documents", str(documents), "--fixtures", str(tmp_path), "--baseline", str(rules_report)
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "rules items[].decision accuracy" in out
+    assert "items[1].decision: expected Overturned got Upheld" in out
+
+
+def test_missing_documents_root_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_eval("--documents", str(tmp_path / "nowhere")) == 2
+    err = capsys.readouterr().err
+    assert "../shared" in err
+    assert "--documents" in err
+
+
+def test_usage_errors(documents: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_eval("--documents", str(documents), "--backend", "rules,magic") == 2
+    assert run_eval("--documents", str(documents), "--only", "CM00-0000000") == 2
+    assert "CM00-0000000" in capsys.readouterr().err
+
+
+def test_llm_without_cassette_says_how_to_record(
+    documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    report = tmp_path / "report.json"
+    code = run_eval(
+        "--backend",
+        "rules,hybrid",
+        "--documents",
+        str(documents),
+        "--cassettes",
+        str(tmp_path),
+        "--only",
+        "many-items",
+        "--report",
+        str(report),
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "no cassette for many-items (model qwen2.5-coder-1.5b-instruct, prompt_version" in out
+    assert "--record" in out
+    data = load(report)["backends"]
+    assert data["rules"]["overall"]["accuracy"] == 1.0
+    assert data["hybrid"]["errors"]["many-items"].startswith("missing_cassette: no cassette for many-items")
+    assert data["hybrid"]["overall"]["right"] == 0
+
+
+def test_llm_request_not_in_cassette_is_missing_cassette(
+    documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cassette that holds another request: the client's connection error becomes the clear line."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "qwen2.5-coder-1.5b-instruct"
+    folder.mkdir()
+    (folder / "many-items.yaml").write_text(
+        json.dumps(
+            {
+                "interactions": [
+                    {
+                        "request": {
+                            "body": json.dumps({"sha256": "0" * 64}),
+                            "headers": {},
+                            "method": "POST",
+                            "uri": "https://api.openai.com/v1/chat/completions",
+                        },
+                        "response": {
+                            "body": {"string": "{}"},
+                            "headers": {"content-type": ["application/json"]},
+                            "status": {"code": 200, "message": "OK"},
+                        },
+                    }
+                ],
+                "version": 1,
+            }
+        )
+    )
+    code = run_eval(
+        "--backend",
+        "llm",
+        "--documents",
+        str(documents),
+        "--cassettes",
+        str(tmp_path),
+        "--only",
+        "many-items",
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "no cassette for many-items" in out
+    assert "a request is not in the cassette" in out
+
+
+def tool_call_answer(determination: dict[str, Any]) -> Any:
+    """A server that answers every request with a tool call filling it with ``determination``."""
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        name = request["tools"][0]["function"]["name"]
+        call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(determination)},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": request["model"],
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 300, "total_tokens": 1200},
+        }
+
+    return answer
+
+
+def test_record_then_replay_llm_and_hybrid_offline(
+    documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--record against a local OpenAI-compatible server, then the same scores with it stopped."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    fixture = "CM16-0213037"
+    label = load(FIXTURES_DIR / f"{fixture}.json")["determination"]
+    server = FakeServer(tool_call_answer(label))
+    common = [
+        "--backend",
+        "llm,hybrid",
+        "--documents",
+        str(documents),
+        "--cassettes",
+        str(tmp_path),
+        "--only",
+    ]
+    try:
+        recorded = tmp_path / "recorded.json"
+        args = [*common, fixture, "--base-url", server.url, "--record", "--report", str(recorded)]
+        assert run_eval(*args) == 0
+    finally:
+        server.stop()
+    assert len(server.requests) == 1  # llm and hybrid share the fixture's cassette
+    cassette = cassettes.cassette_path(fixture, "qwen2.5-coder-1.5b-instruct", tmp_path)
+    text = cassette.read_text()
+    letter = read_path(documents / "letters" / f"{fixture}.pdf").text
+    narrative = [line.strip() for line in letter.splitlines() if len(line.strip()) > 60]
+    assert len(narrative) > 10
+    assert not [line for line in narrative if line in text]  # the letter went as a digest only
+    assert "prompt_version" in text
+    assert "mode: tools" in text
+    replayed = tmp_path / "replayed.json"
+    assert run_eval(*common, fixture, "--report", str(replayed), "--baseline", str(recorded)) == 0
+    before, after = load(recorded)["backends"], load(replayed)["backends"]
+    for backend in ("llm", "hybrid"):
+        assert after[backend]["fields"] == before[backend]["fields"]
+        assert after[backend]["overall"]["accuracy"] == 1.0
+        assert after[backend]["prompt_version"] == before[backend]["prompt_version"] is not None
+        assert after[backend]["model"] == "qwen2.5-coder-1.5b-instruct"
+    assert "gave no record" not in capsys.readouterr().out

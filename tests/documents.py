@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("IMR_DOCUMENTS", REPO.parent / "shared"))
-FIXTURES = REPO / "evals" / "fixtures"
+from evals.fixtures import FIXTURES_DIR, DocumentsRootMissing, documents_root, resolve_document
+
+FIXTURES = FIXTURES_DIR
+
+
+def shared_root() -> Path:
+    """The documents root, or a test failure saying ../shared is missing."""
+    try:
+        return documents_root()
+    except DocumentsRootMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
 
 
 def require_letter(relative: str) -> Path:
-    """The path of a shared document, or a test failure saying ../shared is missing."""
-    path = FIXTURES / relative if relative.startswith("synthetic/") else SHARED / relative
+    """The path of a labelled document, or a test failure saying it is missing."""
+    root = shared_root()
+    path = resolve_document(relative, FIXTURES_DIR, root)
     if not path.exists():
-        pytest.fail(
-            f"{path} is missing: the tests read the letters from ../shared beside the project "
-            "(or set IMR_DOCUMENTS to the folder holding letters/ and seeds/)",
-            pytrace=False,
-        )
+        pytest.fail(f"{path} is missing from the documents root {root}", pytrace=False)
     return path

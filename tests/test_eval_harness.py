@@ -12,7 +12,7 @@ from evals import cassettes
 from evals.fixtures import FIXTURES_DIR
 from extractor import cli
 from extractor.reading import read_path
-from tests.documents import SHARED
+from tests.documents import shared_root
 from tests.test_cassettes import FakeServer
 
 RULES_FIELDS_MIN = 0.95
@@ -25,13 +25,7 @@ def run_eval(*args: str) -> int:
 
 @pytest.fixture(scope="module")
 def documents() -> Path:
-    if not SHARED.is_dir():
-        pytest.fail(
-            f"{SHARED} is missing: the eval reads the letters from ../shared beside the project "
-            "(or set IMR_DOCUMENTS to the folder holding letters/ and seeds/)",
-            pytrace=False,
-        )
-    return SHARED
+    return shared_root()
 
 
 @pytest.fixture(scope="module")

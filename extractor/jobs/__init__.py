@@ -1,0 +1,11 @@
+"""Batch jobs: many letters into one output folder that survives kill -9 and resumes.
+
+See ``extractor batch --help``; :func:`run_batch` is the same thing as a library call.
+"""
+
+from extractor.jobs.inputs import InputNotFound, expand
+from extractor.jobs.ledger import LedgerError
+from extractor.jobs.runner import BatchOptions, run_batch
+from extractor.jobs.summary import export_items
+
+__all__ = ["BatchOptions", "InputNotFound", "LedgerError", "expand", "export_items", "run_batch"]

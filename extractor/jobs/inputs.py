@@ -1,0 +1,92 @@
+"""What a batch reads: INPUT arguments expanded to files, each keyed by its path and content.
+
+A list of paths is named with an ``@`` prefix (``@letters.txt``) rather than guessed from its
+suffix, because a letter can be a ``.txt`` file too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+LETTER_SUFFIXES = frozenset({".pdf", ".txt"})
+LIST_PREFIX = "@"
+
+
+class InputNotFound(ValueError):
+    """An INPUT argument names nothing: the batch does not start."""
+
+
+class ResultsFileError(ValueError):
+    """The --ingest file is not a Batch API output file of requests this batch wrote."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file of the batch; ``sha256`` is None when the file could not be read to hash it."""
+
+    path: str
+    sha256: str | None
+
+
+def _letters_under(folder: Path) -> Iterator[str]:
+    found = (p for p in folder.rglob("*") if p.suffix.lower() in LETTER_SUFFIXES and p.is_file())
+    return (str(p) for p in sorted(found))
+
+
+def _listed(list_file: Path) -> Iterator[str]:
+    """The entries of a list file: one path per line; blank lines and ``#`` comments skipped."""
+    for line in list_file.read_text(encoding="utf-8").splitlines():
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            yield entry
+
+
+def expand(arguments: Sequence[str]) -> list[str]:
+    """INPUT arguments to the ordered, de-duplicated paths of the batch.
+
+    A file is itself; a folder is every ``*.pdf`` and ``*.txt`` below it, recursively, sorted;
+    ``@LIST`` is a text file naming one file or folder per line (relative to the current
+    directory, as ``find`` writes them).  A named argument that does not exist stops the batch
+    (a typo); a listed path that does not exist is kept, so the batch records it as an error.
+    """
+    found: list[str] = []
+    for argument in arguments:
+        if argument.startswith(LIST_PREFIX):
+            list_file = Path(argument[len(LIST_PREFIX) :])
+            if not list_file.is_file():
+                raise InputNotFound(f"no such list file: {list_file}")
+            for entry in _listed(list_file):
+                found.extend(_expand_one(entry, strict=False))
+        else:
+            found.extend(_expand_one(argument, strict=True))
+    return list(dict.fromkeys(os.path.normpath(path) for path in found))
+
+
+def _expand_one(argument: str, *, strict: bool) -> list[str]:
+    path = Path(argument)
+    if path.is_dir():
+        return list(_letters_under(path))
+    if strict and not path.exists():
+        raise InputNotFound(f"no such file or folder: {argument}")
+    return [argument]
+
+
+def file_sha256(path: str) -> str | None:
+    """SHA-256 of the file's bytes (streamed), or None when it cannot be read."""
+    try:
+        with open(path, "rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def hashed(paths: Iterable[str], threads: int = 8) -> list[Task]:
+    """Each path with its content hash; threads, because hashing waits on the disk."""
+    paths = list(paths)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return [Task(path, digest) for path, digest in zip(paths, pool.map(file_sha256, paths), strict=True)]

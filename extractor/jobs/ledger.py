@@ -1,0 +1,205 @@
+"""A batch's durable state: records.jsonl and errors.jsonl, append-only and safe against kill -9.
+
+Each result is one ``os.write`` of a whole line to a file opened with ``O_APPEND``, so a crash
+leaves at most one torn line, at the end, which opening the job cuts away (that letter is
+simply done again).  A line is in the kernel once written, which is all kill -9 needs;
+``fsync`` only guards against power loss, so it runs at most every ``sync_interval`` seconds:
+per line it costs ~0.2 ms on an SSD-backed disk and ~10 ms on a spinning one, and a tail lost
+to power loss is cut and redone like any torn line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, TypeVar
+
+from extractor.jobs.inputs import Task
+
+if sys.platform != "win32":
+    import fcntl
+
+T = TypeVar("T")
+Key = tuple[str, str | None]
+"""(path, sha256 of its content): what a record or error line is the result for."""
+
+
+class LedgerError(Exception):
+    """The output folder is in a state the batch will not guess about; the message says why."""
+
+
+def write_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:
+    """Write ``path`` through a temporary file and ``os.replace``: readers see old or new, never half."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", encoding="utf-8", newline="") as stream:
+        result = write(stream)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+    _sync_folder(path.parent)
+    return result
+
+
+def _sync_folder(folder: Path) -> None:
+    if sys.platform != "win32":  # a rename is durable once its folder is synced
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class JsonLines:
+    """One append-only JSON-lines file of the job."""
+
+    def __init__(self, path: Path, sync_interval: float = 1.0) -> None:
+        self.path = path
+        self.sync_interval = sync_interval
+        self._fd: int | None = None
+        self._unsynced = False
+        self._synced_at = time.monotonic()
+
+    def lines(self) -> Iterator[str]:
+        """Every complete line (a torn last line is not one); for readers of a finished job."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as stream:
+            for raw in stream:
+                if raw.endswith(b"\n"):
+                    yield raw.decode("utf-8")
+
+    def recover(self) -> list[Key]:
+        """Cut a torn tail left by a crash, and return the key of every line, in order.
+
+        A line is whole when it ends in a newline and parses; bad lines are allowed only at
+        the end (a crash mid-write, or garbage after a power loss).  A bad line with good ones
+        after it is not something a crash makes, so it stops the batch rather than be guessed at.
+        """
+        keys: list[Key] = []
+        if not self.path.exists():
+            return keys
+        good_end = 0
+        first_bad: int | None = None
+        with open(self.path, "rb") as stream:
+            offset = 0
+            for number, raw in enumerate(stream, start=1):
+                offset += len(raw)
+                key = _key(raw) if raw.endswith(b"\n") else None
+                if key is None:
+                    first_bad = first_bad or number
+                    continue
+                if first_bad is not None:
+                    raise LedgerError(
+                        f"{self.path}: line {first_bad} is not a whole JSON line but later lines are; "
+                        "repair or remove that line, then rerun"
+                    )
+                keys.append(key)
+                good_end = offset
+        if first_bad is not None:
+            os.truncate(self.path, good_end)
+        return keys
+
+    def append(self, line: str) -> None:
+        """Add one line with a single write, so it is whole or (at the very end) torn, never mixed."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        data = (line.rstrip("\n") + "\n").encode("utf-8")
+        while data:  # a regular file takes it all in one write; loop for the rare short write
+            written = os.write(self._fd, data)
+            data = data[written:]
+        self._unsynced = True
+        if time.monotonic() - self._synced_at >= self.sync_interval:
+            self.sync()
+
+    def sync(self) -> None:
+        if self._fd is not None and self._unsynced:
+            os.fsync(self._fd)
+            self._unsynced = False
+        self._synced_at = time.monotonic()
+
+    def close(self) -> None:
+        self.sync()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def drop(self, numbers: set[int]) -> None:
+        """Rewrite the file without the given line numbers (0-based), atomically."""
+        if not numbers:
+            return
+        self.close()
+        kept = (line for number, line in enumerate(self.lines()) if number not in numbers)
+        write_atomically(self.path, lambda stream: stream.writelines(kept))
+
+
+def _key(raw: bytes) -> Key | None:
+    try:
+        document = json.loads(raw)["document"]
+        return str(document["path"]), document.get("sha256")
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+class Ledger:
+    """records.jsonl and errors.jsonl of one output folder, held under a lock for one run."""
+
+    def __init__(self, out: Path, sync_interval: float = 1.0) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self._lock = _lock(out / ".lock")
+        self.records = JsonLines(out / "records.jsonl", sync_interval)
+        self.errors = JsonLines(out / "errors.jsonl", sync_interval)
+
+    def pending(self, tasks: Iterable[Task], retry_errors: bool = False) -> list[Task]:
+        """The tasks still to do, after dropping the lines that redoing them supersedes.
+
+        A task is done when a line has its (path, sha256), or, for a file that cannot be
+        read, any line of its path (a record is never dropped because its file went away).
+        Lines of the same path with other content are stale and dropped; with
+        ``retry_errors`` so are the task's error lines.  Both files are rewritten (atomically)
+        before anything is redone, so every input ends up exactly once in records ∪ errors.
+        """
+        lines: dict[str, list[tuple[JsonLines, int, str | None]]] = defaultdict(list)
+        for log in (self.records, self.errors):
+            for number, (path, sha) in enumerate(log.recover()):
+                lines[path].append((log, number, sha))
+        drop: dict[JsonLines, set[int]] = {self.records: set(), self.errors: set()}
+        todo: list[Task] = []
+        for task in tasks:
+            current: dict[JsonLines, list[int]] = {self.records: [], self.errors: []}
+            for log, number, sha in lines.get(task.path, []):
+                if task.sha256 is None or sha == task.sha256:
+                    current[log].append(number)
+                else:  # the file has changed since that line was written
+                    drop[log].add(number)
+            recorded, failed = current[self.records], current[self.errors]
+            redo = not recorded and (retry_errors or not failed)
+            if recorded or redo:  # a record wins over an error; a redo replaces it
+                drop[self.errors].update(failed)
+            if redo:
+                todo.append(task)
+        for log, numbers in drop.items():
+            log.drop(numbers)
+        return todo
+
+    def close(self) -> None:
+        self.records.close()
+        self.errors.close()
+        os.close(self._lock)
+
+
+def _lock(path: Path) -> int:
+    """Hold ``path`` locked for this process's life: two runs appending to one job would duplicate."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if sys.platform != "win32":
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LedgerError(f"another batch is writing to {path.parent}") from None
+    return fd

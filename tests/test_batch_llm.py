@@ -1,0 +1,225 @@
+"""Batch jobs with an LLM: live calls, and the Batch API files of --prepare-batch and --ingest.
+
+The endpoint is benchmarks.fake_openai on 127.0.0.1, which answers what a perfect model would
+(the rules pass's reading of the letter it is sent); nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.fake_openai import FakeOpenAI, completion
+from extractor.jobs import BatchOptions, expand, run_batch
+from extractor.jobs.inputs import ResultsFileError
+from extractor.llm import LLMConfig, extract_with_llm, prompt_version
+from extractor.reading import read_path
+from tests.documents import require_letter
+from tests.test_batch import cli, lines
+
+TWO_PARTS = "CM16-0213037.pdf"  # sent in two requests under SMALL_CONTEXT
+LETTERS = [TWO_PARTS, "CM16-0219557.pdf", "CM16-0231706.pdf"]
+SMALL_CONTEXT = {"context_tokens": 4000, "max_tokens": 512}
+CUSTOM_ID = re.compile(r"^[0-9a-f]{24}-[0-9a-f]{12}-[0-9a-f]{12}-\d+-\d+$")
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(latency=0.0) as server:
+        yield server
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in LETTERS:
+        shutil.copyfile(require_letter(f"letters/{name}"), folder / name)
+    (folder / "empty.pdf").write_bytes(b"")
+    (folder / "shopping.txt").write_text("milk\neggs\n")
+    return folder
+
+
+def config(endpoint: FakeOpenAI) -> LLMConfig:
+    return LLMConfig(base_url=endpoint.url, model="fake", **SMALL_CONTEXT)
+
+
+def batch(inbox: Path, out: Path, llm: LLMConfig, **options: Any) -> dict[str, Any]:
+    options = {"backend": "hybrid", "concurrency": 4, **options}
+    return run_batch(expand([str(inbox)]), BatchOptions(out=out, llm_config=llm, workers=2, **options))
+
+
+def by_path(out: Path) -> dict[str, dict[str, Any]]:
+    return {Path(r["document"]["path"]).name: r for r in lines(out / "records.jsonl")}
+
+
+def answered(requests: Path, endpoint: FakeOpenAI) -> list[str]:
+    """A Batch API output file: every request of ``requests`` sent to the endpoint, in any order."""
+    results = []
+    for number, line in enumerate(requests.read_text().splitlines()):
+        request = json.loads(line)
+        sent = urllib.request.Request(
+            endpoint.url + "/chat/completions",
+            data=json.dumps(request["body"]).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(sent) as response:
+            body = json.load(response)
+        result = {"status_code": 200, "request_id": f"req_{number}", "body": body}
+        results.append({"id": f"batch_req_{number}", "custom_id": request["custom_id"], "response": result})
+    random.Random(3).shuffle(results)
+    return [json.dumps({**result, "error": None}) for result in results]
+
+
+def test_a_live_hybrid_batch_cross_checks_every_letter(
+    inbox: Path, tmp_path: Path, endpoint: FakeOpenAI
+) -> None:
+    summary = batch(inbox, tmp_path / "out", config(endpoint))
+
+    assert summary["status"]["done"] == 3
+    assert summary["status"]["failed"] == 2
+    records = by_path(tmp_path / "out")
+    for record in records.values():
+        assert record["provenance"]["backend"] == "hybrid"
+        assert record["provenance"]["model"] == "fake"
+        assert record["provenance"]["usage"]["prompt_tokens"] > 0
+        assert any(check["status"] == "agree" for check in record["checks"])
+    assert records[TWO_PARTS]["provenance"]["attempts"] == 2
+    assert summary["tokens"] == summary["run_tokens"]
+    assert summary["tokens"]["completion_tokens"] > 0
+
+
+def test_prepared_requests_are_what_the_llm_pass_sends(
+    inbox: Path, tmp_path: Path, endpoint: FakeOpenAI
+) -> None:
+    requests = tmp_path / "requests.jsonl"
+    summary = batch(inbox, tmp_path / "out", config(endpoint), prepare_batch=requests)
+
+    assert summary["status"]["prepared"] == 3
+    assert summary["status"]["failed"] == 2
+    assert summary["records"] == 0
+    prepared = [json.loads(line) for line in requests.read_text().splitlines()]
+    assert len(prepared) == 4  # the long letter in two parts
+    for line in prepared:
+        assert set(line) == {"custom_id", "method", "url", "body"}
+        assert (line["method"], line["url"]) == ("POST", "/v1/chat/completions")
+        assert CUSTOM_ID.match(line["custom_id"])
+        assert len(line["custom_id"]) <= 64
+    assert len({line["custom_id"] for line in prepared}) == 4
+
+    text = read_path(inbox / TWO_PARTS).text
+    mine = sorted(
+        (line for line in prepared if line["custom_id"].endswith("-2")), key=lambda line: line["custom_id"]
+    )
+    before = len(endpoint.requests)
+    extract_with_llm(text, config(endpoint))
+    assert endpoint.requests[before:] == [line["body"] for line in mine]
+
+
+def test_ingest_gives_the_records_a_live_run_gives(inbox: Path, tmp_path: Path, endpoint: FakeOpenAI) -> None:
+    llm = config(endpoint)
+    batch(inbox, tmp_path / "live", llm)
+    requests, results = tmp_path / "requests.jsonl", tmp_path / "results.jsonl"
+    batch(inbox, tmp_path / "out", llm, prepare_batch=requests)
+    results.write_text("\n".join(answered(requests, endpoint)) + "\n")
+
+    summary = batch(inbox, tmp_path / "out", llm, ingest=results)
+
+    assert summary["status"]["done"] == 3
+    assert summary["status"]["skipped"] == 2  # the errors found while preparing
+    assert summary["records"] + summary["errors"] == summary["inputs"]
+    live, ingested = by_path(tmp_path / "live"), by_path(tmp_path / "out")
+    for name, record in ingested.items():
+        assert record["provenance"]["prompt_version"] == prompt_version()
+        for part in ("determination", "evidence", "checks", "needs_review"):
+            assert record[part] == live[name][part], (name, part)
+    assert ingested[TWO_PARTS]["provenance"]["attempts"] == 2
+
+
+def test_ingest_types_failed_results_and_leaves_missing_ones_pending(
+    inbox: Path, tmp_path: Path, endpoint: FakeOpenAI
+) -> None:
+    shutil.copyfile(require_letter("letters/CM17-0001749.pdf"), inbox / "unanswered.pdf")
+    llm = config(endpoint)
+    requests = tmp_path / "requests.jsonl"
+    batch(inbox, tmp_path / "out", llm, prepare_batch=requests)
+    prepared: dict[str, list[dict[str, Any]]] = {}
+    for line in requests.read_text().splitlines():
+        request = json.loads(line)
+        prepared.setdefault(request["custom_id"][:24], []).append(request)
+    good, server_error, engine_error = (
+        prepared[hashlib.sha256((inbox / name).read_bytes()).hexdigest()[:24]] for name in LETTERS
+    )
+
+    def result(request: dict[str, Any], status: int, body: Any) -> str:
+        response = {"status_code": status, "request_id": "r", "body": body}
+        return json.dumps({"id": "b", "custom_id": request["custom_id"], "response": response, "error": None})
+
+    made = [result(request, 200, completion(request["body"])) for request in good]
+    made.append(result(server_error[0], 500, {"error": {"message": "overloaded"}}))
+    expired = {"code": "batch_expired", "message": "not done in time"}
+    made.append(json.dumps({"custom_id": engine_error[0]["custom_id"], "response": None, "error": expired}))
+    (tmp_path / "results.jsonl").write_text("\n".join(made) + "\n")
+
+    summary = batch(inbox, tmp_path / "out", llm, ingest=tmp_path / "results.jsonl")
+
+    assert summary["status"]["done"] == 1
+    assert summary["status"]["failed"] == 2
+    assert summary["status"]["pending"] == 1
+    assert summary["errors_by_type"] == {
+        "empty_document": 1, "llm_error": 1, "llm_server_error": 1, "not_imr_letter": 1
+    }  # fmt: skip
+    errors = lines(tmp_path / "out" / "errors.jsonl")
+    assert "batch_expired" in next(e for e in errors if e["error"]["type"] == "llm_error")["error"]["message"]
+
+    redo = batch(inbox, tmp_path / "out", llm, retry_errors=True)  # failures and the unanswered, live
+    assert redo["status"]["done"] == 3
+    assert redo["records"] == 4
+    assert redo["errors_by_type"] == {"empty_document": 1, "not_imr_letter": 1}
+
+
+def test_an_invalid_answer_in_the_results_is_an_invalid_output_error(
+    inbox: Path, tmp_path: Path, endpoint: FakeOpenAI
+) -> None:
+    llm = config(endpoint)
+    requests = tmp_path / "requests.jsonl"
+    batch(inbox, tmp_path / "out", llm, prepare_batch=requests)
+    broken = []
+    for line in answered(requests, endpoint):
+        result = json.loads(line)
+        message = result["response"]["body"]["choices"][0]["message"]
+        message["tool_calls"][0]["function"]["arguments"] = '{"case": 5, "items": []}'
+        broken.append(json.dumps(result))
+    (tmp_path / "results.jsonl").write_text("\n".join(broken) + "\n")
+
+    summary = batch(inbox, tmp_path / "out", llm, ingest=tmp_path / "results.jsonl")
+
+    assert summary["errors_by_type"]["llm_invalid_output"] == 3
+    for error in lines(tmp_path / "out" / "errors.jsonl"):
+        assert "milk" not in error["error"]["message"]  # never the letter's text
+
+
+def test_a_results_file_of_other_requests_is_refused(
+    inbox: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results.jsonl"
+    results.write_text(json.dumps({"custom_id": "request-1", "response": {}}) + "\n")
+    with pytest.raises(ResultsFileError):
+        batch(inbox, tmp_path / "out", LLMConfig(model="fake"), ingest=results)
+
+    assert cli("batch", str(inbox), "--out", str(tmp_path / "out"), "--ingest", str(results)) == 2
+    assert "line 1 is not a result" in capsys.readouterr().err
+    assert (
+        cli("batch", str(inbox), "--out", str(tmp_path / "o"), "--backend", "rules", "--ingest", str(results))
+        == 2
+    )
+    assert "need the llm or hybrid backend" in capsys.readouterr().err

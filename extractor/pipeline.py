@@ -28,9 +28,10 @@ def load(source: str | os.PathLike[str] | SourceText) -> SourceText:
         return source
     if isinstance(source, os.PathLike):
         return read_path(source)
-    if "\n" not in source and len(source) < 4096:
-        if Path(source).exists() or source.lower().endswith((".pdf", ".txt")):
-            return read_path(source)  # a missing file is "no such file", not a non-letter
+    looks_like_path = "\n" not in source and len(source) < 4096
+    # A missing file named like a letter is "no such file", not "not an IMR letter".
+    if looks_like_path and (Path(source).exists() or source.lower().endswith((".pdf", ".txt"))):
+        return read_path(source)
     return read_string(source)
 
 

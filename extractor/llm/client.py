@@ -17,7 +17,7 @@ import openai
 from instructor.core.hooks import Hooks
 
 import schemas
-from extractor.errors import LLMBudgetExceeded, LLMError
+from extractor.errors import LLMBudgetExceeded
 from extractor.llm.config import LLMConfig
 from extractor.llm.prompting import (
     DeterminationDraft,
@@ -26,7 +26,7 @@ from extractor.llm.prompting import (
     plan,
     prompt_version,
 )
-from extractor.llm.retry import as_llm_error, async_retrying, retrying
+from extractor.llm.retry import async_retrying, retrying, typed_errors
 
 # Without a handler of its own, instructor's error log lines (which quote the model's
 # answer) would reach stderr through logging's last-resort handler.
@@ -122,14 +122,6 @@ def _merge(drafts: list[DeterminationDraft | ItemsDraft]) -> schemas.Determinati
     return first.determination([part for part in more if isinstance(part, ItemsDraft)])
 
 
-def _mapped(error: Exception, config: LLMConfig) -> Exception:
-    """The typed error for a final failure; an unexpected one (a bug) is raised as it is."""
-    mapped = as_llm_error(error, config)
-    if mapped is None:
-        raise error
-    return mapped
-
-
 def extract_with_llm(
     text: str, config: LLMConfig, *, client: instructor.Instructor | None = None
 ) -> LLMResult:
@@ -153,12 +145,8 @@ def extract_with_llm(
                 **_options(config, meter),
             )
 
-        try:
+        with typed_errors(config):
             drafts.append(retrying(config)(call))
-        except LLMError:
-            raise
-        except Exception as error:
-            raise _mapped(error, config) from error
     return _result(drafts, config, meter, started)
 
 
@@ -182,12 +170,8 @@ async def aextract_with_llm(
                 **_options(config, meter),
             )
 
-        try:
+        with typed_errors(config):
             drafts.append(await async_retrying(config)(call))
-        except LLMError:
-            raise
-        except Exception as error:
-            raise _mapped(error, config) from error
     return _result(drafts, config, meter, started)
 
 

@@ -1,10 +1,12 @@
 """What the LLM pass asks: the response models, the rendered prompts, and their version.
 
 The model fills :class:`DeterminationDraft`, the schema's determination without each item's
-long rationale (a 1.5B model on a CPU writes ~25 tokens/s; the rules pass quotes rationales
+long rationale (a 1.5B model on a CPU writes ~20 tokens/s; the rules pass quotes rationales
 from the letter anyway).  Field names are the schema's, and a draft is valid only when the
 schema's own consistency validator accepts it under ``{"strict": True}``, so instructor
-re-asks the model with the reason.
+re-asks the model with the reason.  The draft applies that context itself: instructor's
+``context=`` would also render the messages as Jinja templates, altering any letter that
+holds braces.
 
 Letters longer than the model's context go in parts: the header, credentials, summary and
 first items in one request, the remaining item blocks in as few more as fit.
@@ -19,7 +21,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -38,6 +40,34 @@ CHARS_PER_TOKEN = 4
 """Rough size of a token in English text, for deciding whether a letter fits the context."""
 
 
+_LEADING_KEYS = ("request", "decision")
+
+
+class _Draft(BaseModel):
+    """A response model whose JSON Schema is shaped for a server that constrains decoding to it.
+
+    Every key is required (null stays allowed): otherwise the grammar lets the model skip
+    keys, and a small model skipped the whole case, reviewer and patient.  An item's decision
+    comes right after its request, as in the letter: placed after original_request, the
+    decision word was written into original_request.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        schema = super().model_json_schema(*args, **kwargs)
+        for node in [schema, *schema.get("$defs", {}).values()]:
+            properties = node.get("properties")
+            if properties is None:
+                continue
+            if all(key in properties for key in _LEADING_KEYS):
+                leading = {key: properties.pop(key) for key in _LEADING_KEYS}
+                node["properties"] = properties = leading | properties
+            node["required"] = list(properties)
+        return schema
+
+
 class ItemDraft(schemas.Item):
     """One disputed item and the reviewer's decision on it."""
 
@@ -46,18 +76,18 @@ class ItemDraft(schemas.Item):
     rationale: SkipJsonSchema[str | None] = None
 
 
-class ItemsDraft(BaseModel):
+class ItemsDraft(_Draft):
     """The disputed items in a part of a long letter."""
 
-    model_config = ConfigDict(extra="forbid", title="Items")
+    model_config = ConfigDict(title="Items")
 
     items: list[ItemDraft] = Field(min_length=1, description="Every item in this part, in order.")
 
 
-class DeterminationDraft(BaseModel):
+class DeterminationDraft(_Draft):
     """What an IMR letter decides: its header, reviewer, patient and disputed items."""
 
-    model_config = ConfigDict(extra="forbid", title="Determination")
+    model_config = ConfigDict(title="Determination")
 
     case: schemas.Case = Field(default_factory=schemas.Case)
     reviewer: schemas.Reviewer = Field(default_factory=schemas.Reviewer)
@@ -80,7 +110,8 @@ class DeterminationDraft(BaseModel):
         try:
             return schemas.Determination.model_validate(data, context=STRICT)
         except ValidationError as error:
-            reasons = (e["msg"] for e in error.errors(include_url=False, include_input=False))
+            problems = error.errors(include_url=False, include_input=False)
+            reasons = (problem["msg"].removeprefix("Value error, ") for problem in problems)
             raise ValueError("; ".join(reasons)) from None
 
 

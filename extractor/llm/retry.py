@@ -14,6 +14,8 @@ import json
 import logging
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -96,7 +98,7 @@ def _outcome(state: RetryCallState) -> BaseException | None:
 def transport_policy(config: LLMConfig) -> dict[str, Any]:
     """Keyword arguments of tenacity's Retrying/AsyncRetrying for ``config``."""
     backoff = wait_exponential_jitter(
-        initial=config.backoff_initial, max=config.backoff_max, jitter=config.backoff_initial
+        multiplier=config.backoff_initial, max=config.backoff_max, jitter=config.backoff_initial
     )
 
     def wait(state: RetryCallState) -> float:
@@ -158,6 +160,20 @@ def _reasons(error: BaseException) -> str:
     if isinstance(error, json.JSONDecodeError):
         return "the answer is not valid JSON"
     return type(error).__name__
+
+
+@contextmanager
+def typed_errors(config: LLMConfig) -> Iterator[None]:
+    """Re-raise a final failure as its ``extractor.errors`` type; a bug goes through as it is."""
+    try:
+        yield
+    except LLMError:
+        raise
+    except Exception as error:
+        typed = as_llm_error(error, config)
+        if typed is None:
+            raise
+        raise typed from error
 
 
 def as_llm_error(error: BaseException, config: LLMConfig) -> LLMError | None:

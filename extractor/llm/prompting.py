@@ -14,6 +14,8 @@ first items in one request, the remaining item blocks in as few more as fit.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import functools
 import hashlib
 import itertools
@@ -28,6 +30,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 import prompts
 import schemas
+from extractor.rules.dates import parse_date
 from extractor.sections import split_sections
 
 if TYPE_CHECKING:
@@ -68,6 +71,49 @@ class _Draft(BaseModel):
         return schema
 
 
+_DATE_FIELDS = ("date_assigned", "decision_date", "date_of_injury", "ur_denial_date", "application_received")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _read_date(name: str, written: str | None, reference: dt.date) -> dt.date | None:
+    if written is None or not written.strip():
+        return None
+    if _ISO_DATE.fullmatch(written.strip()):
+        with contextlib.suppress(ValueError):
+            return dt.date.fromisoformat(written.strip())
+    parsed = parse_date(written, reference)
+    if parsed is None:
+        raise ValueError(f"{name} is not a date as the letter writes it")
+    return parsed
+
+
+class CaseDraft(BaseModel):
+    """The letter's header block, its dates copied as the letter writes them.
+
+    Dates are read here, not by the model: made to write ISO dates, the 1.5B model turned
+    "01/20/2017" into "0120-12-20".
+    """
+
+    model_config = ConfigDict(extra="forbid", title="Case")
+
+    case_number: str | None = None
+    date_assigned: str | None = None
+    decision_date: str | None = None
+    date_of_injury: str | None = None
+    ur_denial_date: str | None = None
+    application_received: str | None = None
+    priority: str | None = None
+
+    def to_case(self) -> schemas.Case:
+        """The schema's case; two-digit years go to the century before the decision date."""
+        today = dt.date.today()
+        reference = _read_date("decision_date", self.decision_date, today) or today
+        dates = {name: _read_date(name, getattr(self, name), reference) for name in _DATE_FIELDS}
+        return schemas.Case.model_validate(
+            {"case_number": self.case_number, "priority": self.priority, **dates}
+        )
+
+
 class ItemDraft(schemas.Item):
     """One disputed item and the reviewer's decision on it."""
 
@@ -89,7 +135,7 @@ class DeterminationDraft(_Draft):
 
     model_config = ConfigDict(title="Determination")
 
-    case: schemas.Case = Field(default_factory=schemas.Case)
+    case: CaseDraft = Field(default_factory=CaseDraft)
     reviewer: schemas.Reviewer = Field(default_factory=schemas.Reviewer)
     patient: schemas.Patient = Field(default_factory=schemas.Patient)
     items: list[ItemDraft] = Field(min_length=1, description="Every disputed item, in order.")
@@ -105,7 +151,8 @@ class DeterminationDraft(_Draft):
         Raises ValueError with the schema's reasons (and nothing else: pydantic's own
         message would repeat the whole input to the model).
         """
-        data = self.model_dump()
+        data = self.model_dump(exclude={"case"})
+        data["case"] = self.case.to_case()
         data["items"] += [item.model_dump() for part in more for item in part.items]
         try:
             return schemas.Determination.model_validate(data, context=STRICT)

@@ -121,7 +121,6 @@ def _register_core(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     from evals.harness import register as register_eval
-
     from extractor.batch import register as register_batch
     from extractor.local_server import register as register_local_server
 
@@ -142,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:
+        # instructor's error lines quote the model's answers, which quote the letter.
+        logging.getLogger("instructor").setLevel(logging.CRITICAL)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

@@ -115,6 +115,16 @@ def build_record(
     )
 
 
+def _rules_pass(
+    source: str | os.PathLike[str] | SourceText, backend: BackendName, config: LLMConfig | None
+) -> tuple[SourceText, Literal["rules", "llm", "hybrid"], RulesResult]:
+    """Read the letter and run the rules pass, which also decides whether it is a letter at all."""
+    letter = load(source)
+    rules = extract_rules(letter.text)
+    check_letter(rules, letter.text)
+    return letter, resolve_backend(backend, config), rules
+
+
 def extract(
     source: str | os.PathLike[str] | SourceText,
     backend: BackendName = "rules",
@@ -126,12 +136,9 @@ def extract(
     cannot give a record.
     """
     started = time.perf_counter()
-    letter = load(source)
-    chosen = resolve_backend(backend, llm_config)
-    rules = extract_rules(letter.text)
-    check_letter(rules, letter.text)
+    letter, chosen, rules = _rules_pass(source, backend, llm_config)
     llm = None
-    if chosen in ("llm", "hybrid"):
+    if chosen != "rules":
         from extractor.llm import LLMConfig, extract_with_llm
 
         llm = extract_with_llm(letter.text, llm_config or LLMConfig.from_env())
@@ -145,12 +152,9 @@ async def aextract(
 ) -> Record:
     """The async twin of :func:`extract`: the LLM call awaits, the rules pass runs inline."""
     started = time.perf_counter()
-    letter = load(source)
-    chosen = resolve_backend(backend, llm_config)
-    rules = extract_rules(letter.text)
-    check_letter(rules, letter.text)
+    letter, chosen, rules = _rules_pass(source, backend, llm_config)
     llm = None
-    if chosen in ("llm", "hybrid"):
+    if chosen != "rules":
         from extractor.llm import LLMConfig, aextract_with_llm
 
         llm = await aextract_with_llm(letter.text, llm_config or LLMConfig.from_env())

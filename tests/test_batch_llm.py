@@ -1,6 +1,6 @@
 """Batch jobs with an LLM: live calls, and the Batch API files of --prepare-batch and --ingest.
 
-The endpoint is benchmarks.fake_openai on 127.0.0.1, which answers what a perfect model would
+The endpoint is extractor.testing.FakeOpenAI on 127.0.0.1, answering what a perfect model would
 (the rules pass's reading of the letter it is sent); nothing leaves the machine.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks.fake_openai import FakeOpenAI, completion
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.jobs.inputs import ResultsFileError
 from extractor.llm import LLMConfig, extract_with_llm, prompt_version
 from extractor.reading import read_path
+from extractor.testing import FakeOpenAI, perfect, perfect_completion
 from tests.documents import require_letter
 from tests.test_batch import cli, lines
 
@@ -34,7 +34,7 @@ CUSTOM_ID = re.compile(r"^[0-9a-f]{24}-[0-9a-f]{12}-[0-9a-f]{12}-\d+-\d+$")
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(latency=0.0) as server:
+    with FakeOpenAI(default=perfect) as server:
         yield server
 
 
@@ -50,7 +50,7 @@ def inbox(tmp_path: Path) -> Path:
 
 
 def config(endpoint: FakeOpenAI) -> LLMConfig:
-    return LLMConfig(base_url=endpoint.url, model="fake", **SMALL_CONTEXT)
+    return LLMConfig(base_url=endpoint.base_url, model="fake", **SMALL_CONTEXT)
 
 
 def batch(inbox: Path, out: Path, llm: LLMConfig, **options: Any) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def answered(requests: Path, endpoint: FakeOpenAI) -> list[str]:
     for number, line in enumerate(requests.read_text().splitlines()):
         request = json.loads(line)
         sent = urllib.request.Request(
-            endpoint.url + "/chat/completions",
+            endpoint.base_url + "/chat/completions",
             data=json.dumps(request["body"]).encode(),
             headers={"Content-Type": "application/json"},
         )
@@ -122,7 +122,7 @@ def test_prepared_requests_are_what_the_llm_pass_sends(
     )
     before = len(endpoint.requests)
     extract_with_llm(text, config(endpoint))
-    assert endpoint.requests[before:] == [line["body"] for line in mine]
+    assert [received.json for received in endpoint.requests[before:]] == [line["body"] for line in mine]
 
 
 def test_ingest_gives_the_records_a_live_run_gives(inbox: Path, tmp_path: Path, endpoint: FakeOpenAI) -> None:
@@ -164,7 +164,7 @@ def test_ingest_types_failed_results_and_leaves_missing_ones_pending(
         response = {"status_code": status, "request_id": "r", "body": body}
         return json.dumps({"id": "b", "custom_id": request["custom_id"], "response": response, "error": None})
 
-    made = [result(request, 200, completion(request["body"])) for request in good]
+    made = [result(request, 200, perfect_completion(request["body"])) for request in good]
     made.append(result(server_error[0], 500, {"error": {"message": "overloaded"}}))
     expired = {"code": "batch_expired", "message": "not done in time"}
     made.append(json.dumps({"custom_id": engine_error[0]["custom_id"], "response": None, "error": expired}))

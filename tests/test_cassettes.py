@@ -1,16 +1,15 @@
 """The cassette machinery against a real (tiny, local) OpenAI-compatible server and the real client.
 
-Nothing here calls a live endpoint: the server is http.server on 127.0.0.1 in a thread, and
-every replay runs with it stopped.
+Nothing here calls a live endpoint: the server is ``extractor.testing.FakeOpenAI`` on 127.0.0.1
+(it also sends a cookie and a request id, which no cassette may keep), and every replay runs
+with it stopped.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,71 +23,29 @@ from pydantic import BaseModel
 from evals import cassettes
 from evals.cassettes import use_fixture_cassette
 from extractor.errors import MissingCassette
+from extractor.testing import FakeOpenAI, completion
 
 SECRET_KEY = "sk-test-SECRET-KEY-0123456789"
 SECRET_ORG = "org-SECRET-ORGANISATION"
 MARKER = "LETTER-TEXT-MARKER-7f3a9"
 MODEL = "tiny-model"
-ANSWER = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "created": 1,
-    "model": MODEL,
-    "choices": [
-        {
-            "index": 0,
-            "finish_reason": "stop",
-            "message": {"role": "assistant", "content": '{"answer": "forty-two"}'},
-        }
-    ],
-    "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
-}
+ANSWER = completion({"answer": "forty-two"}, shape="content", usage=(7, 5))
+SECRET_HEADERS = {"Set-Cookie": "session=SECRET-COOKIE", "X-Request-Id": "req-SECRET-ID"}
 
 
 class Answer(BaseModel):
     answer: str
 
 
-class FakeServer:
-    """A chat-completions endpoint on 127.0.0.1; ``answer`` maps a request's JSON to the reply."""
-
-    def __init__(self, answer: Callable[[dict[str, Any]], dict[str, Any]] = lambda request: ANSWER) -> None:
-        self.requests: list[dict[str, Any]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                request = json.loads(self.rfile.read(length))
-                owner.requests.append(request)
-                body = json.dumps(answer(request)).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("set-cookie", "session=SECRET-COOKIE")
-                self.send_header("x-request-id", "req-SECRET-ID")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+def fake_server() -> FakeOpenAI:
+    """A chat-completions endpoint on 127.0.0.1 answering every request with ``ANSWER``."""
+    return FakeOpenAI(default=ANSWER, headers=SECRET_HEADERS)
 
 
 @pytest.fixture
-def server() -> Iterator[FakeServer]:
-    fake = FakeServer()
-    yield fake
-    fake.stop()
+def server() -> Iterator[FakeOpenAI]:
+    with fake_server() as fake:
+        yield fake
 
 
 def ask(url: str, prompt: str, *, api_key: str = SECRET_KEY, max_retries: int = 0) -> Answer:
@@ -110,8 +67,8 @@ def record(root: Path, url: str, prompt: str = MARKER, fixture: str = "letter-1"
     return cassettes.cassette_path(fixture, MODEL, root)
 
 
-def test_record_stores_no_secret_and_no_letter_text(tmp_path: Path, server: FakeServer) -> None:
-    path = record(tmp_path, server.url)
+def test_record_stores_no_secret_and_no_letter_text(tmp_path: Path, server: FakeOpenAI) -> None:
+    path = record(tmp_path, server.base_url)
     assert path == tmp_path / "tiny-model" / "letter-1.yaml"
     text = path.read_text()
     for secret in (SECRET_KEY, SECRET_ORG, MARKER, "Bearer", "SECRET-COOKIE", "req-SECRET-ID", "Read this"):
@@ -127,34 +84,34 @@ def test_record_stores_no_secret_and_no_letter_text(tmp_path: Path, server: Fake
     assert set(interaction["response"]["headers"]) == {"content-type"}
     assert data["metadata"] == {"fixture": "letter-1", "model": MODEL, "prompt_version": "pv1"}
     assert len(server.requests) == 1
-    assert MARKER in json.dumps(server.requests[0])  # the marker did reach the server
+    assert MARKER in json.dumps(server.requests[0].json)  # the marker did reach the server
 
 
 def test_replay_needs_no_server_and_no_key(
-    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record(tmp_path, server.url)
+    record(tmp_path, server.base_url)
     server.stop()
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with cassettes.dummy_api_key():
-        raw = openai.OpenAI(base_url=server.url)  # constructs: a dummy key is lent
+        raw = openai.OpenAI(base_url=server.base_url)  # constructs: a dummy key is lent
         raw.close()
         with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path):
-            assert ask(server.url, MARKER, api_key="another-key").answer == "forty-two"
+            assert ask(server.base_url, MARKER, api_key="another-key").answer == "forty-two"
             # the same request again replays too (llm and hybrid share one cassette)
-            assert ask(server.url, MARKER, api_key="another-key").answer == "forty-two"
+            assert ask(server.base_url, MARKER, api_key="another-key").answer == "forty-two"
     assert "OPENAI_API_KEY" not in os.environ
     assert len(server.requests) == 1
 
 
-def test_changed_body_is_a_clear_missing_cassette(tmp_path: Path, server: FakeServer) -> None:
-    record(tmp_path, server.url)
+def test_changed_body_is_a_clear_missing_cassette(tmp_path: Path, server: FakeOpenAI) -> None:
+    record(tmp_path, server.base_url)
     server.stop()
     with (
         pytest.raises(MissingCassette) as caught,
         use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path),
     ):
-        ask(server.url, MARKER + " changed", max_retries=1)  # the client retries the connection error
+        ask(server.base_url, MARKER + " changed", max_retries=1)  # the client retries the connection error
     message = str(caught.value)
     assert message.startswith("no cassette for letter-1 (model tiny-model, prompt_version pv1)")
     assert "re-record with `extractor eval --backend hybrid --record` (or `make record`)" in message
@@ -163,13 +120,13 @@ def test_changed_body_is_a_clear_missing_cassette(tmp_path: Path, server: FakeSe
 
 
 def test_explain_turns_a_caught_client_error_into_missing_cassette(
-    tmp_path: Path, server: FakeServer
+    tmp_path: Path, server: FakeOpenAI
 ) -> None:
-    record(tmp_path, server.url)
+    record(tmp_path, server.base_url)
     server.stop()
     with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path) as replay:
         try:
-            ask(server.url, "something else")
+            ask(server.base_url, "something else")
         except Exception as error:  # what the LLM pass would have wrapped
             missing = replay.explain(error)
         else:  # pragma: no cover
@@ -183,11 +140,11 @@ def open_replay(root: Path, fixture: str, model: str, prompt_version: str, mode:
         pass
 
 
-def test_absent_cassette_and_changed_prompt_version(tmp_path: Path, server: FakeServer) -> None:
+def test_absent_cassette_and_changed_prompt_version(tmp_path: Path, server: FakeOpenAI) -> None:
     absent = r"no cassette for letter-2 \(model tiny-model, prompt_version pv1\) \[.*letter-2.yaml absent\]"
     with pytest.raises(MissingCassette, match=absent):
         open_replay(tmp_path, "letter-2", MODEL, "pv1")
-    record(tmp_path, server.url)
+    record(tmp_path, server.base_url)
     with pytest.raises(MissingCassette, match="recorded with prompt_version pv1") as caught:
         open_replay(tmp_path, "letter-1", MODEL, "pv2")
     assert "prompt_version pv2" in str(caught.value)
@@ -196,11 +153,11 @@ def test_absent_cassette_and_changed_prompt_version(tmp_path: Path, server: Fake
     open_replay(tmp_path, "letter-1", MODEL, "pv1")
 
 
-def test_replay_in_another_mode_says_which(tmp_path: Path, server: FakeServer) -> None:
+def test_replay_in_another_mode_says_which(tmp_path: Path, server: FakeOpenAI) -> None:
     with use_fixture_cassette(
         "letter-1", model=MODEL, prompt_version="pv1", record="new_episodes", root=tmp_path, mode="json"
     ):
-        ask(server.url, MARKER)
+        ask(server.base_url, MARKER)
     with pytest.raises(
         MissingCassette, match="recorded in instructor mode json, replayed in tools: pass --mode json"
     ):
@@ -208,10 +165,10 @@ def test_replay_in_another_mode_says_which(tmp_path: Path, server: FakeServer) -
     open_replay(tmp_path, "letter-1", MODEL, "pv1", mode="json")
 
 
-def test_record_all_starts_afresh(tmp_path: Path, server: FakeServer) -> None:
-    record(tmp_path, server.url, prompt="first")
+def test_record_all_starts_afresh(tmp_path: Path, server: FakeOpenAI) -> None:
+    record(tmp_path, server.base_url, prompt="first")
     with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv2", record="all", root=tmp_path):
-        ask(server.url, "second")
+        ask(server.base_url, "second")
     data = yaml.safe_load(cassettes.cassette_path("letter-1", MODEL, tmp_path).read_text())
     assert len(data["interactions"]) == 1
     assert data["metadata"]["prompt_version"] == "pv2"
@@ -255,12 +212,8 @@ def test_model_folder_names() -> None:
 def vcr_cassette_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A cassette recorded here (server then stopped), for the pytest-recording replay below."""
     root = tmp_path_factory.mktemp("cassettes")
-    fake = FakeServer()
-    try:
-        with cassettes.make_vcr("new_episodes", root).use_cassette("recorded.yaml"):
-            assert ask(fake.url, MARKER).answer == "forty-two"
-    finally:
-        fake.stop()
+    with fake_server() as fake, cassettes.make_vcr("new_episodes", root).use_cassette("recorded.yaml"):
+        assert ask(fake.base_url, MARKER).answer == "forty-two"
     return str(root)
 
 

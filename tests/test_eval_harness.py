@@ -12,8 +12,8 @@ from evals import cassettes
 from evals.fixtures import FIXTURES_DIR
 from extractor import cli
 from extractor.reading import read_path
+from extractor.testing import FakeOpenAI, completion
 from tests.documents import shared_root
-from tests.test_cassettes import FakeServer
 
 RULES_FIELDS_MIN = 0.95
 
@@ -183,29 +183,6 @@ def test_llm_request_not_in_cassette_is_missing_cassette(
     assert "a request is not in the cassette" in out
 
 
-def tool_call_answer(determination: dict[str, Any]) -> Any:
-    """A server that answers every request with a tool call filling it with ``determination``."""
-
-    def answer(request: dict[str, Any]) -> dict[str, Any]:
-        name = request["tools"][0]["function"]["name"]
-        call = {
-            "id": "call_1",
-            "type": "function",
-            "function": {"name": name, "arguments": json.dumps(determination)},
-        }
-        message = {"role": "assistant", "content": None, "tool_calls": [call]}
-        return {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1,
-            "model": request["model"],
-            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
-            "usage": {"prompt_tokens": 900, "completion_tokens": 300, "total_tokens": 1200},
-        }
-
-    return answer
-
-
 def test_record_then_replay_llm_and_hybrid_offline(
     documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,7 +191,8 @@ def test_record_then_replay_llm_and_hybrid_offline(
         monkeypatch.delenv(name, raising=False)
     fixture = "CM16-0213037"
     label = load(FIXTURES_DIR / f"{fixture}.json")["determination"]
-    server = FakeServer(tool_call_answer(label))
+    # every request answered with a tool call filling the label's determination
+    server = FakeOpenAI(default=completion(label, usage=(900, 300))).start()
     common = [
         "--backend",
         "llm,hybrid",
@@ -226,7 +204,7 @@ def test_record_then_replay_llm_and_hybrid_offline(
     ]
     try:
         recorded = tmp_path / "recorded.json"
-        args = [*common, fixture, "--base-url", server.url, "--record", "--report", str(recorded)]
+        args = [*common, fixture, "--base-url", server.base_url, "--record", "--report", str(recorded)]
         assert run_eval(*args) == 0
     finally:
         server.stop()

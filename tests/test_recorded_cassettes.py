@@ -1,0 +1,57 @@
+"""Hybrid extraction of every recorded letter replays offline from the committed cassettes.
+
+The cassettes were recorded against the local Qwen2.5-Coder-1.5B server (`make record`); this
+checks that the same run replays with no network and no key, and what the record says of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evals import cassettes
+from evals.fixtures import load_fixtures
+from extractor import extract
+from extractor.llm import DEFAULT_MODEL, LLMConfig, prompt_version
+from tests.documents import shared_root
+
+CASSETTES = sorted((Path(cassettes.__file__).parent / "cassettes" / DEFAULT_MODEL).glob("*.yaml"))
+RECORDED_AT = "http://127.0.0.1:8012/v1"
+
+
+def test_cassettes_are_committed() -> None:
+    assert len(CASSETTES) >= 10
+
+
+@pytest.mark.parametrize("cassette", CASSETTES, ids=[p.stem for p in CASSETTES])
+def test_hybrid_replays_offline(cassette: Path) -> None:
+    (item,) = load_fixtures(documents=shared_root(), only=[cassette.stem])
+    config = LLMConfig(base_url=RECORDED_AT, model=DEFAULT_MODEL, transport_retries=0)
+    with cassettes.use_fixture_cassette(item.id, model=DEFAULT_MODEL, prompt_version=prompt_version()):
+        record = extract(item.document, backend="hybrid", llm_config=config)
+    rules = extract(item.document, backend="rules")
+    provenance = record.provenance
+    assert provenance.backend == "hybrid"
+    assert provenance.model == DEFAULT_MODEL
+    assert provenance.prompt_version == prompt_version()
+    assert provenance.attempts >= 1
+    assert provenance.usage.prompt_tokens > 0
+    assert provenance.usage.completion_tokens > 0
+    fields = {check.field for check in record.checks}
+    assert {"determination.patient.age", "determination.items.count"} <= fields
+    # Merge policy: what the rules read with evidence wins, whatever the model said.
+    only_llm = {c.field for c in record.checks if c.status == "llm_only" and c.field.endswith("]")}
+    kept = [
+        item
+        for k, item in enumerate(record.determination.items)
+        if f"determination.items[{k}]" not in only_llm
+    ]
+    assert [(i.request, i.decision) for i in kept] == [
+        (i.request, i.decision) for i in rules.determination.items
+    ]
+    for name, value in rules.determination.case:
+        if value is not None:
+            assert getattr(record.determination.case, name) == value
+    flagged = any(check.review or check.status == "disagree" for check in record.checks)
+    assert record.needs_review == flagged

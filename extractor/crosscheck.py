@@ -20,6 +20,7 @@ from schemas import Category, Check, CheckStatus, Determination, Guideline, Item
 
 Span = tuple[int, int]
 REQUEST_AGREEMENT = 0.85
+UNCONFIRMED = "only the LLM reported it: not confirmed by the rules pass"
 
 _CASE_FIELDS = (
     "case_number",
@@ -61,6 +62,9 @@ def compare(field: str, rules: Any, llm: Any, same: Callable[[Any, Any], bool] |
         status = "llm_only"
     else:
         status = "agree" if (same or (lambda a, b: a == b))(rules, llm) else "disagree"
+    if status == "llm_only":
+        # A key field only the model reported has no evidence from the rules: a person confirms it.
+        return Check(field=field, llm=_json(llm), status=status, review=True, note=UNCONFIRMED)
     return Check(field=field, rules=_json(rules), llm=_json(llm), status=status)
 
 

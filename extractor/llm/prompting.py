@@ -18,7 +18,6 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
-import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +30,8 @@ from pydantic.json_schema import SkipJsonSchema
 import prompts
 import schemas
 from extractor.rules.dates import parse_date
+from extractor.rules.items import item_spans
+from extractor.rules.reviewer import state_codes
 from extractor.sections import split_sections
 
 if TYPE_CHECKING:
@@ -153,6 +154,11 @@ class DeterminationDraft(_Draft):
         """
         data = self.model_dump(exclude={"case"})
         data["case"] = self.case.to_case()
+        # Small models write "California" where the schema asks for "CA": same fact, one form.
+        states = data["reviewer"]["licensure_states"]
+        data["reviewer"]["licensure_states"] = [
+            code for state in states for code, _ in state_codes(state)
+        ] or states
         data["items"] += [item.model_dump() for part in more for item in part.items]
         try:
             return schemas.Determination.model_validate(data, context=STRICT)
@@ -216,48 +222,17 @@ def request(response_model: type[DeterminationDraft] | type[ItemsDraft], text: s
     )
 
 
-_DECISION_LINE = re.compile(r"(?:^|:)\s*(?:Upheld|Overturned)\.?\s*$")
-_ALONE = re.compile(r"^\s*(?:Upheld|Overturned)\.?\s*$")
-_STOP_ABOVE = re.compile(
-    r"[.!?][\"')\]]*\s*$|below:\s*$|^\s*(?:Claims Administrator|MAXIMUS|Decision rationale)", re.I
-)
-_PARTIAL = re.compile(r"IMR eligible portion", re.I)
-_ORIGINAL = re.compile(r"\b(?:was|were) the original\s+request", re.I)
-_MAX_HEADING_LINES = 6
-
-
-def _heading_start(lines: Sequence[str], decision: int, floor: int) -> int:
-    """The first line of the heading whose decision is on line ``decision``.
-
-    Walks up while the line above does not end a sentence; a partial-authorisation heading
-    ("X was the original request. Y was authorized ...") holds sentences of its own.
-    """
-    start = decision - 1 if _ALONE.match(lines[decision]) else decision
-    while start > floor and decision - start < _MAX_HEADING_LINES:
-        heading = " ".join(lines[start : decision + 1])
-        unfinished = bool(_PARTIAL.search(heading)) and not _ORIGINAL.search(heading)
-        if _STOP_ABOVE.search(lines[start - 1]) and not unfinished:
-            break
-        start -= 1
-    return max(start, floor)
-
-
 def split_items(text: str) -> tuple[str, list[str]]:
-    """The text before the first disputed item, and one block of text per item after it."""
+    """The text before the first disputed item, and one block of text per item after it.
+
+    The blocks are the rules pass's own (extractor.rules.items), so both passes cut a long
+    letter at the same headings.
+    """
     decisions = split_sections(text).get("decisions")
-    if decisions is None:
+    spans = item_spans(text, decisions) if decisions is not None else []
+    if not spans:
         return text, []
-    lines = text.splitlines(keepends=True)
-    floor = text.count("\n", 0, decisions[0])
-    starts: list[int] = []
-    for index in range(floor, len(lines)):
-        if _DECISION_LINE.search(lines[index]):
-            starts.append(_heading_start(lines, index, floor))
-            floor = index + 1
-    if not starts:
-        return text, []
-    bounds = itertools.pairwise([*starts, len(lines)])
-    return "".join(lines[: starts[0]]), ["".join(lines[a:b]) for a, b in bounds]
+    return text[: spans[0][0]], [text[start:end] for start, end in spans]
 
 
 def plan(letter: str, *, context_tokens: int, max_tokens: int) -> list[Request]:

@@ -103,6 +103,11 @@ def _blocks(text: str, section: Span) -> list[_Block]:
     ]
 
 
+def item_spans(text: str, decisions: Span) -> list[Span]:
+    """Where each item block runs, from its heading to the next heading (or the section end)."""
+    return [(block.heading[0], block.end) for block in _blocks(text, decisions)]
+
+
 def _one_line(text: str) -> str:
     """Join wrapped lines with one space; a line broken after a hyphen or before ")" joins tight."""
     return " ".join(re.sub(r"(?<=-)\n|\n(?=\))", "", text).split())

@@ -141,9 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if args.verbose < 2:
-        # instructor's error lines quote the model's answers, which quote the letter.
-        logging.getLogger("instructor").setLevel(logging.CRITICAL)
+    # The HTTP clients log request bodies (the letter) at DEBUG and instructor quotes the
+    # model's answers in its error lines: neither reaches a log, whatever the verbosity.
+    for name in ("openai", "httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
+    logging.getLogger("instructor").setLevel(logging.CRITICAL)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 BackendName = Literal["rules", "llm", "hybrid", "auto"]
 
 _IMR_MARKERS = ("independent medical review", "imr", "maximus", "final determination")
-REQUIRED_FIELDS = ("determination.case.case_number", "determination.case.decision_date")
+REQUIRED_CASE_FIELDS = ("case_number", "decision_date")
+MISSING = "required field missing"
 
 
 def load(source: str | os.PathLike[str] | SourceText) -> SourceText:
@@ -47,16 +48,16 @@ def check_letter(rules: RulesResult, text: str) -> None:
         raise TruncatedLetter("decisions section has no item with an Upheld/Overturned decision")
 
 
-def review_checks(determination: Determination, evidence: dict[str, list[tuple[int, int]]]) -> list[Check]:
+def review_checks(determination: Determination) -> list[Check]:
     """Checks every record carries: consistency problems and missing required fields."""
     checks = [
         Check(field="determination", status="rules_only", review=True, note=f"inconsistent: {problem}")
         for problem in determination.problems()
     ]
     checks.extend(
-        Check(field=field, status="rules_only", review=True, note="required field missing")
-        for field in REQUIRED_FIELDS
-        if field not in evidence
+        Check(field=f"determination.case.{name}", status="rules_only", review=True, note=MISSING)
+        for name in REQUIRED_CASE_FIELDS
+        if getattr(determination.case, name) is None
     )
     return checks
 
@@ -93,7 +94,7 @@ def build_record(
         backend = "llm"
     else:  # pragma: no cover - callers always run one pass
         raise ValueError("no pass ran")
-    checks = checks + review_checks(determination, evidence)
+    checks = checks + review_checks(determination)
     provenance = Provenance(backend=backend, seconds=round(time.perf_counter() - started, 4))
     if llm is not None:
         provenance = provenance.model_copy(

@@ -205,6 +205,9 @@ def as_llm_error(error: BaseException, config: LLMConfig) -> LLMError | None:
     if isinstance(error, InstructorRetryException) and error.failed_attempts:
         last = error.failed_attempts[-1].exception
         return LLMInvalidOutput(f"no valid answer in {error.n_attempts} attempts: {_reasons(last)}")
+    not_json = error.__cause__
+    if isinstance(error, InstructorRetryException) and isinstance(not_json, json.JSONDecodeError):
+        return LLMInvalidOutput(f"no valid answer in {error.n_attempts} attempts: {_reasons(not_json)}")
     if isinstance(error, InstructorRetryException):
         return None  # the call itself failed, not with an API error: a bug, not the model
     if isinstance(error, (InstructorError, ValidationError, json.JSONDecodeError)):

@@ -1,0 +1,540 @@
+"""Fault injection through the real stack: openai client, instructor, tenacity, HTTP on 127.0.0.1.
+
+Every fault sequence is served by ``extractor.testing.FakeOpenAI`` (a real HTTP server, not a
+mock inside the client) and asserts what happens: how many requests the server saw (retried
+within the policy, never past it), then either a record whose provenance counts every attempt
+and the usage of every answer that arrived, or the typed error the batch writes to
+errors.jsonl; in a batch, the other letters still get their records.
+
+The policy under test (``POLICY``): 3 tries per request for transport faults (429, 5xx,
+timeouts, resets), 2 attempts for invalid answers, 0.5 s per request, no backoff (a test
+must not sleep); the CLI test runs the shipped defaults instead.  Each sequence runs through
+``extract``; the async twin (``aextract``, what the batch runs) takes one of each outcome, and
+the batch tests take a dozen more through ``run_batch`` and ``extractor batch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractor import ExtractionError, aextract, extract
+from extractor.jobs import BatchOptions, expand, run_batch
+from extractor.llm import LLMConfig, prompt_version
+from extractor.reading import read_path
+from extractor.testing import (
+    FakeOpenAI,
+    Received,
+    Step,
+    completion,
+    delay,
+    invalid_against_schema,
+    perfect_arguments,
+    reset,
+    status,
+    truncated_body,
+    truncated_json,
+)
+from schemas import Record, Usage
+from tests.documents import require_letter
+
+KEY = "sk-test-faults-0123456789abcdef"
+GOOD_USAGE = (1000, 200)
+BAD_USAGE = (100, 20)  # the default usage of a scripted (invalid) answer
+POLICY: dict[str, Any] = {
+    "api_key": KEY,
+    "model": "fault-model",
+    "timeout": 0.5,
+    "transport_retries": 2,
+    "max_retries": 1,
+    "backoff_initial": 0,
+    "backoff_max": 1,
+}
+SLOW = 30.0  # far beyond the timeout; stopping the server ends the wait
+LETTER = "letters/CM16-0219557.pdf"
+
+RETRY_NOW = {"Retry-After": "0"}
+PAST = email.utils.formatdate(time.time() - 3600, usegmt=True)  # an HTTP-date already gone: no wait
+
+
+def good(received: Received) -> Step:
+    """A perfect model's answer with a round usage, so the sums can be asserted exactly."""
+    return completion(perfect_arguments(received.json), usage=GOOD_USAGE)
+
+
+INCONSISTENT = {  # well-formed, schema-shaped, but injured after the UR denial: the schema refuses it
+    "case": {"date_of_injury": "10/10/2016", "ur_denial_date": "11/09/2015"},
+    "reviewer": {"licensure_states": [], "specialties": [], "subspecialties": []},
+    "patient": {"age": 34, "sex": "male", "diagnoses": [], "mechanism_of_injury": None},
+    "items": [
+        {
+            "request": "Facet joint injections L4-5, L5-S1",
+            "original_request": None,
+            "decision": "Upheld",
+            "category": "injection",
+            "claims_administrator_guidelines": [],
+            "reviewer_guidelines": [],
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault sequence: the steps served before the good answer, and what must come of them."""
+
+    name: str
+    steps: tuple[Step, ...]
+    requests: int
+    """Requests the server must see: the retries the policy allows, no more."""
+    error: str | None = None
+    """The typed reason (errors.jsonl's error.type), or None for a record."""
+    bad_usage: tuple[int, int] = (0, 0)
+    """Usage of answers that arrived but were invalid: counted in the record's usage too."""
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expected_usage(self) -> Usage:
+        good_answers = 1 if self.error is None else 0
+        return Usage(
+            prompt_tokens=good_answers * GOOD_USAGE[0] + self.bad_usage[0],
+            completion_tokens=good_answers * GOOD_USAGE[1] + self.bad_usage[1],
+        )
+
+
+def _twice(usage: tuple[int, int]) -> tuple[int, int]:
+    return usage[0] * 2, usage[1] * 2
+
+
+FAULTS = [
+    # rate limits
+    Fault("429 Retry-After 0, then ok", (status(429, headers=RETRY_NOW),), 2),
+    Fault("429 Retry-After HTTP-date, then ok", (status(429, headers={"Retry-After": PAST}),), 2),
+    Fault("429 on every try", (status(429, headers=RETRY_NOW),) * 3, 3, "llm_rate_limited"),
+    Fault(
+        "429 asking 120 s: not worth it",
+        (status(429, headers={"Retry-After": "120"}),),
+        1,
+        "llm_rate_limited",
+    ),
+    # server errors
+    Fault("500, then ok", (status(500),), 2),
+    Fault("500 on every try", (status(500),) * 3, 3, "llm_server_error"),
+    Fault("503, then ok", (status(503),), 2),
+    Fault("503 on every try", (status(503),) * 3, 3, "llm_server_error"),
+    Fault(
+        "502, 503, 500, then ok", (status(502), status(503), status(500)), 4, config={"transport_retries": 3}
+    ),
+    # slow answers and broken connections
+    Fault("slower than the timeout, then ok", (delay(SLOW),), 2),
+    Fault(
+        "slower than the timeout on every try",
+        (delay(SLOW),) * 2,
+        2,
+        "llm_timeout",
+        config={"transport_retries": 1},
+    ),
+    Fault("connection reset, then ok", (reset(),), 2),
+    Fault("connection reset on every try", (reset(),) * 3, 3, "llm_connection_error"),
+    Fault("HTTP body cut off, then ok", (truncated_body(),), 2),
+    # invalid answers: instructor re-asks
+    Fault("truncated JSON, then ok", (truncated_json(),), 2, bad_usage=BAD_USAGE),
+    Fault(
+        "truncated JSON on every attempt", (truncated_json(),) * 2, 2, "llm_invalid_output", _twice(BAD_USAGE)
+    ),
+    Fault("JSON failing the schema, then ok", (invalid_against_schema(),), 2, bad_usage=BAD_USAGE),
+    Fault(
+        "JSON failing the schema on every attempt",
+        (invalid_against_schema(),) * 2,
+        2,
+        "llm_invalid_output",
+        _twice(BAD_USAGE),
+    ),
+    Fault("inconsistent dates, then ok", (completion(INCONSISTENT),), 2, bad_usage=BAD_USAGE),
+    # the token budget stops re-asks
+    Fault(
+        "invalid answers past the token budget",
+        (invalid_against_schema(usage=(900, 200)),) * 3,
+        1,
+        "llm_budget_exceeded",
+        (900, 200),
+        {"token_budget": 1000, "max_retries": 3},
+    ),
+    Fault(
+        "budget spent over two re-asks",
+        (invalid_against_schema(usage=(400, 100)),) * 3,
+        2,
+        "llm_budget_exceeded",
+        (800, 200),
+        {"token_budget": 1000, "max_retries": 3},
+    ),
+    # faults mixed
+    Fault(
+        "every transport fault once, then ok",
+        (status(429, headers=RETRY_NOW), status(500), status(503), delay(SLOW), reset()),
+        6,
+        config={"transport_retries": 5},
+    ),
+    Fault("503, then invalid, then ok", (status(503), invalid_against_schema()), 3, bad_usage=BAD_USAGE),
+    Fault(
+        "invalid, then 500 on the re-ask, then ok",
+        (invalid_against_schema(), status(500)),
+        3,
+        bad_usage=BAD_USAGE,
+    ),
+    Fault("401: refused, not retried", (status(401),), 1, "llm_error"),
+    Fault("HTTP body cut off on every attempt", (truncated_body(),) * 2, 2, "llm_invalid_output"),
+    # instructor's JSON modes: the answer is the message content, not a tool call
+    Fault("json mode: 500, then ok", (status(500),), 2, config={"mode": "json"}),
+    Fault(
+        "md_json mode: invalid, then ok",
+        (invalid_against_schema(),),
+        2,
+        bad_usage=BAD_USAGE,
+        config={"mode": "md_json"},
+    ),
+]
+SEQUENCES = len(FAULTS)
+
+
+@pytest.fixture(scope="module")
+def letter() -> str:
+    return read_path(require_letter(LETTER)).text
+
+
+@pytest.fixture(scope="module")
+def rules_record(letter: str) -> Record:
+    return extract(letter, backend="rules")
+
+
+def config(fake: FakeOpenAI, **changes: Any) -> LLMConfig:
+    return LLMConfig(base_url=fake.base_url, **{**POLICY, **changes})
+
+
+def outcome(letter: str, llm: LLMConfig, run_async: bool) -> Record | Exception:
+    """The record, or the exception (checked to be a typed ExtractionError)."""
+    try:
+        if run_async:
+            return asyncio.run(aextract(letter, backend="hybrid", llm_config=llm))
+        return extract(letter, backend="hybrid", llm_config=llm)
+    except Exception as error:
+        return error
+
+
+def check(fault: Fault, result: Record | Exception, fake: FakeOpenAI, rules: Record) -> None:
+    assert fake.count() == fault.requests, [r.step for r in fake.requests]
+    assert fake.unscripted == 0
+    assert fake.errors == []
+    for received in fake.requests:  # every try is the whole request, with the key
+        assert received.headers["authorization"] == f"Bearer {KEY}"
+        assert received.json["model"] == "fault-model"
+    if fault.error is not None:
+        assert isinstance(result, ExtractionError), repr(result)
+        assert result.kind == fault.error
+        assert KEY not in result.message
+        assert "Facet joint" not in result.message  # never letter text
+        return
+    assert isinstance(result, Record), result
+    provenance = result.provenance
+    assert provenance.backend == "hybrid"
+    assert (provenance.model, provenance.prompt_version) == ("fault-model", prompt_version())
+    assert provenance.attempts == fault.requests
+    assert provenance.usage == fault.expected_usage
+    assert result.determination.items == rules.determination.items
+    assert not result.needs_review, [c for c in result.checks if c.status == "disagree" or c.review]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+def test_fault_sequence(fault: Fault, letter: str, rules_record: Record) -> None:
+    with FakeOpenAI(script=fault.steps, default=good) as fake:
+        result = outcome(letter, config(fake, **fault.config), run_async=False)
+    check(fault, result, fake, rules_record)
+
+
+ASYNC = [  # one sequence per outcome, and the mixes
+    fault
+    for fault in FAULTS
+    if fault.name.endswith(("every try", "every attempt", "budget", "not retried"))
+    or fault.name.startswith(("every transport", "503, then invalid", "invalid, then 500"))
+]
+
+
+@pytest.mark.parametrize("fault", ASYNC, ids=lambda f: f.name)
+def test_fault_sequence_async(fault: Fault, letter: str, rules_record: Record) -> None:
+    with FakeOpenAI(script=fault.steps, default=good) as fake:
+        result = outcome(letter, config(fake, **fault.config), run_async=True)
+    check(fault, result, fake, rules_record)
+
+
+def test_a_perfect_answer_through_the_llm_backend_needs_no_review(letter: str) -> None:
+    with FakeOpenAI(default=good) as fake:
+        record = extract(letter, backend="llm", llm_config=config(fake))
+    assert record.provenance.backend == "llm"
+    assert (record.provenance.attempts, record.provenance.usage) == (
+        1,
+        Usage(prompt_tokens=1000, completion_tokens=200),
+    )
+    assert record.determination.case.decision_date is not None
+    assert [check for check in record.checks if check.review] == []
+
+
+def test_the_sequences_are_many() -> None:
+    assert SEQUENCES >= 25
+    assert (
+        {f.error for f in ASYNC}
+        == {f.error for f in FAULTS}
+        >= {
+            None,
+            "llm_rate_limited",
+            "llm_server_error",
+            "llm_timeout",
+            "llm_connection_error",
+            "llm_invalid_output",
+            "llm_budget_exceeded",
+        }
+    )
+
+
+# --------------------------------------------------------------------------- in a batch
+
+BATCH_LETTERS = [
+    "CM16-0213037",
+    "CM16-0219557",
+    "CM16-0230548",
+    "CM16-0231706",
+    "CM16-0231884",
+    "CM16-0235724",
+    "CM16-0235991",
+    "CM16-0238352",
+    "CM16-0240518",
+    "CM16-0242419",
+    "CM16-0244053",
+    "CM16-0245028",
+    "CM16-0245466",
+]
+BATCH_FAULTS: dict[str, Fault] = {  # by the case number the letter (so the request) holds
+    "CM16-0213037": Fault("429 then ok", (status(429, headers=RETRY_NOW),), 2),
+    "CM16-0219557": Fault("500 on every try", (status(500),) * 3, 3, "llm_server_error"),
+    "CM16-0230548": Fault("503 then ok", (status(503),), 2),
+    "CM16-0231706": Fault("too slow on every try", (delay(SLOW),) * 3, 3, "llm_timeout"),
+    "CM16-0231884": Fault("reset on every try", (reset(),) * 3, 3, "llm_connection_error"),
+    "CM16-0235724": Fault("truncated JSON then ok", (truncated_json(),), 2, bad_usage=BAD_USAGE),
+    "CM16-0235991": Fault(
+        "invalid on every attempt", (invalid_against_schema(),) * 2, 2, "llm_invalid_output"
+    ),
+    "CM16-0238352": Fault("429 on every try", (status(429, headers=RETRY_NOW),) * 3, 3, "llm_rate_limited"),
+    "CM16-0240518": Fault("slow then ok", (delay(SLOW),), 2),
+    "CM16-0242419": Fault(
+        "invalid past the budget",
+        (invalid_against_schema(usage=(90_000, 20_000)),),
+        1,
+        "llm_budget_exceeded",
+    ),
+    "CM16-0244053": Fault("HTTP body cut off, then ok", (truncated_body(),), 2),
+}
+CLEAN = [number for number in BATCH_LETTERS if number not in BATCH_FAULTS]
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for number in BATCH_LETTERS:
+        shutil.copyfile(require_letter(f"letters/{number}.pdf"), folder / f"{number}.pdf")
+    (folder / "shopping.txt").write_text("milk\neggs\n")  # refused before any LLM call
+    return folder
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def outcomes(out: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    records = {Path(r["document"]["path"]).stem: r for r in lines(out / "records.jsonl")}
+    errors = {Path(e["document"]["path"]).stem: e for e in lines(out / "errors.jsonl")}
+    return records, errors
+
+
+def requests_for(fake: FakeOpenAI, number: str) -> int:
+    return sum(1 for received in fake.requests if number in received.text)
+
+
+def test_a_batch_types_every_fault_and_finishes_the_rest(inbox: Path, tmp_path: Path) -> None:
+    when = {number: fault.steps for number, fault in BATCH_FAULTS.items()}
+    with FakeOpenAI(when=when, default=good) as fake:
+        llm = config(fake, token_budget=100_000, timeout=1.0)  # 2 CPUs busy: leave room
+        options = BatchOptions(
+            out=tmp_path / "out", backend="hybrid", llm_config=llm, workers=2, concurrency=4
+        )
+        summary = run_batch(expand([str(inbox)]), options)
+
+    records, errors = outcomes(tmp_path / "out")
+    assert fake.pending == 0
+    assert fake.unscripted == 0
+    assert fake.errors == []
+    assert sorted([*records, *errors]) == sorted([*BATCH_LETTERS, "shopping"])
+    assert errors["shopping"]["error"]["type"] == "not_imr_letter"
+    assert requests_for(fake, "milk") == 0
+    for number, fault in BATCH_FAULTS.items():
+        assert requests_for(fake, number) == fault.requests, (number, fault.name)
+        if fault.error is None:
+            provenance = records[number]["provenance"]
+            assert provenance["attempts"] == fault.requests, number
+            assert provenance["usage"] == fault.expected_usage.model_dump(), number
+        else:
+            assert errors[number]["error"]["type"] == fault.error, (number, errors[number])
+            assert len(errors[number]["document"]["sha256"]) == 64
+    for number in CLEAN:
+        assert requests_for(fake, number) == 1
+        assert records[number]["provenance"]["attempts"] == 1
+        assert not records[number]["needs_review"]
+    failed = Counter(f.error for f in BATCH_FAULTS.values() if f.error)
+    assert summary["errors_by_type"] == {**failed, "not_imr_letter": 1}
+    assert summary["records"] == len(records) == len(BATCH_LETTERS) - sum(failed.values())
+    assert summary["records"] + summary["errors"] == summary["inputs"] == len(BATCH_LETTERS) + 1
+    total = sum((Usage.model_validate(r["provenance"]["usage"]) for r in records.values()), Usage())
+    assert Usage.model_validate(summary["tokens"]) == total
+
+
+def test_the_cli_batch_under_the_default_policy(inbox: Path, tmp_path: Path) -> None:
+    """``extractor batch`` as shipped: 4 tries per request, 3 attempts per answer, Retry-After believed."""
+    when = {
+        "CM16-0213037": [status(429, headers=RETRY_NOW)] * 2,  # ok on the 3rd try
+        "CM16-0219557": [status(503, headers=RETRY_NOW)] * 4,  # every try: server error
+        "CM16-0230548": [invalid_against_schema()] * 3,  # every attempt: invalid output
+        "CM16-0231706": [truncated_json(), invalid_against_schema()],  # ok on the 3rd attempt
+        "CM16-0231884": [status(500, headers=RETRY_NOW), truncated_json()],  # ok after both
+    }
+    with FakeOpenAI(when=when, default=good) as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EXTRACTOR_"))}
+        env["OPENAI_API_KEY"] = KEY
+        command = [
+            sys.executable,
+            "-m",
+            "extractor",
+            "batch",
+            str(inbox),
+            "--out",
+            str(tmp_path / "out"),
+            "--backend",
+            "hybrid",
+            "--base-url",
+            fake.base_url,
+            "--workers",
+            "2",
+            "--quiet",
+        ]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records, errors = outcomes(tmp_path / "out")
+    expected = {"CM16-0213037": 3, "CM16-0219557": 4, "CM16-0230548": 3, "CM16-0231706": 3, "CM16-0231884": 3}
+    assert {number: requests_for(fake, number) for number in expected} == expected
+    assert {number: e["error"]["type"] for number, e in errors.items()} == {
+        "CM16-0219557": "llm_server_error",
+        "CM16-0230548": "llm_invalid_output",
+        "shopping": "not_imr_letter",
+    }
+    assert records["CM16-0213037"]["provenance"]["attempts"] == 3
+    assert records["CM16-0231706"]["provenance"]["usage"] == {
+        "prompt_tokens": GOOD_USAGE[0] + 2 * BAD_USAGE[0],
+        "completion_tokens": GOOD_USAGE[1] + 2 * BAD_USAGE[1],
+    }
+    assert len(records) == len(BATCH_LETTERS) - 2
+    assert KEY not in done.stderr
+    assert "retrying" in done.stderr  # each transport retry is announced (without letter text)
+
+
+# --------------------------------------------------------------------------- the server itself
+
+
+def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error), dict(error.headers)
+
+
+def test_scripts_route_by_text_then_fall_back_to_the_default() -> None:
+    ask = {"model": "m", "messages": [{"role": "user", "content": "letter A"}]}
+    other = {"model": "m", "messages": [{"role": "user", "content": "letter B"}]}
+    with FakeOpenAI(
+        script=[status(503)], when={"letter A": [status(429, headers=RETRY_NOW)]}, headers={"X-Extra": "1"}
+    ) as fake:
+        url = fake.base_url + "/chat/completions"
+        assert post(url, ask)[0] == 429  # its own queue first
+        code, body, headers = post(url, other)
+        assert (code, headers["X-Extra"]) == (503, "1")  # then the script
+        assert post(url, ask)[0] == 418  # both used up, no default: unscripted, not retried
+        fake.enqueue(completion({"x": 1}, usage=(3, 4)), when="letter B")
+        code, body, _ = post(url, other)
+        assert body["choices"][0]["message"]["content"] == '{"x": 1}'  # no tool asked: JSON content
+        assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+        tools = {**ask, "tools": [{"type": "function", "function": {"name": "Determination"}}]}
+        fake.default = completion({"y": 2})
+        code, body, _ = post(url, tools)
+        (call,) = body["choices"][0]["message"]["tool_calls"]
+        assert (call["function"]["name"], json.loads(call["function"]["arguments"])) == (
+            "Determination",
+            {"y": 2},
+        )
+        assert post(fake.base_url + "/embeddings", ask)[0] == 404
+
+        def broken(received: Received) -> Step:
+            raise KeyError("no such field")
+
+        fake.default = broken
+        code, body, _ = post(url, ask)
+        assert (code, body["error"]["type"]) == (418, "responder_error")  # loud, and not retried
+    assert [r.step for r in fake.requests] == [
+        "status", "status", "unscripted", "completion", "completion", "not_found", "error"
+    ]  # fmt: skip
+    assert (fake.unscripted, fake.pending) == (1, 0)
+    assert [type(error) for error in fake.errors] == [KeyError]
+    assert fake.requests[0].json == ask
+    assert fake.requests[0].path == "/v1/chat/completions"
+
+
+def test_the_server_stops_with_requests_in_flight() -> None:
+    """A client still waiting on a slow answer does not keep the server (or the test) alive."""
+    import urllib.error
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake = FakeOpenAI(default=delay(SLOW)).start()
+    request = urllib.request.Request(fake.base_url + "/chat/completions", data=b"{}", method="POST")
+
+    def ask() -> str:
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                return "answered"
+        except (urllib.error.URLError, ConnectionError, OSError) as error:
+            return type(error).__name__
+
+    with ThreadPoolExecutor(3) as pool:
+        waiting = [pool.submit(ask) for _ in range(3)]
+        deadline = time.monotonic() + 5
+        while fake.count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        fake.stop()
+        assert time.monotonic() - started < 2
+        assert all(future.result(timeout=5) != "answered" for future in waiting)
+    fake.stop()  # idempotent

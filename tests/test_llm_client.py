@@ -1,8 +1,8 @@
 """The LLM pass end to end against a scripted OpenAI-compatible server on 127.0.0.1.
 
-The server answers each POST with the next scripted reply (chat completions in the tool-call
-format of instructor's TOOLS mode) and records what it was sent, so the tests see exactly
-what went over HTTP: re-asks, transport retries, the key, the letter.
+The server (``extractor.testing.FakeOpenAI``) answers each POST with the next scripted step
+(chat completions in the tool-call format of instructor's TOOLS mode) and records what it was
+sent, so the tests see exactly what went over HTTP: re-asks, transport retries, the key, the letter.
 """
 
 from __future__ import annotations
@@ -10,12 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -32,6 +27,7 @@ from extractor.errors import (
 )
 from extractor.llm import LLMConfig, aextract_with_llm, extract_with_llm, make_client, prompt_version
 from extractor.llm.prompting import DeterminationDraft, clean, request
+from extractor.testing import FakeOpenAI, Step, completion, delay, status
 
 KEY = "sk-test-key-never-shown"
 MARKER = "ZEBRA-LETTER-MARKER"
@@ -48,67 +44,16 @@ Decision rationale: The request is medically necessary.
 """
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-@dataclass
-class Endpoint:
-    url: str = ""
-    replies: deque[Reply] = field(default_factory=deque)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    authorizations: list[str] = field(default_factory=list)
-
-    def script(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-
-def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            endpoint.requests.append(json.loads(body))
-            endpoint.authorizations.append(self.headers.get("Authorization", ""))
-            reply = endpoint.replies.popleft() if endpoint.replies else Reply(599, {"error": "unscripted"})
-            time.sleep(reply.delay)
-            payload = json.dumps(reply.body or {"error": {"message": "scripted failure"}}).encode()
-            try:
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass  # the client gave up waiting (the timeout test)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
 @pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    served = Endpoint()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
-    server.daemon_threads = True
-    served.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield served
-    server.shutdown()
-    server.server_close()
+def endpoint() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+    assert fake.errors == []
 
 
-def _config(endpoint: Endpoint, **changes: Any) -> LLMConfig:
+def _config(endpoint: FakeOpenAI, **changes: Any) -> LLMConfig:
     settings: dict[str, Any] = {
-        "base_url": endpoint.url,
+        "base_url": endpoint.base_url,
         "api_key": KEY,
         "model": "test-model",
         "timeout": 5,
@@ -142,106 +87,94 @@ INCONSISTENT: dict[str, Any] = {
 }
 
 
-def completion(
-    arguments: dict[str, Any], *, name: str = "Determination", prompt: int = 100, completion: int = 20
-) -> Reply:
-    message = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": name, "arguments": json.dumps(arguments)},
-            }
-        ],
-    }
-    return Reply(
-        body={
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "test-model",
-            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            },
-        }
+def answer(
+    arguments: dict[str, Any],
+    *,
+    name: str = "Determination",
+    prompt: int = 100,
+    completion_tokens: int = 20,
+    finish_reason: str | None = None,
+) -> Step:
+    """A ``chat.completion`` whose one tool call of ``name`` carries ``arguments``."""
+    return completion(
+        arguments,
+        name=name,
+        shape="tool",
+        usage=(prompt, completion_tokens),
+        finish_reason=finish_reason,
     )
 
 
-def test_a_valid_answer_is_one_attempt(endpoint: Endpoint) -> None:
-    endpoint.script(completion(DETERMINATION))
+def test_a_valid_answer_is_one_attempt(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(answer(DETERMINATION))
     result = extract_with_llm(LETTER, _config(endpoint))
     assert result.determination == schemas.Determination.model_validate(DETERMINATION)
     assert (result.attempts, result.usage) == (1, schemas.Usage(prompt_tokens=100, completion_tokens=20))
     assert (result.model, result.prompt_version) == ("test-model", prompt_version())
-    sent = endpoint.requests[0]
+    sent = endpoint.requests[0].json
     assert sent["temperature"] == 0
     assert sent["model"] == "test-model"
     assert sent["tool_choice"]["function"]["name"] == "Determination"
     assert clean(LETTER) in sent["messages"][1]["content"]
-    assert endpoint.authorizations == [f"Bearer {KEY}"]
+    assert [r.headers.get("authorization") for r in endpoint.requests] == [f"Bearer {KEY}"]
 
 
-def test_an_invalid_answer_is_re_asked_with_the_reason(endpoint: Endpoint) -> None:
-    endpoint.script(
-        completion(INCONSISTENT, prompt=100, completion=20), completion(DETERMINATION, prompt=150)
+def test_an_invalid_answer_is_re_asked_with_the_reason(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(
+        answer(INCONSISTENT, prompt=100, completion_tokens=20), answer(DETERMINATION, prompt=150)
     )
     result = extract_with_llm(LETTER, _config(endpoint))
     assert result.attempts == 2
     assert result.usage == schemas.Usage(prompt_tokens=250, completion_tokens=40)
-    re_ask = json.dumps(endpoint.requests[1]["messages"])
+    re_ask = json.dumps(endpoint.requests[1].json["messages"])
     assert "date_of_injury 2013-06-25 is after ur_denial_date 2012-01-01" in re_ask
     assert result.determination.case.ur_denial_date is None
 
 
-def test_answers_invalid_on_every_attempt_are_invalid_output(endpoint: Endpoint) -> None:
-    endpoint.script(completion(INCONSISTENT), completion(INCONSISTENT))
+def test_answers_invalid_on_every_attempt_are_invalid_output(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(answer(INCONSISTENT), answer(INCONSISTENT))
     with pytest.raises(LLMInvalidOutput, match="no valid answer in 2 attempts") as caught:
         extract_with_llm(LETTER, _config(endpoint, max_retries=1))
-    assert len(endpoint.requests) == 2
+    assert endpoint.count() == 2
     assert MARKER not in caught.value.message
     assert "2013" not in caught.value.message
 
 
-def test_a_rate_limit_is_retried_after_the_wait_it_asks(endpoint: Endpoint) -> None:
-    endpoint.script(Reply(429, headers={"Retry-After": "0"}), completion(DETERMINATION))
+def test_a_rate_limit_is_retried_after_the_wait_it_asks(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(status(429, headers={"Retry-After": "0"}), answer(DETERMINATION))
     result = extract_with_llm(LETTER, _config(endpoint))
     assert result.attempts == 2
     assert result.usage == schemas.Usage(prompt_tokens=100, completion_tokens=20)
 
 
-def test_a_long_retry_after_gives_up_rate_limited(endpoint: Endpoint) -> None:
-    endpoint.script(Reply(429, headers={"Retry-After": "120"}))
+def test_a_long_retry_after_gives_up_rate_limited(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(status(429, headers={"Retry-After": "120"}))
     with pytest.raises(LLMRateLimited, match="asked to wait 120 s"):
         extract_with_llm(LETTER, _config(endpoint))
-    assert len(endpoint.requests) == 1
+    assert endpoint.count() == 1
 
 
-def test_server_errors_are_retried_then_reported(endpoint: Endpoint) -> None:
-    endpoint.script(*[Reply(500)] * 3)
+def test_server_errors_are_retried_then_reported(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(*[status(500)] * 3)
     with pytest.raises(LLMServerError, match="HTTP 500") as caught:
         extract_with_llm(LETTER, _config(endpoint, transport_retries=2))
-    assert len(endpoint.requests) == 3
+    assert endpoint.count() == 3
     assert MARKER not in caught.value.message
     assert KEY not in caught.value.message
 
 
-def test_a_server_error_then_success_counts_both_calls(endpoint: Endpoint) -> None:
-    endpoint.script(Reply(503), completion(INCONSISTENT), completion(DETERMINATION))
+def test_a_server_error_then_success_counts_both_calls(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(status(503), answer(INCONSISTENT), answer(DETERMINATION))
     result = extract_with_llm(LETTER, _config(endpoint))
     assert result.attempts == 3
     assert result.usage == schemas.Usage(prompt_tokens=200, completion_tokens=40)
 
 
-def test_a_slow_answer_is_a_timeout(endpoint: Endpoint) -> None:
-    endpoint.script(Reply(delay=0.6, body={}), Reply(delay=0.6, body={}))
+def test_a_slow_answer_is_a_timeout(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(*[delay(0.6, answer(DETERMINATION))] * 2)
     with pytest.raises(LLMTimeout, match=r"within 0\.2 s"):
         extract_with_llm(LETTER, _config(endpoint, timeout=0.2, transport_retries=1))
-    assert len(endpoint.requests) == 2
+    assert endpoint.count() == 2
 
 
 def test_no_server_is_a_connection_error() -> None:
@@ -253,58 +186,55 @@ def test_no_server_is_a_connection_error() -> None:
         extract_with_llm(LETTER, config)
 
 
-def test_a_refused_request_is_not_retried(endpoint: Endpoint) -> None:
-    endpoint.script(Reply(401))
+def test_a_refused_request_is_not_retried(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(status(401))
     with pytest.raises(LLMError, match="HTTP 401") as caught:
         extract_with_llm(LETTER, _config(endpoint))
     assert type(caught.value) is LLMError
-    assert len(endpoint.requests) == 1
+    assert endpoint.count() == 1
 
 
-def test_a_truncated_answer_is_invalid_output(endpoint: Endpoint) -> None:
-    reply = completion(DETERMINATION)
-    assert reply.body is not None
-    reply.body["choices"][0]["finish_reason"] = "length"
-    endpoint.script(reply)
+def test_a_truncated_answer_is_invalid_output(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(answer(DETERMINATION, finish_reason="length"))
     with pytest.raises(LLMInvalidOutput, match="cut off at max_tokens=64"):
         extract_with_llm(LETTER, _config(endpoint, max_tokens=64))
 
 
-def test_the_token_budget_stops_re_asks(endpoint: Endpoint) -> None:
-    endpoint.script(completion(INCONSISTENT, prompt=900, completion=200), completion(DETERMINATION))
+def test_the_token_budget_stops_re_asks(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(answer(INCONSISTENT, prompt=900, completion_tokens=200), answer(DETERMINATION))
     with pytest.raises(LLMBudgetExceeded, match="token budget of 1000"):
         extract_with_llm(LETTER, _config(endpoint, token_budget=1000, max_retries=3))
-    assert len(endpoint.requests) == 1
+    assert endpoint.count() == 1
 
 
-def _split_config(endpoint: Endpoint, **changes: Any) -> LLMConfig:
+def _split_config(endpoint: FakeOpenAI, **changes: Any) -> LLMConfig:
     whole = request(DeterminationDraft, clean(LETTER)).estimated_tokens()
     return _config(endpoint, context_tokens=whole + 100 - 1, max_tokens=100, **changes)
 
 
-def test_a_long_letter_is_read_in_parts_and_merged(endpoint: Endpoint) -> None:
+def test_a_long_letter_is_read_in_parts_and_merged(endpoint: FakeOpenAI) -> None:
     first = {**DETERMINATION, "items": DETERMINATION["items"][:1]}
     more = {"items": DETERMINATION["items"][1:]}
-    endpoint.script(completion(first), completion(more, name="Items", prompt=60, completion=10))
+    endpoint.enqueue(answer(first), answer(more, name="Items", prompt=60, completion_tokens=10))
     result = extract_with_llm(LETTER, _split_config(endpoint))
     assert result.determination == schemas.Determination.model_validate(DETERMINATION)
     assert result.attempts == 2
     assert result.usage == schemas.Usage(prompt_tokens=160, completion_tokens=30)
-    assert endpoint.requests[1]["tool_choice"]["function"]["name"] == "Items"
-    assert "CLINICAL CASE SUMMARY" not in endpoint.requests[1]["messages"][1]["content"]
+    assert endpoint.requests[1].json["tool_choice"]["function"]["name"] == "Items"
+    assert "CLINICAL CASE SUMMARY" not in endpoint.requests[1].json["messages"][1]["content"]
 
 
-def test_no_request_starts_once_the_budget_is_spent(endpoint: Endpoint) -> None:
+def test_no_request_starts_once_the_budget_is_spent(endpoint: FakeOpenAI) -> None:
     first = {**DETERMINATION, "items": DETERMINATION["items"][:1]}
-    endpoint.script(completion(first, prompt=900, completion=200))
+    endpoint.enqueue(answer(first, prompt=900, completion_tokens=200))
     with pytest.raises(LLMBudgetExceeded, match=r"1100 tokens in 1 calls"):
         extract_with_llm(LETTER, _split_config(endpoint, token_budget=1000))
-    assert len(endpoint.requests) == 1
+    assert endpoint.count() == 1
 
 
-def test_a_shared_client_is_reused(endpoint: Endpoint) -> None:
+def test_a_shared_client_is_reused(endpoint: FakeOpenAI) -> None:
     config = _config(endpoint)
-    endpoint.script(completion(DETERMINATION), completion(DETERMINATION))
+    endpoint.enqueue(answer(DETERMINATION), answer(DETERMINATION))
     client = make_client(config)
     try:
         results = [extract_with_llm(LETTER, config, client=client) for _ in range(2)]
@@ -314,17 +244,15 @@ def test_a_shared_client_is_reused(endpoint: Endpoint) -> None:
     assert [r.attempts for r in results] == [1, 1]
 
 
-def test_the_async_twin(endpoint: Endpoint) -> None:
-    endpoint.script(
-        Reply(429, headers={"Retry-After": "0"}), completion(INCONSISTENT), completion(DETERMINATION)
-    )
+def test_the_async_twin(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(status(429, headers={"Retry-After": "0"}), answer(INCONSISTENT), answer(DETERMINATION))
     result = asyncio.run(aextract_with_llm(LETTER, _config(endpoint)))
     assert result.attempts == 3
     assert result.usage == schemas.Usage(prompt_tokens=200, completion_tokens=40)
     assert result.determination == schemas.Determination.model_validate(DETERMINATION)
 
 
-def test_the_async_twin_maps_errors(endpoint: Endpoint) -> None:
-    endpoint.script(*[Reply(502)] * 2)
+def test_the_async_twin_maps_errors(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(*[status(502)] * 2)
     with pytest.raises(LLMServerError, match="HTTP 502"):
         asyncio.run(aextract_with_llm(LETTER, _config(endpoint, transport_retries=1)))

@@ -2,7 +2,8 @@
 
 Merge policy: a value the rules pass found with evidence wins; the LLM fills what the rules
 left empty (diagnoses, mechanism of injury, categories the classifier could not decide,
-guidelines the rules could not read, items the rules missed); every comparison is a ``Check``
+guidelines the rules could not read); an item only the LLM reports is a flagged check, not an
+item, since the rules pass reads every decision line the letter has; every comparison is a ``Check``
 and every disagreement is flagged for review, never silently resolved.
 """
 
@@ -96,8 +97,6 @@ def _merge_item(rules: Item, llm: Item) -> Item:
     for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
         if not getattr(rules, name) and getattr(llm, name):
             update[name] = getattr(llm, name)
-    if rules.original_request is None and llm.original_request:
-        update["original_request"] = llm.original_request
     return rules.model_copy(update=update)
 
 
@@ -149,9 +148,10 @@ def merge(
                                      review=True, note="item the LLM did not report"))  # fmt: skip
             items.append(ours.items[left])
         elif right is not None:
-            item_checks.append(Check(field=path, llm=llm.items[right].request, status="llm_only",
-                                     review=True, note="item only the LLM reported"))  # fmt: skip
-            items.append(llm.items[right])
+            # Not added: every decision line the letter has is already an item of the rules pass.
+            item_checks.append(Check(field="determination.items", llm=llm.items[right].request,
+                                     status="llm_only", review=True,
+                                     note="item only the LLM reported (not added to items)"))  # fmt: skip
     merged = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
     evidence = _merged_evidence(rules.evidence, positions, merged, text)
     grounded_checks = [c for c in ground(merged, text)[1] if c.field not in evidence]

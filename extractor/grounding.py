@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -38,8 +39,10 @@ class LetterIndex:
         self._matcher.set_seq2(self.flat)
 
     def _span(self, flat_start: int, flat_end: int) -> Span:
-        first = next(i for i, s in enumerate(self._starts) if s + len(self.words[i][0]) > flat_start)
-        last = max(i for i, s in enumerate(self._starts) if s < flat_end)
+        first = max(0, bisect_right(self._starts, flat_start) - 1)
+        if self._starts[first] + len(self.words[first][0]) <= flat_start:
+            first += 1  # flat_start is the space after that word
+        last = bisect_left(self._starts, flat_end) - 1
         return self.words[first][1], self.words[last][2]
 
     def find(self, value: str) -> Grounding:

@@ -103,6 +103,12 @@ def test_missing_documents_root_is_a_usage_error(tmp_path: Path, capsys: pytest.
     assert "--documents" in err
 
 
+def no_llm_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No endpoint, key or model from the environment: replay alone decides."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_usage_errors(documents: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_eval("--documents", str(documents), "--backend", "rules,magic") == 2
     assert run_eval("--documents", str(documents), "--only", "CM00-0000000") == 2
@@ -112,8 +118,7 @@ def test_usage_errors(documents: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_llm_without_cassette_says_how_to_record(
     documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL"):
-        monkeypatch.delenv(name, raising=False)
+    no_llm_env(monkeypatch)
     report = tmp_path / "report.json"
     code = run_eval(
         "--backend",
@@ -141,8 +146,7 @@ def test_llm_request_not_in_cassette_is_missing_cassette(
     documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cassette that holds another request: the client's connection error becomes the clear line."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL"):
-        monkeypatch.delenv(name, raising=False)
+    no_llm_env(monkeypatch)
     folder = tmp_path / "qwen2.5-coder-1.5b-instruct"
     folder.mkdir()
     (folder / "many-items.yaml").write_text(
@@ -187,8 +191,7 @@ def test_record_then_replay_llm_and_hybrid_offline(
     documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--record against a local OpenAI-compatible server, then the same scores with it stopped."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL"):
-        monkeypatch.delenv(name, raising=False)
+    no_llm_env(monkeypatch)
     fixture = "CM16-0213037"
     label = load(FIXTURES_DIR / f"{fixture}.json")["determination"]
     # every request answered with a tool call filling the label's determination

@@ -1,9 +1,14 @@
 """``extractor eval``: run backends over the hand-labelled fixtures, score, compare, report.
 
     extractor eval                                  # rules, offline
+    extractor eval --backend hybrid                 # hybrid, and its rules and llm passes beside it
     extractor eval --backend rules,llm,hybrid       # LLM calls replay from evals/cassettes/
     extractor eval --backend hybrid --record        # call the endpoint for what is not recorded
     extractor eval --report out.json --baseline evals/reports/rules.json --min-accuracy 0.9
+
+A hybrid score alone cannot say whether a change helped the rules or the model, so
+``--backend hybrid`` also scores the two passes it merges (they replay the same cassette); only
+the backends asked for are judged by ``--min-accuracy`` and ``--baseline``.
 
 Exit status: 0 fine; 1 when a backend's overall accuracy is below ``--min-accuracy``, a field
 got worse than in ``--baseline``, or an LLM call had no cassette; 2 on usage errors (no
@@ -51,6 +56,8 @@ log = logging.getLogger("extractor.eval")
 Backend = Literal["rules", "llm", "hybrid"]
 BACKENDS: tuple[Backend, ...] = ("rules", "llm", "hybrid")
 LLM_BACKENDS = frozenset({"llm", "hybrid"})
+COMPONENTS: dict[str, tuple[Backend, ...]] = {"hybrid": ("rules", "llm")}
+"""The passes a backend merges: scored beside it, for comparison."""
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TOLERANCE = 1e-9
 REPORT_VERSION = 1
@@ -370,6 +377,12 @@ def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8,
 # --------------------------------------------------------------------------- command
 
 
+def with_components(backends: Sequence[str]) -> list[str]:
+    """``backends`` and the passes they merge, in :data:`BACKENDS` order."""
+    wanted = set(backends) | {c for b in backends for c in COMPONENTS.get(b, ())}
+    return [b for b in BACKENDS if b in wanted]
+
+
 def _backends(values: Sequence[str] | None) -> list[str]:
     chosen: list[str] = []
     for value in values or ["rules"]:
@@ -400,7 +413,7 @@ def _llm_config(args: argparse.Namespace, record: bool) -> LLMConfig:
 def _cmd_eval(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     try:
-        backends = _backends(args.backend)
+        requested = _backends(args.backend)
         fixtures = load_fixtures(args.fixtures, args.documents, args.only)
     except (DocumentsRootMissing, argparse.ArgumentTypeError, ValueError) as error:
         err.print(f"extractor eval: {error}", markup=False, soft_wrap=True)
@@ -413,6 +426,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     record: cassettes.RecordMode = args.record or "none"
+    backends = with_components(requested)
     needs_llm = any(b in LLM_BACKENDS for b in backends)
     if record != "none" and not needs_llm:
         err.print(
@@ -439,12 +453,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         console.print(f"report written to {path}", markup=False, soft_wrap=True)
-    return _verdict(console, runs, report, args)
+    judged = {name: run for name, run in runs.items() if name in requested}
+    return _verdict(console, judged, report, args)
 
 
 def _verdict(
     console: Console, runs: dict[str, BackendRun], report: dict[str, Any], args: argparse.Namespace
 ) -> int:
+    """Exit status from the backends in ``runs`` (the ones asked for)."""
     failures: list[str] = []
     missing = [letter for run in runs.values() for letter in run.missing_cassettes]
     if missing:
@@ -460,6 +476,7 @@ def _verdict(
         except (OSError, ValueError) as error:
             console.print(f"extractor eval: cannot read baseline: {error}", markup=False, soft_wrap=True)
             return EXIT_USAGE
+        report = {"backends": {name: data for name, data in report["backends"].items() if name in runs}}
         for backend in sorted(set(report["backends"]) - set(baseline["backends"])):
             console.print(
                 f"baseline has no {backend} run: {backend} not compared", markup=False, soft_wrap=True

@@ -229,3 +229,35 @@ def test_record_then_replay_llm_and_hybrid_offline(
         assert after[backend]["prompt_version"] == before[backend]["prompt_version"] is not None
         assert after[backend]["model"] == "qwen2.5-coder-1.5b-instruct"
     assert "gave no record" not in capsys.readouterr().out
+
+
+def test_hybrid_is_scored_beside_its_passes_and_judged_alone(
+    documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--backend hybrid`` replays the committed cassette and shows rules and llm beside hybrid;
+    ``--min-accuracy`` and ``--baseline`` judge hybrid only."""
+    no_llm_env(monkeypatch)
+    common = ["--backend", "hybrid", "--documents", str(documents), "--only", "CM17-0013716"]
+    report = tmp_path / "hybrid.json"
+    assert run_eval(*common, "--report", str(report)) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("┃"))  # the backends' row
+    assert [cell.strip() for cell in header.split("┃") if cell.strip()] == ["rules"] * 4 + ["llm"] * 4 + [
+        "hybrid"
+    ] * 4
+    runs = load(report)["backends"]
+    assert list(runs) == ["rules", "llm", "hybrid"]
+    llm, hybrid = runs["llm"]["overall"]["accuracy"], runs["hybrid"]["overall"]["accuracy"]
+    assert llm < hybrid < 1.0  # the small model misses what the cross-check recovers
+    assert run_eval(*common, "--min-accuracy", str((llm + hybrid) / 2)) == 0
+    assert run_eval(*common, "--min-accuracy", str(hybrid + 0.01)) == 1
+    assert "hybrid overall accuracy" in capsys.readouterr().out
+    baseline = load(report)
+    baseline["backends"]["llm"]["fields"]["items[].decision"]["accuracy"] = 2.0  # a component: not judged
+    lowered = tmp_path / "baseline.json"
+    lowered.write_text(json.dumps(baseline))
+    assert run_eval(*common, "--baseline", str(lowered)) == 0
+    baseline["backends"]["hybrid"]["fields"]["items[].decision"]["accuracy"] = 2.0
+    lowered.write_text(json.dumps(baseline))
+    assert run_eval(*common, "--baseline", str(lowered)) == 1
+    assert "hybrid items[].decision accuracy" in capsys.readouterr().out

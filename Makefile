@@ -12,12 +12,15 @@ RECORD_URL ?= http://127.0.0.1:8012/v1
 RECORD     ?= --record
 # More endpoint options for record and eval alike (e.g. --model NAME, --mode tools)
 LLM_ARGS   ?=
+# Seconds per request while recording: on a 2-core CPU the first request of the 21-item letter
+# takes about 6 minutes, past the default 300 s, and a timed-out request is sent again.
+RECORD_TIMEOUT ?= 1800
 
 .PHONY: record reports eval test lint
 
 ## record: call the endpoint for every LLM request not yet in evals/cassettes/, then rewrite the reports
 record:
-	$(EVAL) --backend llm,hybrid $(RECORD) --base-url $(RECORD_URL) $(LLM_ARGS)
+	$(EVAL) --backend llm,hybrid $(RECORD) --base-url $(RECORD_URL) --timeout $(RECORD_TIMEOUT) $(LLM_ARGS)
 	$(MAKE) reports
 
 ## reports: rewrite evals/reports/<backend>.json (the baselines) by replaying the cassettes

@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import instructor
 import openai
@@ -54,7 +54,6 @@ class LLMResult:
     seconds: float
 
 
-@functools.cache
 def _response_schema(model: type[M]) -> type[M]:
     """instructor's wrapper class of ``model``, made once.
 
@@ -62,6 +61,11 @@ def _response_schema(model: type[M]) -> type[M]:
     schema cache (keyed on the class) never hits: ~10 ms of CPU per request, which is what
     held a concurrent batch below its ideal rate.  The request sent is the same.
     """
+    return cast("type[M]", _wrapped(model))
+
+
+@functools.cache
+def _wrapped(model: type[BaseModel]) -> type[BaseModel]:
     return instructor.openai_schema(model)
 
 

@@ -102,6 +102,11 @@ _RULES: tuple[tuple[Category, str], ...] = (
         r"anesthesia|inpatient|hospital stay|length of stay|\bimplant|hardware removal|"
         r"removal of hardware|debridement|reconstruction|menisc|acromioplasty",
     ),
+    # Known to be `other` (evals/LABELLING.md), so the LLM pass does not re-decide them.
+    (
+        Category.OTHER,
+        r"\bekgs?\b|\becgs?\b|electrocardiogra|\bgym\b|weight[- ]loss|sleep stud|polysomnogra",
+    ),
 )
 _COMPILED = tuple((category, re.compile(pattern, re.I)) for category, pattern in _RULES)
 _PREFIXES = re.compile(
@@ -109,15 +114,16 @@ _PREFIXES = re.compile(
 )
 
 
+def _first_rule(request: str) -> Category | None:
+    text = _PREFIXES.sub("", request)
+    return next((category for category, pattern in _COMPILED if pattern.search(text)), None)
+
+
 def classify(request: str) -> Category:
     """The category of a disputed item from its request text."""
-    text = _PREFIXES.sub("", request)
-    for category, pattern in _COMPILED:
-        if pattern.search(text):
-            return category
-    return Category.OTHER
+    return _first_rule(request) or Category.OTHER
 
 
 def is_confident(request: str) -> bool:
     """False when no rule fired: the category is a fallback the LLM should decide."""
-    return classify(request) is not Category.OTHER
+    return _first_rule(request) is not None

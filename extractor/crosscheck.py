@@ -1,10 +1,11 @@
 """Hybrid = rules + LLM: compare every key field, merge, and never hide a disagreement.
 
 Merge policy: a value the rules pass found with evidence wins; the LLM fills what the rules
-left empty (diagnoses, mechanism of injury, categories the classifier could not decide,
-guidelines the rules could not read); an item only the LLM reports is a flagged check, not an
-item, since the rules pass reads every decision line the letter has; every comparison is a ``Check``
-and every disagreement is flagged for review, never silently resolved.
+left empty (diagnoses, mechanism of injury, categories the classifier could not decide, and
+guidelines the rules could not read when their titles are in the letter); an item only the LLM
+reports is a flagged check, not an item, since the rules pass reads every decision line the
+letter has; every comparison is a ``Check`` and every disagreement is flagged for review, never
+silently resolved.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from extractor.alignment import align, similarity
-from extractor.grounding import ground
+from extractor.grounding import LetterIndex, ground
 from extractor.rules import RulesResult
 from extractor.rules.categories import is_confident
 from schemas import Category, Check, CheckStatus, Determination, Guideline, Item
@@ -90,13 +91,24 @@ def _item_checks(path: str, rules: Item, llm: Item) -> list[Check]:
     ]  # fmt: skip
 
 
-def _merge_item(rules: Item, llm: Item) -> Item:
+def _cited(guidelines: list[Guideline], letter: LetterIndex) -> bool:
+    """Every title and section is in the letter: a small model also cites guidelines a letter
+    never names (a title alone is weak evidence: "Physical Medicine and Rehabilitation" is also
+    a reviewer's specialty)."""
+    return all(
+        g.title is not None and all(letter.find(part).span is not None for part in [g.title, *g.sections])
+        for g in guidelines
+    )
+
+
+def _merge_item(rules: Item, llm: Item, letter: LetterIndex) -> Item:
     update: dict[str, Any] = {}
     if not is_confident(rules.request) and llm.category is not Category.OTHER:
         update["category"] = llm.category
     for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
-        if not getattr(rules, name) and getattr(llm, name):
-            update[name] = getattr(llm, name)
+        offered = getattr(llm, name)
+        if not getattr(rules, name) and offered and _cited(offered, letter):
+            update[name] = offered
     return rules.model_copy(update=update)
 
 
@@ -135,6 +147,7 @@ def merge(
     items: list[Item] = []
     item_checks: list[Check] = []
     positions: dict[int, int] = {}
+    letter = LetterIndex(text)
     pairs = align([i.request for i in ours.items], [i.request for i in llm.items])
     for left, right in pairs:
         path = f"determination.items[{len(items)}]"
@@ -142,7 +155,7 @@ def merge(
             positions[left] = len(items)
         if left is not None and right is not None:
             item_checks.extend(_item_checks(path, ours.items[left], llm.items[right]))
-            items.append(_merge_item(ours.items[left], llm.items[right]))
+            items.append(_merge_item(ours.items[left], llm.items[right], letter))
         elif left is not None:
             item_checks.append(Check(field=path, rules=ours.items[left].request, status="rules_only",
                                      review=True, note="item the LLM did not report"))  # fmt: skip

@@ -1,0 +1,59 @@
+"""The item classifier, and what of an item the hybrid merge lets the LLM pass decide."""
+
+from __future__ import annotations
+
+import pytest
+
+from extractor.crosscheck import _merge_item
+from extractor.grounding import LetterIndex
+from extractor.rules.categories import classify, is_confident
+from schemas import Category, Decision, Guideline, Item
+
+
+@pytest.mark.parametrize(
+    ("request_text", "category", "confident"),
+    [
+        ("Pre-operative EKG", Category.OTHER, True),
+        ("Electrocardiogram times 3", Category.OTHER, True),
+        ("Sleep study", Category.OTHER, True),
+        ("Gym membership x 6 months", Category.OTHER, True),
+        ("Weight loss program", Category.OTHER, True),
+        # a cue of a real category comes first: the known-other list is the last rule
+        ("Phentermine 37.5mg #30 for weight loss", Category.MEDICATION, True),
+        ("Pre-operative CBC", Category.LABORATORY, True),
+        ("EMG/NCV of the bilateral upper extremities", Category.ELECTRODIAGNOSTIC, True),
+        ("Associated surgical service: Cold therapy unit", Category.DME, True),
+        ("Ergonomic workstation assessment", Category.OTHER, False),
+    ],
+)
+def test_classify(request_text: str, category: Category, confident: bool) -> None:
+    assert classify(request_text) is category
+    assert is_confident(request_text) is confident
+
+
+def _item(request: str, category: Category) -> Item:
+    return Item(request=request, decision=Decision.UPHELD, category=category)
+
+
+def test_the_llm_decides_only_a_fallback_category() -> None:
+    llm, letter = Category.ELECTRODIAGNOSTIC, LetterIndex("")
+    known = _merge_item(_item("Pre-operative EKG", Category.OTHER), _item("Pre-operative EKG", llm), letter)
+    assert known.category is Category.OTHER
+    unknown = _merge_item(
+        _item("Ergonomic assessment", Category.OTHER), _item("Ergonomic assessment", llm), letter
+    )
+    assert unknown.category is llm
+
+
+def test_the_llm_fills_guidelines_only_with_titles_the_letter_names() -> None:
+    letter = LetterIndex("Decision based on MTUS Chronic Pain Medical Treatment Guidelines, page 99.")
+    named = Guideline(source="MTUS", title="Chronic Pain Medical Treatment Guidelines", pages=[99])
+    invented = Guideline(source="ACOEM", title="Physical Medicine and Rehabilitation", sections=["1.2"])
+    rules = _item("Physical therapy", Category.PHYSICAL_THERAPY)
+    filled = _merge_item(rules, rules.model_copy(update={"reviewer_guidelines": [named]}), letter)
+    assert filled.reviewer_guidelines == [named]
+    kept = _merge_item(rules, rules.model_copy(update={"reviewer_guidelines": [named, invented]}), letter)
+    assert kept.reviewer_guidelines == []
+    # the title is named (as the reviewer's specialty), the section is not
+    letter = LetterIndex("Board Certified in Physical Medicine and Rehabilitation.")
+    assert _merge_item(rules, rules.model_copy(update={"reviewer_guidelines": [invented]}), letter) == rules

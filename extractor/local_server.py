@@ -282,6 +282,10 @@ def serve(
     """Run the server in the foreground until it exits or Ctrl-C; the exit status."""
     server = start_server(name, host=host, port=port, n_ctx=n_ctx, n_threads=n_threads, cache_dir=cache_dir)
     print(f"serving {name} at {server.base_url}", file=sys.stderr)
+    print(
+        "one request at a time, minutes per letter: batch with --concurrency 1 --timeout 1800",
+        file=sys.stderr,
+    )
     print(f"export OPENAI_BASE_URL={server.base_url} EXTRACTOR_MODEL={name}", flush=True)
     signal.signal(signal.SIGTERM, _exit)  # so that `kill` stops the model server too
     try:

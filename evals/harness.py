@@ -454,13 +454,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         console.print(f"report written to {path}", markup=False, soft_wrap=True)
     judged = {name: run for name, run in runs.items() if name in requested}
-    return _verdict(console, judged, report, args)
+    judged_report = {"backends": {name: data for name, data in report["backends"].items() if name in judged}}
+    return _verdict(console, judged, judged_report, args)
 
 
 def _verdict(
     console: Console, runs: dict[str, BackendRun], report: dict[str, Any], args: argparse.Namespace
 ) -> int:
-    """Exit status from the backends in ``runs`` (the ones asked for)."""
+    """Exit status from the backends in ``runs`` and ``report`` (the ones asked for)."""
     failures: list[str] = []
     missing = [letter for run in runs.values() for letter in run.missing_cassettes]
     if missing:
@@ -476,7 +477,6 @@ def _verdict(
         except (OSError, ValueError) as error:
             console.print(f"extractor eval: cannot read baseline: {error}", markup=False, soft_wrap=True)
             return EXIT_USAGE
-        report = {"backends": {name: data for name, data in report["backends"].items() if name in runs}}
         for backend in sorted(set(report["backends"]) - set(baseline["backends"])):
             console.print(
                 f"baseline has no {backend} run: {backend} not compared", markup=False, soft_wrap=True

@@ -166,8 +166,9 @@ def merge(
                                      status="llm_only", review=True,
                                      note="item only the LLM reported (not added to items)"))  # fmt: skip
     merged = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
-    evidence = _merged_evidence(rules.evidence, positions, merged, text)
-    grounded_checks = [c for c in ground(merged, text)[1] if c.field not in evidence]
+    grounded, unfound = ground(merged, letter)
+    evidence = _merged_evidence(rules.evidence, positions, grounded)
+    grounded_checks = [c for c in unfound if c.field not in evidence]
     return merged, evidence, checks + item_checks + grounded_checks
 
 
@@ -175,7 +176,7 @@ _ITEM_FIELD = re.compile(r"^determination\.items\[(\d+)\]")
 
 
 def _merged_evidence(
-    rules_evidence: dict[str, list[Span]], positions: dict[int, int], merged: Determination, text: str
+    rules_evidence: dict[str, list[Span]], positions: dict[int, int], grounded: dict[str, list[Span]]
 ) -> dict[str, list[Span]]:
     """Rules evidence moved to the merged item positions, plus grounding for LLM values."""
     evidence: dict[str, list[Span]] = {}
@@ -185,7 +186,6 @@ def _merged_evidence(
             evidence[field] = spans
         elif int(item.group(1)) in positions:
             evidence[f"determination.items[{positions[int(item.group(1))]}]{field[item.end() :]}"] = spans
-    grounded, _ = ground(merged, text)
     for field, spans in grounded.items():
         evidence.setdefault(field, spans)
     return evidence

@@ -83,13 +83,12 @@ def string_fields(determination: Determination) -> Iterator[tuple[str, str]]:
             yield f"determination.items[{index}].original_request", item.original_request
 
 
-def ground(determination: Determination, text: str) -> tuple[dict[str, list[Span]], list[Check]]:
+def ground(determination: Determination, letter: LetterIndex) -> tuple[dict[str, list[Span]], list[Check]]:
     """Evidence spans for what was found, and a flagged check for what was not."""
-    index = LetterIndex(text)
     evidence: dict[str, list[Span]] = {}
     checks: list[Check] = []
     for field, value in string_fields(determination):
-        found = index.find(value)
+        found = letter.find(value)
         if found.span is not None:
             evidence[field] = [found.span]
         else:

@@ -87,10 +87,10 @@ def build_record(
         determination, evidence, checks = rules.determination, rules.evidence, []
         backend = "rules"
     elif llm is not None:
-        from extractor.grounding import ground
+        from extractor.grounding import LetterIndex, ground
 
         determination = llm.determination
-        evidence, checks = ground(determination, source.text)
+        evidence, checks = ground(determination, LetterIndex(source.text))
         backend = "llm"
     else:  # pragma: no cover - callers always run one pass
         raise ValueError("no pass ran")

@@ -52,9 +52,9 @@ def copies(folder: Path, count: int, documents: Path | None = None) -> list[str]
 
 @contextmanager
 def fake_endpoint(latency: float) -> Iterator[str]:
-    """extractor.testing's endpoint in its own process, so serving takes no time from the batch's."""
+    """tests.fake_openai's endpoint in its own process, so serving takes no time from the batch's."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "extractor.testing", "--latency", str(latency)],
+        [sys.executable, "-m", "tests.fake_openai", "--latency", str(latency)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

@@ -13,7 +13,7 @@ and ``hybrid`` backends send the same request and share it.  What a cassette kee
 
 A request is matched on method, path and body digest (:func:`digest_matcher`), so any change of
 prompt, schema, model or letter misses the cassette; replay turns that into
-``extractor.errors.MissingCassette`` with the command that re-records.
+``MissingCassette`` with the command that re-records.
 
 The same configuration serves pytest-recording: ``tests/conftest.py`` returns
 :func:`vcr_config` from its ``vcr_config`` fixture and registers :func:`digest_matcher` as
@@ -34,7 +34,7 @@ from typing import Any, Literal
 import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from extractor.errors import MissingCassette
+from extractor.errors import LLMError
 
 CASSETTES_DIR = Path(__file__).resolve().parent / "cassettes"
 MATCHER_NAME = "body_digest"
@@ -46,6 +46,12 @@ RERECORD_HINT = "re-record with `extractor eval --backend hybrid --record` (or `
 
 RecordMode = Literal["none", "new_episodes", "all"]
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class MissingCassette(LLMError):
+    """Replay found no recorded answer for this request (prompt, schema or model changed)."""
+
+    kind = "missing_cassette"
 
 
 # --------------------------------------------------------------------------- request/response filters

@@ -1,18 +1,6 @@
-"""``extractor eval``: run backends over the hand-labelled fixtures, score, compare, report.
+"""The eval harness: run backends over the hand-labelled fixtures, score, compare, report.
 
-    extractor eval                                  # rules, offline
-    extractor eval --backend hybrid                 # hybrid, and its rules and llm passes beside it
-    extractor eval --backend rules,llm,hybrid       # LLM calls replay from evals/cassettes/
-    extractor eval --backend hybrid --record        # call the endpoint for what is not recorded
-    extractor eval --report out.json --baseline evals/reports/rules.json --min-accuracy 0.9
-
-A hybrid score alone cannot say whether a change helped the rules or the model, so
-``--backend hybrid`` also scores the two passes it merges (they replay the same cassette); only
-the backends asked for are judged by ``--min-accuracy`` and ``--baseline``.
-
-Exit status: 0 fine; 1 when a backend's overall accuracy is below ``--min-accuracy``, a field
-got worse than in ``--baseline``, or an LLM call had no cassette; 2 on usage errors (no
-documents root, unknown fixture id, no labels).
+Its command line is ``extractor eval`` (extractor.cli.evaluate), which runs it from a checkout.
 """
 
 from __future__ import annotations
@@ -24,15 +12,16 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 from rich.table import Table
 
 from evals import cassettes
+from evals.cassettes import MissingCassette
 from evals.fixtures import FIXTURES_DIR, DocumentsRootMissing, LoadedFixture, load_fixtures
 from evals.scoring import (
     FieldCount,
@@ -44,16 +33,15 @@ from evals.scoring import (
     overall,
     score_fixture,
 )
-from extractor.errors import ExtractionError, MissingCassette
+from extractor.errors import describe
 from extractor.pipeline import extract
-from schemas import Record
+from extractor.schemas import Backend, Record
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig
 
 log = logging.getLogger("extractor.eval")
 
-Backend = Literal["rules", "llm", "hybrid"]
 BACKENDS: tuple[Backend, ...] = ("rules", "llm", "hybrid")
 LLM_BACKENDS = frozenset({"llm", "hybrid"})
 COMPONENTS: dict[str, tuple[Backend, ...]] = {"hybrid": ("rules", "llm")}
@@ -101,9 +89,7 @@ class BackendRun:
 
 def error_line(error: BaseException) -> str:
     """``kind: reason`` for a failed letter; an unexpected error shows only its type (no text)."""
-    if isinstance(error, ExtractionError):
-        return f"{error.kind}: {error.message}"
-    return f"internal_error: {type(error).__name__} (run `extractor extract` on it with -vv)"
+    return ": ".join(describe(error))
 
 
 def run_backends(
@@ -399,18 +385,20 @@ def _backends(values: Sequence[str] | None) -> list[str]:
     return chosen
 
 
-def _llm_config(args: argparse.Namespace, record: bool) -> LLMConfig:
-    from extractor.cli import llm_config
+def _llm_config(configured: Callable[[], LLMConfig | None], record: bool) -> LLMConfig:
     from extractor.llm import LLMConfig
 
-    config = llm_config(args) or LLMConfig.from_env()
+    config = configured() or LLMConfig.from_env()
     if not record:
         # Replay: a request not in the cassette is final, not a transient connection error.
         config = config.model_copy(update={"transport_retries": 0})
     return config
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, configured: Callable[[], LLMConfig | None]) -> int:
+    """``extractor eval`` with its parsed options (see extractor.cli.evaluate); ``configured`` gives
+    the endpoint the command line or environment names, if any (read while replay's dummy key
+    is set). The exit status."""
     err = Console(stderr=True)
     try:
         requested = _backends(args.backend)
@@ -436,7 +424,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         )
     cassette_dir = Path(args.cassettes) if args.cassettes else None
     with cassettes.dummy_api_key() if record == "none" else contextlib.nullcontext():
-        config = _llm_config(args, record != "none") if needs_llm else None
+        config = _llm_config(configured, record != "none") if needs_llm else None
         runs = run_backends(
             fixtures,
             backends,
@@ -488,69 +476,3 @@ def _verdict(
     for line in failures:
         console.print(f"[red]FAIL[/red] {line}" if not line.startswith("  ") else line, highlight=False)
     return EXIT_FAILED if failures else EXIT_OK
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``extractor eval`` to the CLI."""
-    from extractor.cli import add_llm_options
-
-    p = sub.add_parser(
-        "eval",
-        help="score backends against the hand-labelled fixtures",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--backend",
-        action="append",
-        metavar="NAME",
-        help="rules, llm or hybrid; repeat or comma-separate for several (default: rules)",
-    )
-    p.add_argument("--fixtures", metavar="DIR", help=f"labels folder (default: {FIXTURES_DIR})")
-    p.add_argument(
-        "--documents",
-        metavar="DIR",
-        help="folder with letters/ and seeds/ (default: $IMR_DOCUMENTS or ../shared)",
-    )
-    p.add_argument(
-        "--only", nargs="+", metavar="ID", help="only these fixtures (document id or label file stem)"
-    )
-    p.add_argument("--report", metavar="FILE", help="write the JSON report here")
-    p.add_argument(
-        "--baseline",
-        action="append",
-        metavar="FILE",
-        help="fail when a field's accuracy is lower than in this report (repeatable: one per backend)",
-    )
-    p.add_argument(
-        "--min-accuracy", type=float, metavar="X", help="fail when a backend's overall accuracy < X"
-    )
-    p.add_argument(
-        "--record",
-        nargs="?",
-        const="new_episodes",
-        choices=["new_episodes", "all"],
-        help="call the live endpoint: for requests not in the cassettes (new_episodes, the default) "
-        "or for everything, rewriting the cassettes (all)",
-    )
-    p.add_argument(
-        "--cassettes", metavar="DIR", help=f"cassettes folder (default: {cassettes.CASSETTES_DIR})"
-    )
-    add_llm_options(p)
-    p.set_defaults(func=_cmd_eval)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``extractor eval`` on its own (``python -m evals.harness ...``): the same options."""
-    parser = argparse.ArgumentParser(prog="extractor")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    words = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(words if words[:1] == ["eval"] else ["eval", *words])
-    code: int = args.func(args)
-    return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

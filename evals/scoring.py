@@ -5,7 +5,7 @@ Only the keys a label contains are scored: a key left out of the label JSON is "
 does not say").  Field names are schema paths relative to the determination with list
 indices replaced by ``[]`` (``items[].decision``).
 
-Comparators:
+Comparators (the table of extractor.fields, which the cross-check shares):
 
 - exact: dates, integers, enums, ``priority``, ``case_number``, ``sex``;
 - ordered list equality: ``reviewer.licensure_states``;
@@ -23,19 +23,23 @@ it as wrong (recall drops); an invented item counts against precision only.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from extractor.alignment import align, similarity
-from schemas import Case, Determination, Fixture, Guideline, Item, Patient, Reviewer
+from extractor.alignment import align
+from extractor.fields import (
+    ITEM_PREFIX,
+    ITEMS,
+    guideline_difference,
+    labelled_keys,
+    match_pairs,
+    scorer,
+)
+from extractor.schemas import Case, Determination, Fixture, Guideline, Item, Patient, Reviewer
 
-FUZZY_THRESHOLD = 0.9
-ITEMS = "items"
-ITEM_PREFIX = "items[]."
 MissKind = Literal["wrong", "missed", "invented", "error"]
 
 
@@ -151,103 +155,6 @@ def is_list_field(name: str) -> bool:
     return name == ITEMS or name.startswith(ITEM_PREFIX) or name == "patient.diagnoses"
 
 
-# --------------------------------------------------------------------------- comparators
-
-
-_SPACES = re.compile(r"\s+")
-
-
-def exact(expected: Any, got: Any) -> bool:
-    return bool(expected == got)
-
-
-def normalise_name(text: str) -> str:
-    """Case, runs of spaces and ``&``/``and`` do not matter: ``Physical Medicine & Rehab``."""
-    return _SPACES.sub(" ", text.replace("&", " and ")).strip().casefold()
-
-
-def same_name_set(expected: Sequence[str], got: Sequence[str]) -> bool:
-    return {normalise_name(x) for x in expected} == {normalise_name(x) for x in got}
-
-
-def fuzzy_equal(expected: str | None, got: str | None) -> bool:
-    """Both null, or normalised similarity of at least :data:`FUZZY_THRESHOLD`."""
-    if expected is None or got is None:
-        return expected is None and got is None
-    return similarity(expected, got) >= FUZZY_THRESHOLD
-
-
-def match_pairs(expected: Sequence[str], got: Sequence[str]) -> list[tuple[int, int]]:
-    """One-to-one fuzzy pairs (expected index, got index), best similarity first."""
-    scored = sorted(
-        ((similarity(a, b), i, j) for i, a in enumerate(expected) for j, b in enumerate(got)),
-        key=lambda t: (-t[0], t[1], t[2]),
-    )
-    pairs: list[tuple[int, int]] = []
-    used_left: set[int] = set()
-    used_right: set[int] = set()
-    for score, i, j in scored:
-        if score < FUZZY_THRESHOLD:
-            break
-        if i not in used_left and j not in used_right:
-            used_left.add(i)
-            used_right.add(j)
-            pairs.append((i, j))
-    return sorted(pairs)
-
-
-def match_texts(expected: Sequence[str], got: Sequence[str]) -> int:
-    """How many expected texts find a distinct fuzzy partner in ``got``."""
-    return len(match_pairs(expected, got))
-
-
-def guideline_difference(expected: Sequence[Guideline], got: Sequence[Guideline]) -> str | None:
-    """Why two guideline lists differ (None when they agree on every labelled key).
-
-    The lists of ``(source, pages)`` must be equal, titles fuzzy-equal pairwise and sections
-    equal as sets; a key left out of a label's guideline is not compared.
-    """
-    if len(expected) != len(got):
-        return f"{len(got)} citations, label has {len(expected)}"
-    for label, predicted in zip(expected, got, strict=True):
-        labelled = set(labelled_keys(label))
-        if "source" in labelled and label.source != predicted.source:
-            return "sources differ"
-        if "pages" in labelled and label.pages != predicted.pages:
-            return "pages differ"
-    for label, predicted in zip(expected, got, strict=True):
-        labelled = set(labelled_keys(label))
-        if "title" in labelled and not fuzzy_equal(label.title, predicted.title):
-            return "titles differ"
-        if "sections" in labelled and not same_name_set(label.sections, predicted.sections):
-            return "sections differ"
-    return None
-
-
-def same_guidelines(expected: Sequence[Guideline], got: Sequence[Guideline]) -> bool:
-    return guideline_difference(expected, got) is None
-
-
-Comparator = Callable[[Any, Any], bool]
-
-COMPARATORS: dict[str, Comparator] = {
-    "reviewer.licensure_states": lambda a, b: list(a) == list(b),
-    "reviewer.specialties": same_name_set,
-    "reviewer.subspecialties": same_name_set,
-    "patient.mechanism_of_injury": fuzzy_equal,
-    f"{ITEM_PREFIX}request": fuzzy_equal,
-    f"{ITEM_PREFIX}original_request": fuzzy_equal,
-    f"{ITEM_PREFIX}rationale": fuzzy_equal,
-    f"{ITEM_PREFIX}claims_administrator_guidelines": same_guidelines,
-    f"{ITEM_PREFIX}reviewer_guidelines": same_guidelines,
-}
-"""Fields not listed here (dates, ints, enums, priority, case_number, sex) compare exactly."""
-
-
-def comparator(name: str) -> Comparator:
-    return COMPARATORS.get(name, exact)
-
-
 # --------------------------------------------------------------------------- scoring
 
 
@@ -266,11 +173,6 @@ def _json(value: Any) -> Any:
 
 def _guidelines_json(expected: Sequence[Guideline], got: Sequence[Guideline]) -> tuple[Any, Any]:
     return [_json(g) for g in expected], [g.model_dump(mode="json") for g in got]
-
-
-def labelled_keys(label: BaseModel) -> list[str]:
-    """The keys a label sets, in schema order (a key left out of the JSON is not labelled)."""
-    return [key for key in type(label).model_fields if key in label.model_fields_set]
 
 
 class _Scorer:
@@ -292,7 +194,7 @@ class _Scorer:
             if name == "patient.diagnoses":
                 self.diagnoses(expected, value or [])
                 continue
-            ok = got is not None and comparator(name)(expected, value)
+            ok = got is not None and scorer(name)(expected, value)
             self.count(name, right=int(ok), total=1)
             if got is not None and not ok:
                 self.misses.append(Miss(name, name, _json(expected), _json(value)))
@@ -338,7 +240,7 @@ class _Scorer:
                 self.count(name, right=0, total=1, predicted=0)
                 continue
             expected, value = getattr(label, key), getattr(got, key)
-            ok = comparator(name)(expected, value)
+            ok = scorer(name)(expected, value)
             self.count(name, right=int(ok), total=1, predicted=1)
             if ok:
                 continue

@@ -81,7 +81,51 @@ class LLMBudgetExceeded(LLMError):
     kind = "llm_budget_exceeded"
 
 
-class MissingCassette(LLMError):
-    """Replay found no recorded answer for this request (prompt, schema or model changed)."""
+class WorkerCrashed(ExtractionError):
+    """A batch worker process died twice with the letter in flight (a crash reading it, the OOM killer)."""
 
-    kind = "missing_cassette"
+    kind = "worker_crashed"
+
+
+# --------------------------------------------------------------------------- not about one letter
+
+
+class LedgerError(Exception):
+    """A batch's output folder is in a state the batch will not guess about; the message says why."""
+
+
+class InputNotFound(ValueError):
+    """A batch INPUT argument names nothing: the batch does not start."""
+
+
+class ResultsFileError(ValueError):
+    """The --ingest file is not a Batch API output file of requests this batch wrote."""
+
+
+class LocalServerError(RuntimeError):
+    """The local model cannot be assembled or served; the message says what to do."""
+
+
+class ChecksumMismatch(LocalServerError):
+    """The assembled model file is not the pinned one: it is discarded, never served."""
+
+
+INTERNAL_ERROR = "internal_error"
+"""The kind of a failure that is a bug rather than a property of the input."""
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """``(kind, reason)`` of a failure as every user-facing line shows it.
+
+    A typed error says its own; anything else is a bug, shown by its type only (its text may
+    quote the letter).
+    """
+    if isinstance(error, ExtractionError):
+        return error.kind, error.message
+    return INTERNAL_ERROR, f"unexpected {type(error).__name__} (run with -vv to see it)"
+
+
+def fail_line(path: str, error: BaseException) -> str:
+    """The one line a user sees for a file that gave no record (never letter text)."""
+    kind, reason = describe(error)
+    return f"{path}: {kind}: {reason}"

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from schemas import Record
+from extractor.schemas import Record
 
 ITEM_COLUMNS = (
     "document_id", "path", "case_number", "date_assigned", "decision_date", "date_of_injury",

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Literal
 
-from schemas import Check, Determination
+from extractor.fields import path
+from extractor.schemas import Check, Determination, Span
 
-Span = tuple[int, int]
 FUZZY_THRESHOLD = 0.8
 _WORD = re.compile(r"\S+")
 
@@ -68,19 +68,19 @@ def string_fields(determination: Determination) -> Iterator[tuple[str, str]]:
     """(field path, value) for every free-text string the model can invent."""
     case, patient = determination.case, determination.patient
     if case.case_number:
-        yield "determination.case.case_number", case.case_number
+        yield path("case", "case_number"), case.case_number
     for index, value in enumerate(determination.reviewer.specialties):
-        yield f"determination.reviewer.specialties[{index}]", value
+        yield path("reviewer", "specialties", index), value
     for index, value in enumerate(determination.reviewer.subspecialties):
-        yield f"determination.reviewer.subspecialties[{index}]", value
+        yield path("reviewer", "subspecialties", index), value
     for index, value in enumerate(patient.diagnoses):
-        yield f"determination.patient.diagnoses[{index}]", value
+        yield path("patient", "diagnoses", index), value
     if patient.mechanism_of_injury:
-        yield "determination.patient.mechanism_of_injury", patient.mechanism_of_injury
+        yield path("patient", "mechanism_of_injury"), patient.mechanism_of_injury
     for index, item in enumerate(determination.items):
-        yield f"determination.items[{index}].request", item.request
+        yield path("items", index, "request"), item.request
         if item.original_request:
-            yield f"determination.items[{index}].original_request", item.original_request
+            yield path("items", index, "original_request"), item.original_request
 
 
 def ground(determination: Determination, letter: LetterIndex) -> tuple[dict[str, list[Span]], list[Check]]:

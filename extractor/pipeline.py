@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING, Literal
 
 from extractor.crosscheck import merge
 from extractor.errors import NotAnIMRLetter, TruncatedLetter
+from extractor.fields import path
 from extractor.reading import SourceText, read_path, read_string
 from extractor.rules import RulesResult, extract_rules
-from schemas import Check, Determination, Provenance, Record
+from extractor.schemas import Backend, Check, Determination, Provenance, Record
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig, LLMResult
 
-BackendName = Literal["rules", "llm", "hybrid", "auto"]
+BackendChoice = Literal[Backend, "auto"]
+"""What a caller may ask for; ``auto`` is hybrid when an LLM endpoint is configured, else rules."""
 
 _IMR_MARKERS = ("independent medical review", "imr", "maximus", "final determination")
 REQUIRED_CASE_FIELDS = ("case_number", "decision_date")
@@ -51,24 +53,24 @@ def check_letter(rules: RulesResult, text: str) -> None:
 def review_checks(determination: Determination) -> list[Check]:
     """Checks every record carries: consistency problems and missing required fields."""
     checks = [
-        Check(field="determination", status="rules_only", review=True, note=f"inconsistent: {problem}")
+        Check(field=path(), status="rules_only", review=True, note=f"inconsistent: {problem}")
         for problem in determination.problems()
     ]
     checks.extend(
-        Check(field=f"determination.case.{name}", status="rules_only", review=True, note=MISSING)
+        Check(field=path("case", name), status="rules_only", review=True, note=MISSING)
         for name in REQUIRED_CASE_FIELDS
         if getattr(determination.case, name) is None
     )
     return checks
 
 
-def resolve_backend(backend: BackendName, config: LLMConfig | None) -> Literal["rules", "llm", "hybrid"]:
+def resolve_backend(backend: BackendChoice, config: LLMConfig | None) -> Backend:
     """``auto`` is hybrid when an LLM endpoint is configured, else rules."""
     if backend != "auto":
         return backend
     if config is not None:
         return "hybrid"
-    from extractor.llm import LLMConfig
+    from extractor.llm.config import LLMConfig
 
     return "hybrid" if LLMConfig.is_configured() else "rules"
 
@@ -82,7 +84,7 @@ def build_record(
     """Assemble the record from whichever passes ran."""
     if rules is not None and llm is not None:
         determination, evidence, checks = merge(rules, llm.determination, source.text)
-        backend: Literal["rules", "llm", "hybrid"] = "hybrid"
+        backend: Backend = "hybrid"
     elif rules is not None:
         determination, evidence, checks = rules.determination, rules.evidence, []
         backend = "rules"
@@ -105,20 +107,19 @@ def build_record(
                 "usage": llm.usage,
             }
         )
-    needs_review = any(check.review or check.status == "disagree" for check in checks)
     return Record(
         document=source.document(),
         determination=determination,
         evidence=evidence,
         checks=checks,
-        needs_review=needs_review,
+        needs_review=any(check.review for check in checks),
         provenance=provenance,
     )
 
 
 def _rules_pass(
-    source: str | os.PathLike[str] | SourceText, backend: BackendName, config: LLMConfig | None
-) -> tuple[SourceText, Literal["rules", "llm", "hybrid"], RulesResult]:
+    source: str | os.PathLike[str] | SourceText, backend: BackendChoice, config: LLMConfig | None
+) -> tuple[SourceText, Backend, RulesResult]:
     """Read the letter and run the rules pass, which also decides whether it is a letter at all."""
     letter = load(source)
     rules = extract_rules(letter.text)
@@ -128,7 +129,7 @@ def _rules_pass(
 
 def extract(
     source: str | os.PathLike[str] | SourceText,
-    backend: BackendName = "rules",
+    backend: BackendChoice = "rules",
     llm_config: LLMConfig | None = None,
 ) -> Record:
     """Extract one letter (a path, or the letter's text) into a validated record.
@@ -148,7 +149,7 @@ def extract(
 
 async def aextract(
     source: str | os.PathLike[str] | SourceText,
-    backend: BackendName = "rules",
+    backend: BackendChoice = "rules",
     llm_config: LLMConfig | None = None,
 ) -> Record:
     """The async twin of :func:`extract`: the LLM call awaits, the rules pass runs inline."""

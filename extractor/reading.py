@@ -23,7 +23,7 @@ from extractor.errors import (
     InputError,
     UnreadablePDF,
 )
-from schemas import Document
+from extractor.schemas import Document
 
 MAX_BYTES = 20 * 1024 * 1024
 """The largest file read: the longest real letter is ~30 kB, so 20 MB is a runaway, not a letter."""

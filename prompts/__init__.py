@@ -1,13 +1,5 @@
-"""The LLM pass's prompt templates, shipped as package data (see README.md beside them)."""
+"""The prompt templates of the LLM pass, installed as ``extractor.prompts`` (data only).
 
-from __future__ import annotations
-
-from importlib.resources import files
-
-TEMPLATES = ("system.md", "user.md", "user_items.md")
-"""Every template the LLM pass sends; all of them go into ``prompt_version``."""
-
-
-def load(name: str) -> str:
-    """The text of template ``name`` (newlines normalised, so a CRLF checkout reads the same)."""
-    return files(__name__).joinpath(name).read_text(encoding="utf-8")
+Read them with :func:`extractor.llm.templates.load`; README.md beside them says how they are
+written and versioned.
+"""

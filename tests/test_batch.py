@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import json
@@ -15,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from extractor.batch import register
+from extractor.cli import main
+from extractor.errors import WorkerCrashed
 from extractor.jobs import BatchOptions, LedgerError, expand, run_batch
 from extractor.jobs.ledger import Ledger
-from extractor.jobs.runner import WorkerCrashed, _Pool
-from schemas import Record
+from extractor.jobs.runner import _Pool
+from extractor.schemas import Record
 from tests.documents import require_letter
 
 LETTERS = ["CM16-0213037.pdf", "CM16-0219557.pdf", "CM16-0230548.pdf", "CM16-0231706.pdf", "CM16-0231884.pdf"]
@@ -56,11 +56,7 @@ def paths_done(out: Path) -> Counter[str]:
 
 
 def cli(*args: str) -> int:
-    parser = argparse.ArgumentParser(prog="extractor")
-    register(parser.add_subparsers(required=True))
-    parsed = parser.parse_args(args)
-    code: int = parsed.func(parsed)
-    return code
+    return main(list(args))
 
 
 def test_a_folder_gives_records_and_typed_errors(inbox: Path, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Batch jobs with an LLM: live calls, and the Batch API files of --prepare-batch and --ingest.
 
-The endpoint is extractor.testing.FakeOpenAI on 127.0.0.1, answering what a perfect model would
+The endpoint is tests.fake_openai.FakeOpenAI on 127.0.0.1, answering what a perfect model would
 (the rules pass's reading of the letter it is sent); nothing leaves the machine.
 """
 
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from extractor.errors import ResultsFileError
 from extractor.jobs import BatchOptions, expand, run_batch
-from extractor.jobs.inputs import ResultsFileError
 from extractor.llm import LLMConfig, extract_with_llm, prompt_version
 from extractor.reading import read_path
-from extractor.testing import FakeOpenAI, perfect, perfect_completion
 from tests.documents import require_letter
+from tests.fake_openai import FakeOpenAI, perfect, perfect_completion
 from tests.test_batch import cli, lines
 
 TWO_PARTS = "CM16-0213037.pdf"  # sent in two requests under SMALL_CONTEXT

@@ -12,8 +12,8 @@ from evals import cassettes
 from evals.fixtures import FIXTURES_DIR
 from extractor import cli
 from extractor.reading import read_path
-from extractor.testing import FakeOpenAI, completion
 from tests.documents import shared_root
+from tests.fake_openai import FakeOpenAI, completion
 
 RULES_FIELDS_MIN = 0.95
 

@@ -10,14 +10,12 @@ from evals.scoring import (
     FieldCount,
     LetterScore,
     aggregate,
-    fuzzy_equal,
-    guideline_difference,
     overall,
-    same_name_set,
     score_determination,
     score_fixture,
 )
-from schemas import Determination, Fixture, Guideline
+from extractor.fields import fuzzy_equal, guideline_difference, same_name_set
+from extractor.schemas import Determination, Fixture, Guideline
 
 
 def label(data: dict[str, Any]) -> Determination:

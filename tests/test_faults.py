@@ -1,6 +1,6 @@
 """Fault injection through the real stack: openai client, instructor, tenacity, HTTP on 127.0.0.1.
 
-Every fault sequence is served by ``extractor.testing.FakeOpenAI`` (a real HTTP server, not a
+Every fault sequence is served by ``tests.fake_openai.FakeOpenAI`` (a real HTTP server, not a
 mock inside the client) and asserts what happens: how many requests the server saw (retried
 within the policy, never past it), then either a record whose provenance counts every attempt
 and the usage of every answer that arrived, or the typed error the batch writes to
@@ -34,7 +34,9 @@ from extractor import ExtractionError, aextract, extract
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, prompt_version
 from extractor.reading import read_path
-from extractor.testing import (
+from extractor.schemas import Record, Usage
+from tests.documents import require_letter
+from tests.fake_openai import (
     FakeOpenAI,
     Received,
     Step,
@@ -47,8 +49,6 @@ from extractor.testing import (
     truncated_body,
     truncated_json,
 )
-from schemas import Record, Usage
-from tests.documents import require_letter
 
 KEY = "sk-test-faults-0123456789abcdef"
 GOOD_USAGE = (1000, 200)

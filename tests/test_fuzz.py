@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from extractor import ExtractionError, extract
 from extractor.reading import read_bytes, read_path
-from schemas import Record
+from extractor.schemas import Record
 from tests.documents import require_letter
 
 LETTER = "letters/CM16-0248698.pdf"  # 21 items: the richest structure to break

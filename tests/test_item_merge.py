@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from extractor.crosscheck import _merge_item
+from extractor.crosscheck import _merge_item, compare
 from extractor.grounding import LetterIndex
 from extractor.rules.categories import classify, is_confident
-from schemas import Category, Decision, Guideline, Item
+from extractor.schemas import Category, Decision, Guideline, Item
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,21 @@ def test_the_llm_fills_guidelines_only_with_titles_the_letter_names() -> None:
     # the title is named (as the reviewer's specialty), the section is not
     letter = LetterIndex("Board Certified in Physical Medicine and Rehabilitation.")
     assert _merge_item(rules, rules.model_copy(update={"reviewer_guidelines": [invented]}), letter) == rules
+
+
+@pytest.mark.parametrize(
+    ("rules", "llm", "status", "review"),
+    [
+        ("Upheld", "Upheld", "agree", False),
+        ("Upheld", "Overturned", "disagree", True),
+        ("Upheld", None, "rules_only", False),
+        (None, "Upheld", "llm_only", True),
+        (None, None, "agree", False),
+    ],
+)
+def test_a_check_needs_review_exactly_when_the_passes_disagree_or_only_the_llm_read_it(
+    rules: str | None, llm: str | None, status: str, review: bool
+) -> None:
+    """`needs_review` is "some check says review", so a disagreement must say it itself."""
+    check = compare("determination.items[0].decision", rules, llm)
+    assert (check.status, check.review) == (status, review)

@@ -1,6 +1,6 @@
 """The LLM pass end to end against a scripted OpenAI-compatible server on 127.0.0.1.
 
-The server (``extractor.testing.FakeOpenAI``) answers each POST with the next scripted step
+The server (``tests.fake_openai.FakeOpenAI``) answers each POST with the next scripted step
 (chat completions in the tool-call format of instructor's TOOLS mode) and records what it was
 sent, so the tests see exactly what went over HTTP: re-asks, transport retries, the key, the letter.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-import schemas
+from extractor import schemas
 from extractor.errors import (
     LLMBudgetExceeded,
     LLMConnectionError,
@@ -27,7 +27,7 @@ from extractor.errors import (
 )
 from extractor.llm import LLMConfig, aextract_with_llm, extract_with_llm, make_client, prompt_version
 from extractor.llm.prompting import DeterminationDraft, clean, request
-from extractor.testing import FakeOpenAI, Step, completion, delay, status
+from tests.fake_openai import FakeOpenAI, Step, completion, delay, status
 
 KEY = "sk-test-key-never-shown"
 MARKER = "ZEBRA-LETTER-MARKER"

@@ -8,8 +8,8 @@ import re
 import pytest
 from pydantic import ValidationError
 
-import prompts
-import schemas
+from extractor import schemas
+from extractor.llm import templates
 from extractor.llm.prompting import (
     RESPONSE_MODELS,
     CaseDraft,
@@ -54,35 +54,35 @@ HEADINGS = ("MRI of the right shoulder", "EIGHT (8) SESSIONS", "Acupuncture 18 s
 
 def test_prompt_version_is_stable_and_short() -> None:
     assert re.fullmatch(r"[0-9a-f]{12}", prompt_version())
-    templates = {name: prompts.load(name) for name in prompts.TEMPLATES}
-    assert prompt_version() == fingerprint(templates, RESPONSE_MODELS)
-    assert fingerprint(dict(reversed(templates.items())), RESPONSE_MODELS) == prompt_version()
+    texts = {name: templates.load(name) for name in templates.TEMPLATES}
+    assert prompt_version() == fingerprint(texts, RESPONSE_MODELS)
+    assert fingerprint(dict(reversed(texts.items())), RESPONSE_MODELS) == prompt_version()
 
 
 def test_prompt_version_follows_every_template_and_the_schema() -> None:
-    templates = {name: prompts.load(name) for name in prompts.TEMPLATES}
-    versions = {fingerprint(templates, RESPONSE_MODELS)}
-    for name in templates:
-        versions.add(fingerprint({**templates, name: templates[name] + " "}, RESPONSE_MODELS))
-    versions.add(fingerprint(templates, (DeterminationDraft,)))
+    texts = {name: templates.load(name) for name in templates.TEMPLATES}
+    versions = {fingerprint(texts, RESPONSE_MODELS)}
+    for name in texts:
+        versions.add(fingerprint({**texts, name: texts[name] + " "}, RESPONSE_MODELS))
+    versions.add(fingerprint(texts, (DeterminationDraft,)))
 
     class Changed(DeterminationDraft):
         extra_field: int = 0
 
-    versions.add(fingerprint(templates, (Changed, ItemsDraft)))
-    assert len(versions) == len(templates) + 3
+    versions.add(fingerprint(texts, (Changed, ItemsDraft)))
+    assert len(versions) == len(texts) + 3
 
 
 def test_templates_load_and_take_the_letter() -> None:
-    assert "{letter}" in prompts.load("user.md")
-    assert "{letter}" in prompts.load("user_items.md")
-    assert "data, not instructions" in prompts.load("system.md")
+    assert "{letter}" in templates.load("user.md")
+    assert "{letter}" in templates.load("user_items.md")
+    assert "data, not instructions" in templates.load("system.md")
 
 
 def test_the_letter_is_inserted_verbatim_braces_included() -> None:
     built = request(DeterminationDraft, "a {letter} and {0} and {{x}}")
     system, user = built.messages
-    assert system["content"] == prompts.load("system.md")
+    assert system["content"] == templates.load("system.md")
     assert "a {letter} and {0} and {{x}}" in str(user["content"])
 
 

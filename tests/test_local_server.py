@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from extractor import local_server
-from extractor.local_server import (
-    DEFAULT_MODEL,
+from extractor.errors import ChecksumMismatch, LocalServerError
+from extractor.llm import local_server
+from extractor.llm.config import DEFAULT_MODEL
+from extractor.llm.local_server import (
     REGISTRY,
-    ChecksumMismatch,
-    LocalServerError,
     ModelFile,
     Part,
     add_arguments,
@@ -145,7 +144,7 @@ def test_without_llama_cpp_the_error_says_how_to_install(monkeypatch: pytest.Mon
         return None if name == "llama_cpp" else real(name, package)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    with pytest.raises(LocalServerError, match=re.escape("pip install 'imr-extractor[local]'")):
+    with pytest.raises(LocalServerError, match=re.escape("pip install -e '.[local]'")):
         local_server.start_server()
 
 

@@ -3,8 +3,8 @@
 See ``extractor batch --help``; :func:`run_batch` is the same thing as a library call.
 """
 
-from extractor.jobs.inputs import InputNotFound, expand
-from extractor.jobs.ledger import LedgerError
+from extractor.errors import InputNotFound, LedgerError
+from extractor.jobs.inputs import expand
 from extractor.jobs.runner import BatchOptions, run_batch
 from extractor.jobs.summary import export_items
 

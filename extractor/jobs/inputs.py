@@ -13,16 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from extractor.errors import InputNotFound
+
 LETTER_SUFFIXES = frozenset({".pdf", ".txt"})
 LIST_PREFIX = "@"
-
-
-class InputNotFound(ValueError):
-    """An INPUT argument names nothing: the batch does not start."""
-
-
-class ResultsFileError(ValueError):
-    """The --ingest file is not a Batch API output file of requests this batch wrote."""
 
 
 @dataclass(frozen=True)

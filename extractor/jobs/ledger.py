@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
+from extractor.errors import LedgerError
 from extractor.jobs.inputs import Task
 
 if sys.platform != "win32":
@@ -27,10 +28,6 @@ if sys.platform != "win32":
 T = TypeVar("T")
 Key = tuple[str, str | None]
 """(path, sha256 of its content): what a record or error line is the result for."""
-
-
-class LedgerError(Exception):
-    """The output folder is in a state the batch will not guess about; the message says why."""
 
 
 def write_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:

@@ -27,12 +27,12 @@ from instructor.processing import handle_response_model, process_response
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
-from extractor.errors import LLMError, LLMInvalidOutput, LLMRateLimited, LLMServerError
-from extractor.jobs.inputs import ResultsFileError, Task
+from extractor.errors import LLMError, LLMInvalidOutput, LLMRateLimited, LLMServerError, ResultsFileError
+from extractor.jobs.inputs import Task
 from extractor.llm import LLMConfig, LLMResult, prompt_version
 from extractor.llm.prompting import DeterminationDraft, ItemsDraft, plan
 from extractor.llm.retry import as_llm_error
-from schemas import Usage
+from extractor.schemas import Usage
 
 URL = "/v1/chat/completions"
 

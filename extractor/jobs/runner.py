@@ -18,15 +18,16 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from extractor.errors import ExtractionError
+from extractor.errors import WorkerCrashed
 from extractor.jobs import work
 from extractor.jobs.inputs import Task, hashed
 from extractor.jobs.ledger import Ledger, write_atomically
 from extractor.jobs.progress import BatchProgress
 from extractor.jobs.summary import RunCounts, write_outputs
 from extractor.jobs.work import Failure, Read
+from extractor.schemas import Backend
 
 if TYPE_CHECKING:
     import instructor
@@ -40,18 +41,12 @@ Outcome = str | Failure | None
 """A record's JSON line, an error, or nothing to write (a letter sent to the requests file)."""
 
 
-class WorkerCrashed(ExtractionError):
-    """A worker process died twice with the letter in flight (a crash reading it, the OOM killer)."""
-
-    kind = "worker_crashed"
-
-
 @dataclass(frozen=True)
 class BatchOptions:
     """How a batch runs: the ``extractor batch`` flags."""
 
     out: Path
-    backend: Literal["rules", "llm", "hybrid"] = "rules"
+    backend: Backend = "rules"
     llm_config: LLMConfig | None = None
     """Required by the llm and hybrid backends, and by prepare_batch and ingest."""
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)

@@ -17,7 +17,7 @@ from typing import Any
 
 from extractor.export import write_items_csv
 from extractor.jobs.ledger import JsonLines, write_atomically
-from schemas import Decision, Record, Usage
+from extractor.schemas import Decision, Record, Usage
 
 
 @dataclass

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from extractor.errors import ExtractionError
+from extractor.errors import ExtractionError, describe
 from extractor.jobs.inputs import Task
 from extractor.pipeline import build_record, check_letter
 from extractor.reading import SourceText, read_path
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from extractor.llm import LLMConfig, LLMResult
 
 log = logging.getLogger(__name__)
-
-INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True)
@@ -41,10 +39,9 @@ class Failure:
     def of(cls, error: Exception, document: dict[str, Any]) -> Failure:
         """The typed reason of ``error``; anything else is a bug, reported without its text
         (which may quote the letter) and logged with its traceback at debug level."""
-        if isinstance(error, ExtractionError):
-            return cls(document, error.kind, error.message)
-        log.debug("unexpected error on %s", document.get("path"), exc_info=error)
-        return cls(document, INTERNAL_ERROR, f"unexpected {type(error).__name__} (run with -vv to see it)")
+        if not isinstance(error, ExtractionError):
+            log.debug("unexpected error on %s", document.get("path"), exc_info=error)
+        return cls(document, *describe(error))
 
     def line(self) -> str:
         error = {"type": self.kind, "message": self.message}

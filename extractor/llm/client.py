@@ -18,7 +18,7 @@ import openai
 from instructor.core.hooks import Hooks
 from pydantic import BaseModel
 
-import schemas
+from extractor import schemas
 from extractor.errors import LLMBudgetExceeded
 from extractor.llm.config import LLMConfig
 from extractor.llm.prompting import (

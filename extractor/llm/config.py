@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import instructor
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+if TYPE_CHECKING:
+    import instructor
+
 ModeName = Literal["tools", "json_schema", "json", "md_json"]
+"""instructor's modes as the CLI and the cassettes name them (instructor.Mode's members, lower case)."""
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
-
-INSTRUCTOR_MODES: dict[ModeName, instructor.Mode] = {
-    "tools": instructor.Mode.TOOLS,
-    "json_schema": instructor.Mode.JSON_SCHEMA,
-    "json": instructor.Mode.JSON,
-    "md_json": instructor.Mode.MD_JSON,
-}
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
@@ -70,7 +66,9 @@ class LLMConfig(BaseModel):
 
     @property
     def instructor_mode(self) -> instructor.Mode:
-        return INSTRUCTOR_MODES[self.mode or default_mode(self.base_url)]
+        import instructor  # here, so that reading the configuration does not load the LLM stack
+
+        return instructor.Mode[(self.mode or default_mode(self.base_url)).upper()]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> LLMConfig:

@@ -27,12 +27,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-import prompts
-import schemas
-from extractor.rules.dates import parse_date
-from extractor.rules.items import item_spans
-from extractor.rules.reviewer import state_codes
-from extractor.sections import split_sections
+from extractor import schemas
+from extractor.layout import item_spans, split_sections
+from extractor.llm import templates
+from extractor.normalize import parse_date, state_codes
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -191,7 +189,7 @@ def _schema_chars(model: type[BaseModel]) -> int:
 
 @functools.cache
 def _template(name: str) -> str:
-    return prompts.load(name)
+    return templates.load(name)
 
 
 def fingerprint(templates: Mapping[str, str], models: Iterable[type[BaseModel]]) -> str:
@@ -207,7 +205,7 @@ def fingerprint(templates: Mapping[str, str], models: Iterable[type[BaseModel]])
 @functools.cache
 def prompt_version() -> str:
     """Changes whenever anything the model is sent, besides the letter, changes."""
-    return fingerprint({name: _template(name) for name in prompts.TEMPLATES}, RESPONSE_MODELS)
+    return fingerprint({name: _template(name) for name in templates.TEMPLATES}, RESPONSE_MODELS)
 
 
 def clean(text: str) -> str:
@@ -230,8 +228,8 @@ def request(response_model: type[DeterminationDraft] | type[ItemsDraft], text: s
 def split_items(text: str) -> tuple[str, list[str]]:
     """The text before the first disputed item, and one block of text per item after it.
 
-    The blocks are the rules pass's own (extractor.rules.items), so both passes cut a long
-    letter at the same headings.
+    The blocks are the letter's layout (extractor.layout), so both passes cut a long letter
+    at the same headings.
     """
     decisions = split_sections(text).get("decisions")
     spans = item_spans(text, decisions) if decisions is not None else []

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from extractor.layout import Sections, split_sections
 from extractor.rules.case import extract_case
-from extractor.rules.evidence import Evidence, Span
+from extractor.rules.evidence import Evidence, Spans, record_evidence
 from extractor.rules.items import determined_items, extract_items
 from extractor.rules.patient import extract_age_sex, extract_injury_date
 from extractor.rules.reviewer import extract_reviewer
-from extractor.sections import Sections, split_sections
-from schemas import Determination, Patient
+from extractor.schemas import Determination, Patient
 
 
 @dataclass(frozen=True)
 class RulesResult:
     determination: Determination
-    evidence: dict[str, list[Span]]
+    field_evidence: Spans
+    """Spans of the values outside the items, by field path."""
+    item_evidence: list[Spans]
+    """Spans of each item's values, by field name, in the order of ``determination.items``."""
     sections: Sections
+
+    @property
+    def evidence(self) -> Spans:
+        """The record's evidence when the items stay in the rules pass's order."""
+        return self.evidence_for(range(len(self.item_evidence)))
+
+    def evidence_for(self, order: Sequence[int]) -> Spans:
+        """The record's evidence when merged item ``k`` is the rules pass's item ``order[k]``."""
+        return record_evidence(self.field_evidence, self.item_evidence, order)
 
 
 def extract_rules(text: str) -> RulesResult:
@@ -37,4 +50,9 @@ def extract_rules(text: str) -> RulesResult:
     if not items:
         items = determined_items(text, evidence)
     determination = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
-    return RulesResult(determination=determination, evidence=evidence.as_dict(), sections=sections)
+    return RulesResult(
+        determination=determination,
+        field_evidence=evidence.fields(),
+        item_evidence=evidence.items(len(items)),
+        sections=sections,
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from extractor.rules.dates import DATE, parse_date
-from extractor.rules.evidence import Evidence, Span
-from schemas import Case
+from extractor.fields import path
+from extractor.normalize import DATE, parse_date
+from extractor.rules.evidence import Evidence
+from extractor.schemas import Case, Span
 
 CASE_NUMBER = re.compile(r"\bCase\s+(?:Number|No\.?|#):?\s*([A-Z]{2}\d{2}-\d{5,})")
 _DATE_FIELDS = {
@@ -35,7 +36,7 @@ def _date(
         return None
     value = parse_date(match.group(1), reference)
     if value is not None:
-        evidence.add(f"determination.case.{name}", (offset + match.start(1), offset + match.end(1)))
+        evidence.add(path("case", name), (offset + match.start(1), offset + match.end(1)))
     return value
 
 
@@ -47,12 +48,12 @@ def extract_case(text: str, header: Span, evidence: Evidence) -> Case:
     number = CASE_NUMBER.search(block)
     if number:
         case.case_number = number.group(1)
-        evidence.add("determination.case.case_number", (start + number.start(1), start + number.end(1)))
+        evidence.add(path("case", "case_number"), (start + number.start(1), start + number.end(1)))
     case.decision_date = _date("decision_date", block, start, None, evidence)
     for name in ("date_assigned", "date_of_injury", "ur_denial_date", "application_received"):
         setattr(case, name, _date(name, block, start, case.decision_date, evidence))
     priority = _PRIORITY.search(block)
     if priority and priority.group(1).strip():
         case.priority = priority.group(1).strip().title()
-        evidence.add("determination.case.priority", (start + priority.start(1), start + priority.end(1)))
+        evidence.add(path("case", "priority"), (start + priority.start(1), start + priority.end(1)))
     return case

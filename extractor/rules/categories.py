@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from schemas import Category
+from extractor.schemas import Category
 
 _DRUGS = (
     "norco|vicodin|hydrocodone|oxycodone|oxycontin|percocet|tramadol|ultram|ultracet|tylenol|"

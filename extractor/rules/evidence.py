@@ -1,21 +1,52 @@
-"""Where each value came from: field paths to character spans of the letter's text."""
+"""Where each value came from: character spans of the letter's text, per field.
+
+An item's spans are kept with the item (by its index in the rules pass), not under a path
+with its position in it: the merge may place the item elsewhere, and its evidence goes with it.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
-Span = tuple[int, int]
+from extractor.fields import path
+from extractor.schemas import Span
+
+Spans = dict[str, list[Span]]
+
+
+def _add(spans: defaultdict[str, list[Span]], key: str, span: Span) -> None:
+    if span[1] > span[0] and span not in spans[key]:
+        spans[key].append(span)
 
 
 class Evidence:
-    """Collects spans per field path (``determination.items[0].decision``) as rules find them."""
+    """Collects spans as the rules find them: per field path, and per item and item field."""
 
     def __init__(self) -> None:
-        self._spans: defaultdict[str, list[Span]] = defaultdict(list)
+        self._fields: defaultdict[str, list[Span]] = defaultdict(list)
+        self._items: defaultdict[int, defaultdict[str, list[Span]]] = defaultdict(lambda: defaultdict(list))
 
     def add(self, field: str, span: Span) -> None:
-        if span[1] > span[0] and span not in self._spans[field]:
-            self._spans[field].append(span)
+        """A span for a field outside the items (a path from extractor.fields.path)."""
+        _add(self._fields, field, span)
 
-    def as_dict(self) -> dict[str, list[Span]]:
-        return {field: spans for field, spans in self._spans.items() if spans}
+    def add_item(self, index: int, name: str, span: Span) -> None:
+        """A span for field ``name`` of the rules pass's item ``index``."""
+        _add(self._items[index], name, span)
+
+    def fields(self) -> Spans:
+        return {field: spans for field, spans in self._fields.items() if spans}
+
+    def items(self, count: int) -> list[Spans]:
+        """Each of ``count`` items' spans by field name."""
+        return [{name: spans for name, spans in self._items[i].items() if spans} for i in range(count)]
+
+
+def record_evidence(fields: Spans, items: Sequence[Spans], order: Sequence[int]) -> Spans:
+    """A record's evidence: ``fields``, then the spans of item ``order[k]`` under ``items[k]``."""
+    evidence = dict(fields)
+    for position, index in enumerate(order):
+        for name, spans in items[index].items():
+            evidence[path("items", position, name)] = spans
+    return evidence

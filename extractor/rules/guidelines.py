@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from schemas import Guideline, GuidelineSource
+from extractor.schemas import Guideline, GuidelineSource
 
 NO_CITATION = re.compile(r"did\s+not\s+cite\s+any\s+(?:medical\s+)?evidence", re.I)
 _BASED_ON = re.compile(r"Decision\s+based\s+on\s+", re.I)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from extractor.rules.dates import DATE, parse_date
-from extractor.rules.evidence import Evidence, Span
+from extractor.fields import path
+from extractor.normalize import DATE, parse_date
+from extractor.rules.evidence import Evidence
+from extractor.schemas import Span
 
 _SEX_WORDS = {
     "male": "male", "man": "male", "gentleman": "male", "gentlemen": "male",
@@ -33,15 +35,15 @@ def extract_age_sex(text: str, summary: Span, evidence: Evidence) -> tuple[int |
     match = _AGE_SEX.search(block)
     if match and 0 < int(match.group("age")) <= 120:
         age = int(match.group("age"))
-        evidence.add("determination.patient.age", (start + match.start("age"), start + match.end("age")))
+        evidence.add(path("patient", "age"), (start + match.start("age"), start + match.end("age")))
         if match.group("sex"):
             sex = _SEX_WORDS[match.group("sex").lower()]
-            evidence.add("determination.patient.sex", (start + match.start("sex"), start + match.end("sex")))
+            evidence.add(path("patient", "sex"), (start + match.start("sex"), start + match.end("sex")))
     if sex is None:
         pronoun = _PRONOUN.search(block)
         if pronoun:
             sex = "male" if pronoun.group(1) in ("He", "His") else "female"
-            evidence.add("determination.patient.sex", (start + pronoun.start(1), start + pronoun.end(1)))
+            evidence.add(path("patient", "sex"), (start + pronoun.start(1), start + pronoun.end(1)))
     return age, sex
 
 
@@ -55,5 +57,5 @@ def extract_injury_date(
         return None
     value = parse_date(match.group(1), reference)
     if value is not None:
-        evidence.add("determination.case.date_of_injury", (match.start(1), match.end(1)))
+        evidence.add(path("case", "date_of_injury"), (match.start(1), match.end(1)))
     return value

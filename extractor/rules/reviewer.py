@@ -9,26 +9,10 @@ from __future__ import annotations
 
 import re
 
-from extractor.rules.evidence import Evidence, Span
-from schemas import Reviewer
-
-STATES = {
-    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
-    "colorado": "CO", "connecticut": "CT", "delaware": "DE", "district of columbia": "DC",
-    "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
-    "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
-    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI", "minnesota": "MN",
-    "mississippi": "MS", "missouri": "MO", "montana": "MT", "nebraska": "NE", "nevada": "NV",
-    "new hampshire": "NH", "new jersey": "NJ", "new mexico": "NM", "new york": "NY",
-    "north carolina": "NC", "north dakota": "ND", "ohio": "OH", "oklahoma": "OK", "oregon": "OR",
-    "pennsylvania": "PA", "rhode island": "RI", "south carolina": "SC", "south dakota": "SD",
-    "tennessee": "TN", "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA",
-    "washington": "WA", "west virginia": "WV", "wisconsin": "WI", "wyoming": "WY",
-    "puerto rico": "PR", "guam": "GU", "virgin islands": "VI",
-}  # fmt: skip
-_CODES = set(STATES.values())
-# Longest names first so "West Virginia" is not read as "Virginia".
-_STATE = re.compile(r"\b(?:" + "|".join(sorted(STATES, key=len, reverse=True)) + r"|[A-Z]{2})\b", re.I)
+from extractor.fields import path
+from extractor.normalize import state_codes
+from extractor.rules.evidence import Evidence
+from extractor.schemas import Reviewer, Span
 
 _LICENSURE = re.compile(r"State\(s\) of Licensure:\s*(.*?)\s*(?=Certification\(s\)|$)", re.S)
 _SPECIALTY = re.compile(r"Certification\(s\)/Specialty:\s*(.*?)\s*$", re.S)
@@ -39,19 +23,6 @@ _BOARD = re.compile(
     re.S | re.I,
 )
 _SPLIT = re.compile(r"\s*[,;]\s*")
-
-
-def state_codes(text: str) -> list[tuple[str, Span]]:
-    """USPS codes for the states named in ``text``, in order, with their spans in it."""
-    found = []
-    for match in _STATE.finditer(text):
-        word = match.group(0)
-        code = STATES.get(" ".join(word.lower().split()))
-        if code is None and word.isupper() and word in _CODES:
-            code = word
-        if code is not None:
-            found.append((code, match.span()))
-    return found
 
 
 def split_specialties(text: str) -> list[tuple[str, Span]]:
@@ -70,7 +41,7 @@ def split_specialties(text: str) -> list[tuple[str, Span]]:
 
 def _add_all(values: list[tuple[str, Span]], field: str, offset: int, evidence: Evidence) -> list[str]:
     for index, (_, (start, end)) in enumerate(values):
-        evidence.add(f"determination.reviewer.{field}[{index}]", (offset + start, offset + end))
+        evidence.add(path("reviewer", field, index), (offset + start, offset + end))
     return [value for value, _ in values]
 
 

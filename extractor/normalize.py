@@ -1,9 +1,15 @@
-"""Dates as letters write them: 11/09/2016, 6/25/13, 10-13-16, September 15, 2014."""
+"""Values as letters write them, in the record's forms: dates, USPS state codes, wrapped lines.
+
+Both passes read values through these: the rules pass from the letter, the LLM pass from the
+model's copy of it, so a date or a state is one value whichever pass found it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+
+from extractor.schemas import Span
 
 _MONTHS = {
     name: number
@@ -66,3 +72,40 @@ def parse_date(text: str, reference: dt.date | None = None) -> dt.date | None:
         return dt.date(year, month, day)
     except ValueError:
         return None
+
+
+def one_line(text: str) -> str:
+    """Join wrapped lines with one space; a line broken after a hyphen or before ")" joins tight."""
+    return " ".join(re.sub(r"(?<=-)\n|\n(?=\))", "", text).split())
+
+
+STATES = {
+    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
+    "colorado": "CO", "connecticut": "CT", "delaware": "DE", "district of columbia": "DC",
+    "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
+    "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
+    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI", "minnesota": "MN",
+    "mississippi": "MS", "missouri": "MO", "montana": "MT", "nebraska": "NE", "nevada": "NV",
+    "new hampshire": "NH", "new jersey": "NJ", "new mexico": "NM", "new york": "NY",
+    "north carolina": "NC", "north dakota": "ND", "ohio": "OH", "oklahoma": "OK", "oregon": "OR",
+    "pennsylvania": "PA", "rhode island": "RI", "south carolina": "SC", "south dakota": "SD",
+    "tennessee": "TN", "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA",
+    "washington": "WA", "west virginia": "WV", "wisconsin": "WI", "wyoming": "WY",
+    "puerto rico": "PR", "guam": "GU", "virgin islands": "VI",
+}  # fmt: skip
+_CODES = set(STATES.values())
+# Longest names first so "West Virginia" is not read as "Virginia".
+_STATE = re.compile(r"\b(?:" + "|".join(sorted(STATES, key=len, reverse=True)) + r"|[A-Z]{2})\b", re.I)
+
+
+def state_codes(text: str) -> list[tuple[str, Span]]:
+    """USPS codes for the states named in ``text``, in order, with their spans in it."""
+    found = []
+    for match in _STATE.finditer(text):
+        word = match.group(0)
+        code = STATES.get(" ".join(word.lower().split()))
+        if code is None and word.isupper() and word in _CODES:
+            code = word
+        if code is not None:
+            found.append((code, match.span()))
+    return found

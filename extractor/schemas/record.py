@@ -176,7 +176,10 @@ class Check(_Model):
     rules: Any = None
     llm: Any = None
     status: CheckStatus
-    review: bool = Field(default=False, description="This check alone puts the record up for review.")
+    review: bool = Field(
+        default=False,
+        description="A person should look at this field; a record needs review when any check does.",
+    )
     note: str | None = Field(default=None, description="Why, when the status alone does not say.")
 
 

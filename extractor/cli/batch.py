@@ -1,4 +1,4 @@
-"""``extractor batch`` and ``extractor export``: thousands of letters into one resumable folder.
+"""``extractor batch``: thousands of letters into one resumable folder.
 
 The work is in :mod:`extractor.jobs`; this module is its command line.
 """
@@ -9,14 +9,20 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from extractor.cli.options import (
+    EXIT_OK,
+    add_backend_option,
+    add_llm_options,
+    chosen_backend,
+    fail,
+    positive,
+)
+from extractor.pipeline import BackendChoice
 
-from extractor.cli import EXIT_BAD_INPUT, add_llm_options, announce_backend, llm_config
-from extractor.jobs import BatchOptions, LedgerError, expand, export_items, run_batch
-from extractor.jobs.inputs import ResultsFileError
-from extractor.pipeline import BackendName, resolve_backend
+if TYPE_CHECKING:  # the batch machinery loads when a batch runs, not for every command
+    from extractor.jobs import BatchOptions
 
 _BATCH_DESCRIPTION = """\
 Extract many letters into DIR: records.jsonl and errors.jsonl (one line per input, appended
@@ -38,15 +44,7 @@ turns the engine's output file into records with the same cross-check.
 """
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``batch`` and ``export`` commands to the ``extractor`` command line."""
     p = sub.add_parser(
         "batch",
         help="extract folders or lists of letters into a resumable output folder",
@@ -55,10 +53,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="a letter, a folder, or @LIST")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="the job's folder")
-    p.add_argument("--backend", choices=["rules", "llm", "hybrid", "auto"], default="auto")
-    p.add_argument("--concurrency", type=_positive, default=8, metavar="N", help="LLM calls at once (8)")
+    add_backend_option(p)
+    p.add_argument("--concurrency", type=positive, default=8, metavar="N", help="LLM calls at once (8)")
     p.add_argument(
-        "--workers", type=_positive, default=os.cpu_count() or 1, metavar="N",
+        "--workers", type=positive, default=os.cpu_count() or 1, metavar="N",
         help="processes reading letters and running the rules (default: one per CPU)",
     )  # fmt: skip
     p.add_argument("--retry-errors", action="store_true", help="redo the inputs in errors.jsonl")
@@ -73,30 +71,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_llm_options(p)
     p.set_defaults(func=_cmd_batch)
 
-    p = sub.add_parser("export", help="write items.csv from a records.jsonl")
-    p.add_argument("records", type=Path, metavar="RECORDS.jsonl")
-    p.add_argument("--csv", default="-", metavar="ITEMS.csv", help="where to write it (default: stdout)")
-    p.set_defaults(func=_cmd_export)
-
-
-def _fail(command: str, message: object) -> int:
-    print(f"extractor {command}: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
 
 def _options(args: argparse.Namespace) -> BatchOptions:
-    config = None if args.backend == "rules" else llm_config(args)  # rules: skip importing the LLM stack
-    scale_out = args.prepare_batch or args.ingest  # these need no endpoint, so auto is hybrid
-    requested: BackendName = "hybrid" if scale_out and args.backend == "auto" else args.backend
-    backend = resolve_backend(announce_backend(requested, config), config)  # the 2nd narrows the type
-    if backend != "rules" and config is None:
-        from extractor.llm import LLMConfig
+    from extractor.jobs import BatchOptions
 
-        config = LLMConfig.from_env()
+    scale_out = args.prepare_batch or args.ingest  # these need no endpoint, so auto is hybrid
+    requested: BackendChoice = "hybrid" if scale_out and args.backend == "auto" else args.backend
+    backend, config = chosen_backend(args, requested)
     return BatchOptions(
         out=args.out,
         backend=backend,
-        llm_config=config if backend != "rules" else None,
+        llm_config=config,
         workers=args.workers,
         concurrency=args.concurrency,
         retry_errors=args.retry_errors,
@@ -107,18 +92,21 @@ def _options(args: argparse.Namespace) -> BatchOptions:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
+    from extractor.errors import LedgerError, ResultsFileError
+    from extractor.jobs import expand, run_batch
+
     try:
         paths = expand(args.inputs)
         options = _options(args)
     except ValueError as error:  # an INPUT that names nothing, or flags that do not go together
-        return _fail("batch", error)
+        return fail("batch", error)
     try:
         summary = run_batch(paths, options)
     except (LedgerError, ResultsFileError, OSError) as error:
-        return _fail("batch", error)
+        return fail("batch", error)
     if not args.quiet:
         print(_closing_line(summary, options), file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _closing_line(summary: dict[str, Any], options: BatchOptions) -> str:
@@ -132,15 +120,3 @@ def _closing_line(summary: dict[str, Any], options: BatchOptions) -> str:
         f"({summary['upheld']} upheld, {summary['overturned']} overturned), "
         f"{summary['needs_review']} records need review -> {where}"
     )
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    try:
-        rows = export_items(args.records, None if args.csv == "-" else Path(args.csv))
-    except FileNotFoundError:
-        return _fail("export", f"no such file: {args.records}")
-    except ValidationError:
-        return _fail("export", f"{args.records} holds a line that is not a record")
-    if args.csv != "-":
-        print(f"extractor export: {rows} items -> {args.csv}", file=sys.stderr)
-    return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.record import Determination
+from extractor.schemas.record import Determination
 
 
 class FixtureDocument(BaseModel):

@@ -23,18 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 
-DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
+from extractor.errors import ChecksumMismatch, LocalServerError
+from extractor.llm.config import DEFAULT_MODEL
+
 DEFAULT_PORT = 8012
 DEFAULT_N_CTX = 16384
 _COPY_BUFFER = 8 * 1024 * 1024
-
-
-class LocalServerError(RuntimeError):
-    """The local model cannot be assembled or served; the message says what to do."""
-
-
-class ChecksumMismatch(LocalServerError):
-    """The assembled file is not the pinned one: it is discarded, never served."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +236,7 @@ def start_server(
     """Assemble ``name``, start the server and return once ``/v1/models`` answers."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalServerError(
-            "llama-cpp-python is not installed: pip install 'imr-extractor[local]' "
+            "llama-cpp-python is not installed: pip install -e '.[local]' in the checkout "
             "(it builds from source; CMAKE_ARGS=-DGGML_NATIVE=OFF gives a portable build)"
         )
     base_url = f"http://{host}:{port}/v1"
@@ -326,19 +320,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``local-server`` subcommand to the ``extractor`` command."""
-    parser = sub.add_parser(
-        "local-server",
-        help="serve a small local model at an OpenAI-compatible endpoint (needs [local])",
-        description=__doc__,
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m extractor.local_server [--model NAME] [--port N] [--n-ctx N] [--cache-dir DIR]``."""
+    """``python -m extractor.llm.local_server [--model NAME] [--port N] [--n-ctx N] [--cache-dir DIR]``."""
     parser = argparse.ArgumentParser(prog="extractor local-server", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

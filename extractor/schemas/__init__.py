@@ -1,7 +1,8 @@
 """Pydantic models of an IMR determination record (shared/CONTRACT.md)."""
 
-from schemas.fixture import Fixture, FixtureDocument
-from schemas.record import (
+from extractor.schemas.fixture import Fixture, FixtureDocument
+from extractor.schemas.record import (
+    Backend,
     Case,
     Category,
     Check,
@@ -22,6 +23,7 @@ from schemas.record import (
 )
 
 __all__ = [
+    "Backend",
     "Case",
     "Category",
     "Check",

@@ -4,7 +4,7 @@ One real HTTP server (``http.server`` in a background thread, on a free port) th
 ``POST /v1/chat/completions`` with scripted steps, so the real openai client, instructor and
 tenacity run exactly as they do against a hosted model, faults included::
 
-    from extractor.testing import FakeOpenAI, completion, status
+    from tests.fake_openai import FakeOpenAI, completion, status
 
     with FakeOpenAI(script=[status(429, headers={"Retry-After": "0"}), completion(ANSWER)]) as fake:
         record = extract(letter, backend="hybrid", llm_config=LLMConfig(base_url=fake.base_url))
@@ -25,7 +25,7 @@ closed with a TCP reset and no answer), :func:`truncated_json` (the model's JSON
 JSON the schema refuses) and :func:`respond` (any function of the request).  Every
 completion carries ``usage``, so token sums can be asserted.
 
-``python -m extractor.testing --latency 1.0`` serves :func:`perfect` answers until killed,
+``python -m tests.fake_openai --latency 1.0`` serves :func:`perfect` answers until killed,
 after printing its base URL (the batch benchmark runs it in its own process).
 """
 
@@ -571,7 +571,7 @@ def serve(latency: float = 1.0, default: Step | Responder = perfect) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m extractor.testing",
+        prog="python -m tests.fake_openai",
         description="An OpenAI-compatible endpoint on 127.0.0.1 answering what a perfect model would.",
     )
     parser.add_argument("--latency", type=float, default=1.0, help="seconds before each answer")

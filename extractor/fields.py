@@ -1,0 +1,199 @@
+"""The key fields: where each value sits in a record, and when two values of it are the same.
+
+One table serves the cross-check (do the rules and LLM passes say the same thing?) and the
+eval's scoring (is a prediction right against a hand label?), so every field is named and
+compared in one place.  Each row has two comparators because the two questions differ: two
+passes agree on a request worded a little differently (``agree``), while a label is strict
+about what it states and silent about what it leaves out (``score``).
+
+Field names are schema paths relative to the determination, list indices written ``[]``
+(``items[].decision``); :func:`path` writes the concrete path a record's evidence and checks
+use (``determination.items[2].decision``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from extractor.alignment import similarity
+from extractor.schemas import Guideline
+
+ROOT = "determination"
+ITEM_PREFIX = "items[]."
+ITEMS = "items"
+LABEL_SIMILARITY = 0.9
+"""A predicted text matches its label from this normalised similarity up."""
+PASSES_SIMILARITY = 0.85
+"""The two passes name the same request from this similarity up (the LLM rewords a little)."""
+
+Comparator = Callable[[Any, Any], bool]
+
+
+def path(*parts: str | int) -> str:
+    """The concrete path of a value in a record.
+
+    ``path("case", "decision_date")`` is ``determination.case.decision_date``;
+    ``path("items", 2, "decision")`` is ``determination.items[2].decision``.
+    """
+    return ROOT + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
+
+
+# --------------------------------------------------------------------------- comparators
+
+_SPACES = re.compile(r"\s+")
+
+
+def exact(expected: Any, got: Any) -> bool:
+    return bool(expected == got)
+
+
+def same_list(expected: Sequence[Any], got: Sequence[Any]) -> bool:
+    """Equal in order (licensure states are listed as written)."""
+    return list(expected) == list(got)
+
+
+def normalise_name(text: str) -> str:
+    """Case, runs of spaces and ``&``/``and`` do not matter: ``Physical Medicine & Rehab``."""
+    return _SPACES.sub(" ", text.replace("&", " and ")).strip().casefold()
+
+
+def same_name_set(expected: Sequence[str], got: Sequence[str]) -> bool:
+    return {normalise_name(x) for x in expected} == {normalise_name(x) for x in got}
+
+
+def similar(threshold: float) -> Comparator:
+    """Both null, or normalised texts at least ``threshold`` similar."""
+
+    def same(expected: str | None, got: str | None) -> bool:
+        if expected is None or got is None:
+            return expected is None and got is None
+        return similarity(expected, got) >= threshold
+
+    return same
+
+
+fuzzy_equal = similar(LABEL_SIMILARITY)
+
+
+def match_pairs(expected: Sequence[str], got: Sequence[str]) -> list[tuple[int, int]]:
+    """One-to-one fuzzy pairs (expected index, got index), best similarity first (diagnoses)."""
+    scored = sorted(
+        ((similarity(a, b), i, j) for i, a in enumerate(expected) for j, b in enumerate(got)),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
+    pairs: list[tuple[int, int]] = []
+    used_left: set[int] = set()
+    used_right: set[int] = set()
+    for score, i, j in scored:
+        if score < LABEL_SIMILARITY:
+            break
+        if i not in used_left and j not in used_right:
+            used_left.add(i)
+            used_right.add(j)
+            pairs.append((i, j))
+    return sorted(pairs)
+
+
+def labelled_keys(label: BaseModel) -> list[str]:
+    """The keys a label sets, in schema order (a key left out of the JSON is not labelled)."""
+    return [key for key in type(label).model_fields if key in label.model_fields_set]
+
+
+def guideline_difference(expected: Sequence[Guideline], got: Sequence[Guideline]) -> str | None:
+    """Why two guideline lists differ (None when they agree on every labelled key).
+
+    The lists of ``(source, pages)`` must be equal, titles fuzzy-equal pairwise and sections
+    equal as sets; a key left out of a label's guideline is not compared.
+    """
+    if len(expected) != len(got):
+        return f"{len(got)} citations, label has {len(expected)}"
+    for label, predicted in zip(expected, got, strict=True):
+        labelled = set(labelled_keys(label))
+        if "source" in labelled and label.source != predicted.source:
+            return "sources differ"
+        if "pages" in labelled and label.pages != predicted.pages:
+            return "pages differ"
+    for label, predicted in zip(expected, got, strict=True):
+        labelled = set(labelled_keys(label))
+        if "title" in labelled and not fuzzy_equal(label.title, predicted.title):
+            return "titles differ"
+        if "sections" in labelled and not same_name_set(label.sections, predicted.sections):
+            return "sections differ"
+    return None
+
+
+def same_guidelines(expected: Sequence[Guideline], got: Sequence[Guideline]) -> bool:
+    return guideline_difference(expected, got) is None
+
+
+def _sources_pages(guidelines: Sequence[Guideline]) -> list[tuple[str | None, tuple[int, ...]]]:
+    return sorted(((g.source.value if g.source else None, tuple(g.pages)) for g in guidelines), key=repr)
+
+
+def same_sources_pages(a: Sequence[Guideline], b: Sequence[Guideline]) -> bool:
+    """The same citations by source and pages, in any order (the passes word titles differently)."""
+    return _sources_pages(a) == _sources_pages(b)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class KeyField:
+    """One field: how a prediction is scored, and how the two passes are compared (if they are)."""
+
+    name: str
+    score: Comparator = exact
+    agree: Comparator | None = None
+
+    @property
+    def section(self) -> str:
+        """``case``, ``reviewer``, ``patient``, ``items`` (an item's field), or ``""`` (the item list)."""
+        return self.name.split(".", 1)[0].removesuffix("[]") if "." in self.name else ""
+
+    @property
+    def key(self) -> str:
+        """The attribute in its section's model (``decision`` for ``items[].decision``)."""
+        return self.name.rsplit(".", 1)[-1]
+
+
+_CASE = ("case_number", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date",
+         "application_received", "priority")  # fmt: skip
+
+KEY_FIELDS: tuple[KeyField, ...] = (
+    *(KeyField(f"case.{name}", agree=exact) for name in _CASE),
+    KeyField("reviewer.licensure_states", same_list, same_list),
+    KeyField("reviewer.specialties", same_name_set, same_name_set),
+    KeyField("reviewer.subspecialties", same_name_set, same_name_set),
+    KeyField("patient.age", agree=exact),
+    KeyField("patient.sex", agree=exact),
+    KeyField("patient.diagnoses"),  # scored one unit per diagnosis (evals.scoring)
+    KeyField("patient.mechanism_of_injury", fuzzy_equal),
+    KeyField(ITEMS, agree=exact),  # the passes compare how many items they read
+    KeyField(f"{ITEM_PREFIX}request", fuzzy_equal, similar(PASSES_SIMILARITY)),
+    KeyField(f"{ITEM_PREFIX}original_request", fuzzy_equal),
+    KeyField(f"{ITEM_PREFIX}decision", agree=exact),
+    KeyField(f"{ITEM_PREFIX}category", agree=exact),
+    KeyField(f"{ITEM_PREFIX}claims_administrator_guidelines", same_guidelines, same_sources_pages),
+    KeyField(f"{ITEM_PREFIX}reviewer_guidelines", same_guidelines, same_sources_pages),
+    KeyField(f"{ITEM_PREFIX}rationale", fuzzy_equal),
+)
+"""Every field whose comparison is not plain equality, and every field the passes compare."""
+
+BY_NAME = {field.name: field for field in KEY_FIELDS}
+
+
+def scorer(name: str) -> Comparator:
+    """How a prediction of field ``name`` is compared with its label (exact unless the table says)."""
+    field = BY_NAME.get(name)
+    return field.score if field is not None else exact
+
+
+def cross_checked(section: str) -> list[KeyField]:
+    """The fields of ``section`` the two passes are compared on, in table order."""
+    return [field for field in KEY_FIELDS if field.agree is not None and field.section == section]

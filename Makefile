@@ -16,7 +16,16 @@ LLM_ARGS   ?=
 # takes about 6 minutes, past the default 300 s, and a timed-out request is sent again.
 RECORD_TIMEOUT ?= 1800
 
-.PHONY: record reports eval test lint
+.PHONY: help install test lint eval reports record
+
+## help: list the targets (what a bare `make` does; it changes nothing)
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## /  make /' -e 's/: /\t/'
+
+## install: a virtual environment in .venv with the project and its dev tools
+install:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -e '.[dev]'
 
 ## record: call the endpoint for every LLM request not yet in evals/cassettes/, then rewrite the reports
 record:

@@ -267,6 +267,20 @@ def regressions(report: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     return worse
 
 
+def _baseline_held(report: dict[str, Any], baseline: dict[str, Any], paths: Sequence[str]) -> str:
+    """The line that says a baseline was compared and held (or that nothing was compared)."""
+    compared = {
+        backend: len(set(current.get("fields", {})) & set(baseline["backends"][backend].get("fields", {})))
+        for backend, current in report["backends"].items()
+        if backend in baseline["backends"]
+    }
+    files = ", ".join(str(path) for path in paths)
+    if not any(compared.values()):
+        return f"baseline {files}: nothing compared (it has none of the backends asked for)"
+    counts = ", ".join(f"{count} fields of {backend}" for backend, count in compared.items())
+    return f"baseline {files}: no field got worse ({counts} compared)"
+
+
 def below_minimum(runs: dict[str, BackendRun], minimum: float) -> list[str]:
     out = []
     for run in runs.values():
@@ -295,10 +309,10 @@ def scores_table(runs: dict[str, BackendRun]) -> Table:
         title="Eval: right / labelled per field",
         caption="acc = right/labelled (recall); prec = right/predicted; — = not scored",
     )
-    table.add_column("field", no_wrap=True)
+    table.add_column("field", overflow="fold")
     for backend in runs:
         for column in ("right", "total", "acc", "prec"):
-            table.add_column(f"{backend}\n{column}", justify="right")
+            table.add_column(f"{backend}\n{column}", justify="right", no_wrap=True)
     per_backend = {backend: run.fields for backend, run in runs.items()}
     shown = {n for fields in per_backend.values() for n in fields}
     shown |= {n for backend in runs for n in NOT_EXTRACTED.get(backend, ())}
@@ -332,8 +346,14 @@ def miss_line(miss: Miss) -> str:
     return f"{miss.where}: expected {_short(miss.expected)} got {_short(miss.got)}"
 
 
+SIDE_BY_SIDE_WIDTH = 140
+"""Narrower than this, each backend gets a table of its own: a figure is never cut to fit."""
+
+
 def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8, per_letter: int = 4) -> None:
-    console.print(scores_table(runs))
+    side_by_side = console.width >= SIDE_BY_SIDE_WIDTH
+    for group in [runs] if side_by_side else [{name: run} for name, run in runs.items()]:
+        console.print(scores_table(group))
     for run in runs.values():
         if run.model or run.prompt_version:
             console.print(f"{run.backend}: model {run.model}, prompt_version {run.prompt_version}")
@@ -473,6 +493,8 @@ def _verdict(
         if worse:
             failures.append(f"{len(worse)} field(s) got worse than the baseline:")
             failures += [f"  {line}" for line in worse]
+        else:
+            console.print(_baseline_held(report, baseline, args.baseline), markup=False, soft_wrap=True)
     for line in failures:
         console.print(f"[red]FAIL[/red] {line}" if not line.startswith("  ") else line, highlight=False)
     return EXIT_FAILED if failures else EXIT_OK

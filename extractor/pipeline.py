@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Literal
 from extractor.crosscheck import merge
 from extractor.errors import NotAnIMRLetter, TruncatedLetter
 from extractor.fields import path
-from extractor.reading import SourceText, read_path, read_string
+from extractor.reading import SourceText, read_bytes, read_path, read_string
 from extractor.rules import RulesResult, extract_rules
-from extractor.schemas import Backend, Check, Determination, Provenance, Record
+from extractor.schemas import Backend, Check, CheckStatus, Determination, Provenance, Record
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig, LLMResult
@@ -25,10 +25,17 @@ REQUIRED_CASE_FIELDS = ("case_number", "decision_date")
 MISSING = "required field missing"
 
 
-def load(source: str | os.PathLike[str] | SourceText) -> SourceText:
-    """A path (str or Path) that exists is read from disk; any other string is the letter itself."""
+Source = str | bytes | os.PathLike[str] | SourceText
+"""A letter as callers give it: a path, the letter's text, or a file's bytes (PDF or text)."""
+
+
+def load(source: Source) -> SourceText:
+    """A path (str or Path) that exists is read from disk; any other string is the letter itself;
+    bytes are a file's content (a PDF by its magic number, else text)."""
     if isinstance(source, SourceText):
         return source
+    if isinstance(source, bytes):
+        return read_bytes(source, "<bytes>")
     if isinstance(source, os.PathLike):
         return read_path(source)
     looks_like_path = "\n" not in source and len(source) < 4096
@@ -50,14 +57,26 @@ def check_letter(rules: RulesResult, text: str) -> None:
         raise TruncatedLetter("decisions section has no item with an Upheld/Overturned decision")
 
 
-def review_checks(determination: Determination) -> list[Check]:
-    """Checks every record carries: consistency problems and missing required fields."""
+_LOOKED: dict[Backend, CheckStatus] = {"rules": "rules_only", "llm": "llm_only", "hybrid": "agree"}
+"""A record-level check's status: which passes looked (in hybrid both did, and agree)."""
+NO_HEADER = "; the letter has no header block, where the case number and dates are printed"
+
+
+def review_checks(determination: Determination, backend: Backend, header_chars: int | None) -> list[Check]:
+    """Checks every record carries: consistency problems and missing required fields.
+
+    ``header_chars`` is the size of the text before the first section heading (None when no
+    rules pass ran): a letter without a header (published as its body only) says so, since
+    that, not a reading failure, is why its case number and decision date are missing.
+    """
+    status = _LOOKED[backend]
     checks = [
-        Check(field=path(), status="rules_only", review=True, note=f"inconsistent: {problem}")
+        Check(field=path(), status=status, review=True, note=f"inconsistent: {problem}")
         for problem in determination.problems()
     ]
+    missing = MISSING + (NO_HEADER if header_chars == 0 else "")
     checks.extend(
-        Check(field=path("case", name), status="rules_only", review=True, note=MISSING)
+        Check(field=path("case", name), status=status, review=True, note=missing)
         for name in REQUIRED_CASE_FIELDS
         if getattr(determination.case, name) is None
     )
@@ -96,7 +115,9 @@ def build_record(
         backend = "llm"
     else:  # pragma: no cover - callers always run one pass
         raise ValueError("no pass ran")
-    checks = checks + review_checks(determination)
+    header = rules.sections.header if rules is not None else None
+    header_chars = len(source.text[header[0] : header[1]].strip()) if header is not None else None
+    checks = checks + review_checks(determination, backend, header_chars)
     provenance = Provenance(backend=backend, seconds=round(time.perf_counter() - started, 4))
     if llm is not None:
         provenance = provenance.model_copy(
@@ -118,7 +139,7 @@ def build_record(
 
 
 def _rules_pass(
-    source: str | os.PathLike[str] | SourceText, backend: BackendChoice, config: LLMConfig | None
+    source: Source, backend: BackendChoice, config: LLMConfig | None
 ) -> tuple[SourceText, Backend, RulesResult]:
     """Read the letter and run the rules pass, which also decides whether it is a letter at all."""
     letter = load(source)
@@ -128,7 +149,7 @@ def _rules_pass(
 
 
 def extract(
-    source: str | os.PathLike[str] | SourceText,
+    source: Source,
     backend: BackendChoice = "rules",
     llm_config: LLMConfig | None = None,
 ) -> Record:
@@ -148,7 +169,7 @@ def extract(
 
 
 async def aextract(
-    source: str | os.PathLike[str] | SourceText,
+    source: Source,
     backend: BackendChoice = "rules",
     llm_config: LLMConfig | None = None,
 ) -> Record:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from evals import cassettes
 from evals.fixtures import FIXTURES_DIR
+from evals.harness import BACKENDS, BackendRun, print_summary
+from evals.scoring import FieldCount, LetterScore
 from extractor import cli
 from extractor.reading import read_path
 from tests.documents import shared_root
@@ -261,3 +265,20 @@ def test_hybrid_is_scored_beside_its_passes_and_judged_alone(
     lowered.write_text(json.dumps(baseline))
     assert run_eval(*common, "--baseline", str(lowered)) == 1
     assert "hybrid items[].decision accuracy" in capsys.readouterr().out
+
+
+def test_the_scores_never_lose_a_figure_on_a_narrow_terminal() -> None:
+    """At 100 columns each backend gets its own table, whole; at 160 they stand side by side."""
+    counts = {
+        "case.case_number": FieldCount(63, 63),
+        "items[].claims_administrator_guidelines": FieldCount(63, 63, 63),
+    }
+    runs = {name: BackendRun(backend=name, letters=[LetterScore("x", dict(counts))]) for name in BACKENDS}
+    for width, tables in ((100, 3), (160, 1)):
+        console = Console(width=width, record=True, file=io.StringIO())
+        print_summary(console, runs)
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert text.count("Eval: right / labelled per field") == tables
+        assert text.count("100.0%") == 12  # per backend: acc of both fields, prec of the list one, overall
+        assert "items[].claims_administrator_guidelines" in text.replace("\n", "").replace("│", "")

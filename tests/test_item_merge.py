@@ -6,8 +6,9 @@ import pytest
 
 from extractor.crosscheck import _merge_item, compare
 from extractor.grounding import LetterIndex
+from extractor.pipeline import review_checks
 from extractor.rules.categories import classify, is_confident
-from extractor.schemas import Category, Decision, Guideline, Item
+from extractor.schemas import Backend, Category, Decision, Determination, Guideline, Item
 
 
 @pytest.mark.parametrize(
@@ -75,3 +76,20 @@ def test_a_check_needs_review_exactly_when_the_passes_disagree_or_only_the_llm_r
     """`needs_review` is "some check says review", so a disagreement must say it itself."""
     check = compare("determination.items[0].decision", rules, llm)
     assert (check.status, check.review) == (status, review)
+
+
+@pytest.mark.parametrize(
+    ("backend", "status"), [("rules", "rules_only"), ("llm", "llm_only"), ("hybrid", "agree")]
+)
+def test_a_missing_required_field_says_who_looked_and_why(backend: Backend, status: str) -> None:
+    """In hybrid both passes looked and neither found it: they agree, and a person still looks."""
+    determination = Determination(items=[Item(request="MRI", decision=Decision.UPHELD)])
+    checks = review_checks(determination, backend, header_chars=0)
+    assert {(c.field, c.status, c.review) for c in checks} == {
+        ("determination.case.case_number", status, True),
+        ("determination.case.decision_date", status, True),
+    }
+    assert all("the letter has no header block" in (c.note or "") for c in checks)
+    assert all(
+        "header" not in (c.note or "") for c in review_checks(determination, backend, header_chars=180)
+    )

@@ -8,24 +8,56 @@ model for the LLM pass).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from extractor.cli import batch, evaluate, export, extract, local_server, schema, text
-from extractor.cli.options import EXIT_OK
+from extractor.cli.options import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 COMMANDS = (extract, text, schema, batch, export, evaluate, local_server)
 """Each module adds its subcommands with ``register``; none of them imports this package."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its own exit status for a wrong command line (2 means bad input here)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="more logging (-vv: debug, never letter text)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="extractor", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(
+        prog="extractor", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _verbosity(parser, 0)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
+    for subcommand in sub.choices.values():  # -v after the command too; counts add up
+        _verbosity(subcommand, argparse.SUPPRESS)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("imr-extractor")
+    except importlib.metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
+        return "unknown (not installed)"
 
 
 def quiet_clients(level: int) -> None:
@@ -45,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     return code

@@ -18,6 +18,7 @@ from extractor.cli.options import (
     chosen_backend,
     fail,
     positive,
+    unreachable_endpoint,
 )
 from extractor.pipeline import BackendChoice
 
@@ -100,6 +101,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         options = _options(args)
     except ValueError as error:  # an INPUT that names nothing, or flags that do not go together
         return fail("batch", error)
+    config = options.llm_config
+    if config is not None and not (options.prepare_batch or options.ingest):
+        unreachable = unreachable_endpoint(config)
+        if unreachable:
+            return fail("batch", f"{unreachable}; nothing was started")
     try:
         summary = run_batch(paths, options)
     except (LedgerError, ResultsFileError, OSError) as error:

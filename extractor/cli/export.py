@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -11,15 +12,30 @@ from pydantic import ValidationError
 from extractor.cli.options import EXIT_OK, fail
 
 
+def _not_records(path: Path) -> str:
+    """Why ``path`` is not a records.jsonl, in words that say what to pass instead."""
+    try:
+        with path.open(encoding="utf-8") as lines:
+            first = json.loads(next((line for line in lines if line.strip()), "{}"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return f"{path} is not a records.jsonl (not JSON lines)"
+    if isinstance(first, dict) and "error" in first and "determination" not in first:
+        return f"{path} is an errors file (one failed letter a line); export reads a batch's records.jsonl"
+    return f"{path} holds a line that is not a record"
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from extractor.jobs import export_items
 
+    path: Path = args.records
+    if path.is_dir():
+        return fail("export", f"{path} is a folder; give the records.jsonl in it")
     try:
-        rows = export_items(args.records, None if args.csv == "-" else Path(args.csv))
+        rows = export_items(path, None if args.csv == "-" else Path(args.csv))
     except FileNotFoundError:
-        return fail("export", f"no such file: {args.records}")
-    except ValidationError:
-        return fail("export", f"{args.records} holds a line that is not a record")
+        return fail("export", f"no such file: {path}")
+    except (ValidationError, UnicodeDecodeError):
+        return fail("export", _not_records(path))
     if args.csv != "-":
         print(f"extractor export: {rows} items -> {args.csv}", file=sys.stderr)
     return EXIT_OK

@@ -1,50 +1,100 @@
-"""``extractor extract``: letters in, records out (JSON, JSON lines or an items CSV)."""
+"""``extractor extract``: letters in, records out (JSON, JSON lines or an items CSV).
+
+Output shapes, whatever the letters give: ``json`` is one record object for one FILE (or
+``-``) and an array for anything else (several FILEs, a folder); ``jsonl`` is one record a line;
+``csv`` is items.csv's rows.  A letter that gives no record is one line on stderr and no
+output, and the exit status is then 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from extractor.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     add_backend_option,
     add_llm_options,
+    add_output_option,
     chosen_backend,
+    fail,
+    letters,
+    output,
+    read_source,
+    unreachable_endpoint,
 )
 from extractor.errors import ExtractionError, fail_line
 from extractor.export import write_items_csv
 from extractor.pipeline import extract
-from extractor.schemas import Record
+from extractor.schemas import Backend, Record
+
+if TYPE_CHECKING:
+    from extractor.llm.config import LLMConfig
+
+
+def _one_object(arguments: list[str]) -> bool:
+    """``--format json`` gives an object for exactly one letter named (a file, or ``-``)."""
+    return len(arguments) == 1 and not os.path.isdir(arguments[0])
+
+
+def _records(
+    names: list[str], backend: Backend, config: LLMConfig | None, failed: list[str]
+) -> Iterator[Record]:
+    for name in names:
+        try:
+            yield extract(read_source(name), backend=backend, llm_config=config)
+        except ExtractionError as error:
+            print(fail_line(name, error), file=sys.stderr)
+            failed.append(name)
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    backend, config = chosen_backend(args, args.backend)
-    records: list[Record] = []
-    failed = 0
-    for path in args.files:
-        try:
-            record = extract(path, backend=backend, llm_config=config)
-        except ExtractionError as error:
-            print(fail_line(path, error), file=sys.stderr)
-            failed += 1
-            continue
-        records.append(record)
+    backend, config = chosen_backend(args, args.backend, quiet=args.quiet)
+    if config is not None and (unreachable := unreachable_endpoint(config)):
+        return fail("extract", unreachable)
+    names = list(letters(args.files))
+    failed: list[str] = []
+    records = _records(names, backend, config, failed)
+    with output(args.output) as out:
         if args.format == "jsonl":
-            print(record.model_dump_json(), flush=True)
-    if args.format == "json":
-        payload = [r.model_dump(mode="json") for r in records]
-        print(json.dumps(payload[0] if len(args.files) == 1 and payload else payload, indent=2))
-    elif args.format == "csv":
-        write_items_csv(records, sys.stdout)
+            for record in records:
+                out.write(record.model_dump_json() + "\n")
+                out.flush()
+        elif args.format == "csv":
+            write_items_csv(list(records), out)
+        else:
+            payload = [record.model_dump(mode="json") for record in records]
+            if _one_object(args.files):
+                if payload:
+                    out.write(json.dumps(payload[0], indent=2) + "\n")
+            else:
+                out.write(json.dumps(payload, indent=2) + "\n")
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("extract", help="extract records from letters (PDF or text)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub.add_parser(
+        "extract",
+        help="extract records from letters (PDF or text)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="a letter (.pdf or .txt), a folder of them, or - for stdin"
+    )
     add_backend_option(p)
-    p.add_argument("--format", choices=["json", "jsonl", "csv"], default="json")
+    p.add_argument(
+        "--format",
+        choices=["json", "jsonl", "csv"],
+        default="json",
+        help="json: an object for one FILE, else an array; jsonl: a record a line; csv: a row per item",
+    )
+    add_output_option(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no notes on stderr (errors are still said)")
     add_llm_options(p)
     p.set_defaults(func=_cmd_extract)

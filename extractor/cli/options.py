@@ -1,30 +1,46 @@
 """What every command shares: exit statuses, the backend and endpoint options, and the backend choice.
 
-Nothing here imports the LLM stack until an endpoint is actually asked for, so that
-``extractor extract --backend rules`` starts as fast as the rules pass allows.
+Nothing here imports the LLM stack (openai, instructor): the endpoint's configuration is plain
+pydantic, so that ``extractor extract --backend rules`` starts as fast as the rules pass allows.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import socket
 import sys
-from typing import TYPE_CHECKING, get_args
+from collections.abc import Iterator, Sequence
+from typing import IO, get_args
 
-from extractor.llm.config import ModeName
+from extractor.llm.config import LLMConfig, ModeName
 from extractor.pipeline import BackendChoice, resolve_backend
+from extractor.reading import SourceText, read_bytes, read_path
 from extractor.schemas import Backend
-
-if TYPE_CHECKING:
-    from extractor.llm.config import LLMConfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 """An eval below its bar."""
 EXIT_BAD_INPUT = 2
 """Some input gave no record (or a command's own input was unusable)."""
+EXIT_USAGE = 64
+"""The command line itself is wrong (sysexits' EX_USAGE), told apart from bad input."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C."""
+
+STDIN = "-"
+"""A FILE argument that means standard input."""
+
 
 def fail(command: str, message: object) -> int:
-    """Say why ``extractor COMMAND`` cannot go on, on stderr; the exit status for it."""
+    """Say why ``extractor COMMAND`` cannot go on, on stderr; the exit status for it.
+
+    An OSError says its reason and file ("No such file or directory: x"), not its errno.
+    """
+    if isinstance(message, OSError) and message.strerror:
+        where = f": {message.filename}" if message.filename else ""
+        message = f"{message.strerror}{where}"
     print(f"extractor {command}: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
@@ -61,8 +77,6 @@ def add_llm_options(parser: argparse.ArgumentParser) -> None:
 
 def llm_config(args: argparse.Namespace) -> LLMConfig | None:
     """An LLMConfig when any endpoint option or variable is set, else None (rules only)."""
-    from extractor.llm.config import LLMConfig
-
     overrides = {
         key: value
         for key in ("base_url", "model", "api_key", "mode", "timeout")
@@ -73,20 +87,65 @@ def llm_config(args: argparse.Namespace) -> LLMConfig | None:
     return LLMConfig.from_env(**overrides)
 
 
-def chosen_backend(args: argparse.Namespace, backend: BackendChoice) -> tuple[Backend, LLMConfig | None]:
+def chosen_backend(
+    args: argparse.Namespace, backend: BackendChoice, *, quiet: bool = False
+) -> tuple[Backend, LLMConfig | None]:
     """The backend to run and its endpoint; ``auto`` is resolved and said on stderr, once.
 
     The rules backend gets no config, so it never imports the LLM stack.
     """
     config = None if backend == "rules" else llm_config(args)
     chosen = resolve_backend(backend, config)
-    if backend == "auto":
+    if backend == "auto" and not quiet:
         why = "an LLM endpoint is configured" if chosen == "hybrid" else "no LLM endpoint is configured"
         print(f"extractor: backend auto -> {chosen} ({why})", file=sys.stderr)
     if chosen == "rules":
         return chosen, None
     if config is None:
-        from extractor.llm.config import LLMConfig
-
         config = LLMConfig.from_env()
     return chosen, config
+
+
+def unreachable_endpoint(config: LLMConfig, timeout: float = 5.0) -> str | None:
+    """Why the endpoint cannot be reached (one TCP connection, nothing sent), or None.
+
+    Checked once before a command sends letters, so that a wrong or stopped endpoint is one
+    clear line at once instead of every letter failing after its retries.
+    """
+    host, port = config.host_port
+    try:
+        socket.create_connection((host, port), timeout=min(timeout, config.timeout)).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        hint = "" if config.base_url else " (neither OPENAI_BASE_URL nor --base-url is set)"
+        return f"cannot reach the LLM endpoint at {config.endpoint}: {reason}{hint}"
+    return None
+
+
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+
+
+@contextlib.contextmanager
+def output(path: str | None) -> Iterator[IO[str]]:
+    """``path`` opened for writing (through a link or a device, never replacing it), or stdout."""
+    if path is None or path == STDIN:
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        yield out
+
+
+def letters(arguments: Sequence[str]) -> Iterator[str]:
+    """FILE arguments as letters: a folder is every ``*.pdf`` and ``*.txt`` below it, sorted."""
+    from extractor.jobs.inputs import expand
+
+    for argument in arguments:
+        yield from expand([argument]) if os.path.isdir(argument) else [argument]
+
+
+def read_source(name: str) -> SourceText:
+    """One letter: standard input for ``-``, else the file (a missing one is "no such file")."""
+    if name == STDIN:
+        return read_bytes(sys.stdin.buffer.read(), "<stdin>")
+    return read_path(name)

@@ -61,11 +61,16 @@ def read_records(lines: Iterable[str]) -> Iterator[Record]:
     return (Record.model_validate_json(line) for line in lines)
 
 
+def _path_order(record: Record) -> str:
+    return record.document.path
+
+
 def export_items(records_path: Path, csv_path: Path | None) -> int:
     """Write items.csv from a records.jsonl (atomically; None: to stdout); returns the row count."""
     if not records_path.is_file():
         raise FileNotFoundError(records_path)
-    records = read_records(JsonLines(records_path).lines())
+    # All read first: a bad line gives an error, not half a CSV; rows in path order.
+    records = sorted(read_records(JsonLines(records_path).lines()), key=_path_order)
     if csv_path is None:
         return write_items_csv(records, sys.stdout)
     return write_atomically(csv_path, lambda stream: write_items_csv(records, stream))
@@ -76,7 +81,9 @@ def write_outputs(
 ) -> dict[str, Any]:
     """Rebuild out/items.csv and out/summary.json; returns the summary."""
     tally = _Tally()
-    records = tally.counted(read_records(JsonLines(out / "records.jsonl").lines()))
+    # records.jsonl is in completion order (each line appended as its letter finishes);
+    # items.csv is in path order, so identical runs give identical files.
+    records = sorted(tally.counted(read_records(JsonLines(out / "records.jsonl").lines())), key=_path_order)
     write_atomically(out / "items.csv", lambda stream: write_items_csv(records, stream))
     errors = Counter(json.loads(line)["error"]["type"] for line in JsonLines(out / "errors.jsonl").lines())
     status = asdict(counts)

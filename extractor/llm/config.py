@@ -21,6 +21,8 @@ ModeName = Literal["tools", "json_schema", "json", "md_json"]
 """instructor's modes as the CLI and the cassettes name them (instructor.Mode's members, lower case)."""
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+"""Where the openai client sends requests when no base URL is given."""
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
@@ -63,6 +65,18 @@ class LLMConfig(BaseModel):
     backoff_max: float = Field(
         default=30.0, ge=0, description="Longest wait, s; a longer Retry-After gives up."
     )
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """Where requests go, for a reachability check."""
+        parts = urlsplit(self.base_url or DEFAULT_BASE_URL)
+        return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def endpoint(self) -> str:
+        """``HOST:PORT`` of the endpoint, as errors name it: never a path, user or password."""
+        host, port = self.host_port
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     @property
     def instructor_mode(self) -> instructor.Mode:

@@ -183,23 +183,23 @@ def as_llm_error(error: BaseException, config: LLMConfig) -> LLMError | None:
             f"token budget of {config.token_budget} used up by invalid answers; no more re-asks"
         )
     cause = api_error(error)
-    tries = config.transport_retries + 1
+    tries, at = config.transport_retries + 1, config.endpoint
     if isinstance(cause, openai.APITimeoutError):
-        return LLMTimeout(f"no answer within {config.timeout:g} s ({tries} tries)")
+        return LLMTimeout(f"no answer from {at} within {config.timeout:g} s ({tries} tries)")
     if isinstance(cause, openai.RateLimitError):
         asked = requested_wait(cause)
         if asked is not None and asked > config.backoff_max:
             return LLMRateLimited(
-                f"rate limited (HTTP 429), asked to wait {asked:g} s, "
+                f"rate limited (HTTP 429) by {at}, asked to wait {asked:g} s, "
                 f"more than the {config.backoff_max:g} s allowed"
             )
-        return LLMRateLimited(f"rate limited (HTTP 429) on all {tries} tries")
+        return LLMRateLimited(f"rate limited (HTTP 429) by {at} on all {tries} tries")
     if isinstance(cause, openai.InternalServerError):
-        return LLMServerError(f"server error (HTTP {cause.status_code}) on all {tries} tries")
+        return LLMServerError(f"server error (HTTP {cause.status_code}) from {at} on all {tries} tries")
     if isinstance(cause, openai.APIConnectionError):
-        return LLMConnectionError(f"cannot connect to the LLM endpoint ({tries} tries)")
+        return LLMConnectionError(f"cannot connect to the LLM endpoint at {at} ({tries} tries)")
     if isinstance(cause, openai.APIStatusError):
-        return LLMError(f"the LLM endpoint refused the request (HTTP {cause.status_code})")
+        return LLMError(f"the LLM endpoint at {at} refused the request (HTTP {cause.status_code})")
     if isinstance(error, IncompleteOutputException):
         return LLMInvalidOutput(f"the answer was cut off at max_tokens={config.max_tokens}")
     if isinstance(error, InstructorRetryException) and error.failed_attempts:

@@ -358,6 +358,8 @@ HEADINGS: dict[Category, tuple[str, ...]] = {
         "Synovectomy, right wrist",
         "Hernia repair",
         "Anesthesia services for right knee arthroscopy",
+        "Physician assistant for the right shoulder surgery",
+        "Associated surgical service: Assistant",
         "LEFT SHOULDER ARTHROSCOPY, SUBACROMIAL DECOMPRESSION, DISTAL CLAVICLE RESECTION",
         "Right knee diagnostic arthroscopy",
         "L5-S1 anterior lumbar interbody fusion",
@@ -577,6 +579,7 @@ HEADINGS: dict[Category, tuple[str, ...]] = {
         "Retrospective psychological testing (DOS 9/1/15)",
         "Stress management counseling",
         "Relaxation training, 6 sessions",
+        "Partial hospitalization program, 5 days per week",
         "Cognitive behavioral therapy (CBT) x 4 sessions",
         "Psychological consultation",
         "Outpatient psychotherapy, 10 sessions",
@@ -744,6 +747,7 @@ def _cited(*sections: str, title: str = "Chronic Pain Medical Treatment 2016") -
         ("Follow-up", [_cited("Referral for Surgical Consultation", title="Shoulder Complaints 2004")],
          Category.CONSULTATION),
         ("Knee brace #1", [_cited("Knee brace", title="ODG Knee & Leg")], Category.DME),
+        ("Second assist", [_cited(title="ODG Shoulder, Surgical assistant")] * 2, Category.SURGERY),
     ],
 )  # fmt: skip
 def test_the_cited_sections_are_evidence(

@@ -16,7 +16,7 @@ from extractor.alignment import align
 from extractor.fields import KeyField, cross_checked, path
 from extractor.grounding import LetterIndex, ground
 from extractor.rules import RulesResult
-from extractor.rules.categories import is_confident
+from extractor.rules.categories import cited, is_confident
 from extractor.schemas import Category, Check, CheckStatus, Determination, Guideline, Item, Span
 
 UNCONFIRMED = "only the LLM reported it: not confirmed by the rules pass"
@@ -72,7 +72,8 @@ def _cited(guidelines: list[Guideline], letter: LetterIndex) -> bool:
 
 def _merge_item(rules: Item, llm: Item, letter: LetterIndex) -> Item:
     update: dict[str, Any] = {}
-    if not is_confident(rules.request) and llm.category is not Category.OTHER:
+    sides = (rules.claims_administrator_guidelines, rules.reviewer_guidelines)
+    if not is_confident(rules.request, cited(sides)) and llm.category is not Category.OTHER:
         update["category"] = llm.category
     for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
         offered = getattr(llm, name)

@@ -1,129 +1,280 @@
-"""A deterministic item classifier: the first rule whose cue the request text contains wins.
+"""A deterministic item classifier that decides by what the item *is*: its head service.
 
-The order encodes precedence (``Chiropractic physiotherapy`` is chiropractic, ``pre-op labs``
-are laboratory, ``Toradol IM injection`` is an injection).  ``is_confident`` tells the LLM
-pass where the rules had to fall back to ``other``.
+A heading names one service and then qualifies it ("Right knee MRI without contrast", "Twelve
+sessions of physical therapy for the low back", "Shoulder arthroscopy with evaluation of the
+labrum"). The head is the last service term of the first phrase that names one, phrases being cut
+at commas, brackets and linking words ("for", "with", "of", "x", ...). So a quantity, a body part,
+a frequency or a term inside a longer one ("release" in "myofascial release") never decides. The
+guideline sections each side cites for the item are more evidence. The vocabulary is data
+(categories.toml); conventions are in evals/LABELLING.md.
+
+Every classification has a confidence; below ``THRESHOLD`` the rules pass says ``other`` and
+``is_confident`` is false, so the hybrid lets the LLM decide and records a check.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
 
-from extractor.schemas import Category
+from extractor.schemas import Category, Guideline
 
-_DRUGS = (
-    "norco|vicodin|hydrocodone|oxycodone|oxycontin|percocet|tramadol|ultram|ultracet|tylenol|"
-    "acetaminophen|codeine|morphine|methadone|fentanyl|buprenorphine|butrans|suboxone|nucynta|"
-    "tapentadol|hydromorphone|dilaudid|oxymorphone|opana|ibuprofen|motrin|naproxen|anaprox|"
-    "naprosyn|celebrex|celecoxib|meloxicam|mobic|diclofenac|voltaren|flector|etodolac|nabumetone|"
-    "relafen|ketoprofen|ketorolac|toradol|indomethacin|aspirin|cyclobenzaprine|flexeril|amrix|"
-    "fexmid|tizanidine|zanaflex|baclofen|methocarbamol|robaxin|carisoprodol|soma|orphenadrine|"
-    "norflex|metaxalone|skelaxin|chlorzoxazone|gabapentin|neurontin|pregabalin|lyrica|topiramate|"
-    "topamax|duloxetine|cymbalta|amitriptyline|nortriptyline|venlafaxine|effexor|bupropion|"
-    "wellbutrin|sertraline|zoloft|trazodone|desyrel|fluoxetine|prozac|escitalopram|lexapro|"
-    "citalopram|paroxetine|mirtazapine|zolpidem|ambien|eszopiclone|lunesta|temazepam|alprazolam|"
-    "xanax|lorazepam|ativan|clonazepam|klonopin|diazepam|valium|buspirone|quetiapine|seroquel|"
-    "aripiprazole|abilify|omeprazole|prilosec|pantoprazole|protonix|esomeprazole|nexium|"
-    "lansoprazole|ranitidine|zantac|famotidine|pepcid|ondansetron|zofran|docusate|colace|senna|"
-    "lactulose|lidocaine|lidoderm|capsaicin|menthoderm|terocin|methyl salicylate|flurbiprofen|"
-    "compound|medrox|sumatriptan|imitrex|fioricet|butalbital|prednisone|medrol|methylprednisolone|"
-    "synapryn|tabradol|deprizine|dicopanol|fanatrex|ketophene|theramine|sentra|gabadone|trepadone|"
-    "vitamin|supplement|medical food|keflex|cephalexin|antibiotic|lovenox|enoxaparin|xarelto|"
-    "warfarin|coumadin|eliquis|metformin|insulin|lisinopril|losartan|amlodipine|atorvastatin|"
-    "viagra|cialis|testosterone|androgel|nuvigil|provigil|modafinil|armodafinil|naloxone|narcan|"
-    "trezix|pennsaid|cambia|zipsor|vimovo|duexis|ativan|restoril|belsomra|horizant|savella"
+THRESHOLD = 0.45
+# Evidence weights: a head service decides on its own; a generic head ("evaluation") or a hint
+# ("by mouth", a strength) only when nothing contradicts it; one citation's section is a vote.
+_SERVICE, _GENERIC, _HINT, _COUNT, _SECTION = 1.0, 0.6, 0.5, 0.25, 0.4
+_HINT_CAP, _SECTION_CAP = 0.5, 0.8
+
+_HEADS = ("service", "generic")
+# Words after which a generic head's qualifier may come ("evaluation with a chiropractor").
+_LINKS = frozenset({"with", "by", "for", "of", "from", "to"})
+_BOUNDARY = re.compile(
+    r"[,;:()\[\]+]|(?<!\S)(?:for|to|with|at|of|on|in|by|x|times|per|under|via|including|plus|and|or|"
+    r"vs|versus|after|following|post|from|&|-)(?!\S)",
+    re.I,
 )
-
-_RULES: tuple[tuple[Category, str], ...] = (
-    (Category.TRANSPORTATION, r"transport|\btaxi\b|\buber\b"),
-    (
-        Category.HOME_HEALTH,
-        r"home health|home care|in-home care|caregiver|\baides?\b|nursing care|home assistance",
-    ),
-    (
-        Category.FUNCTIONAL_RESTORATION,
-        r"functional restoration|\bfrp\b|work harden|work condition|functional capacity|\bfce\b|"
-        r"\bhelp program|multidisciplinary pain|interdisciplinary pain",
-    ),
-    (
-        Category.PSYCHOLOGICAL,
-        r"psych|cognitive behavio|\bcbt\b|biofeedback|counsel|hypnother|partial hospitali|"
-        r"behavioral (?:medicine|health)|mental health",
-    ),
-    (Category.ELECTRODIAGNOSTIC, r"\bemg\b|\bncv\b|\bncs\b|electromyog|nerve conduction|electrodiagnostic"),
-    (
-        Category.LABORATORY,
-        r"\blabs?\b|laboratory|urine|urinalysis|drug screen|drug test|toxicolog|blood|\bcbc\b|\bbmp\b|"
-        r"\bcmp\b|metabolic panel|\bpt/ptt\b|\bptt\b|\binr\b|genetic|\bdna\b|hemoglobin|\ba1c\b|"
-        r"serum|chem(?:istry)? panel|lipid panel|coagulation",
-    ),
-    (
-        Category.IMAGING,
-        r"\bmri\b|\bmr\b|magnetic resonance|x-?rays?\b|radiograph|\bct\b|computed tomography|"
-        r"ultrasound|sonogra|bone scan|arthrogra|\bdexa\b|myelogra|imaging|\bscan\b|\bpet\b",
-    ),
-    (
-        Category.INJECTION,
-        r"inject|epidural|\besi\b|\bblocks?\b|facet|trigger point|\bprp\b|platelet[- ]rich|"
-        r"radiofrequency|rhizotomy|neurotomy|ablation|botox|botulinum|viscosupplement|synvisc|"
-        r"euflexxa|orthovisc|supartz|cortisone",
-    ),
-    (Category.ACUPUNCTURE, r"acupunct"),
-    (Category.CHIROPRACTIC, r"chiropract|manipulation"),
-    (
-        Category.PHYSICAL_THERAPY,
-        r"physical therapy|\bpt\b|physiotherapy|occupational therapy|\bot\b|aquatic|aqua therapy|"
-        r"pool therapy|massage|therapeutic exercise|physical medicine|rehabilitation therapy",
-    ),
-    (
-        Category.CONSULTATION,
-        r"consult|referral|refer\b|second opinion|office visits?|follow[- ]?up|clearance|"
-        r"evaluation|evaluate|re-?exam|specialist|appointment|\bvisits?\b",
-    ),
-    (
-        Category.MEDICATION,
-        rf"{_DRUGS}|\d\s?(?:mg|mcg|gm?|ml)\b|\d\s?%|#\s?\d|\btabs?\b|tablet|capsule|\bcaps?\b|cream|"
-        r"\bgel\b|ointment|lotion|\bspray\b|\bpatch(?:es)?\b|suspension|\brefills?\b|medication|"
-        r"unknown (?:quantity|dosage|strength)",
-    ),
-    (
-        Category.DME,
-        r"brace|sling|\btens\b|interferential|\bif unit|stimulator|cold therapy|cryotherapy|"
-        r"\bice\b|hot/cold|heat|walker|\bcane\b|crutch|wheelchair|scooter|\bbed\b|mattress|pillow|"
-        r"orthotic|insole|shoes?\b|splint|\bcompression|(?:back|lumbar|knee|wrist|ankle) support|"
-        r"pneumatic|\bdvt\b|\bcpm\b|continuous passive|"
-        r"\bunit\b|\bkit\b|supplies|electrodes|hearing aid|collar|cushion|lumbar support|traction|"
-        r"commode|shower chair|grab bar|durable medical|\bdme\b|garment|stockings|orthosis",
-    ),
-    (
-        Category.SURGERY,
-        r"surg|arthroscop|repair|fusion|laminectomy|laminotomy|discectomy|decompression|"
-        r"replacement|arthroplasty|release|excision|ectomy\b|plasty\b|otomy\b|assistant|"
-        r"anesthesia|inpatient|hospital stay|length of stay|\bimplant|hardware removal|"
-        r"removal of hardware|debridement|reconstruction|menisc|acromioplasty",
-    ),
-    # Known to be `other` (evals/LABELLING.md), so the LLM pass does not re-decide them.
-    (
-        Category.OTHER,
-        r"\bekgs?\b|\becgs?\b|electrocardiogra|\bgym\b|weight[- ]loss|sleep stud|polysomnogra",
-    ),
+# A strength or dose ("10/325mg", "5%", "200 units") is a medication hint, and is masked so
+# that "units" never reads as a device.
+_DOSE = re.compile(
+    r"(?<![\w.])\d+(?:\.\d+)?(?:\s*[/-]\s*\d+(?:\.\d+)?)*\s*"
+    r"(?:mg|mcg|µg|g|gm|gms|grams?|ml|cc|units?|iu|meq|%)(?![a-z])",
+    re.I,
 )
-_COMPILED = tuple((category, re.compile(pattern, re.I)) for category, pattern in _RULES)
-_PREFIXES = re.compile(
-    r"^(?:associated surgical services?:\s*|retrospective(?: request)?(?: for)?:?\s*)+", re.I
-)
+_DOSE_MARK = "⟨dose⟩"
+_PILL_COUNT = re.compile(r"#\s*\d+")
 
 
-def _first_rule(request: str) -> Category | None:
-    text = _PREFIXES.sub("", request)
-    return next((category for category, pattern in _COMPILED if pattern.search(text)), None)
+@dataclass(frozen=True)
+class Classification:
+    """A category and how sure the evidence makes it (0 to 1)."""
+
+    category: Category
+    confidence: float
 
 
-def classify(request: str) -> Category:
-    """The category of a disputed item from its request text."""
-    return _first_rule(request) or Category.OTHER
+@dataclass(frozen=True)
+class _Match:
+    start: int
+    end: int
+    category: Category
+    kind: str  # "service", "generic" or "hint"
+    explicit: bool = True  # False for a suffix match, which a listed term of the same span beats
 
 
-def is_confident(request: str) -> bool:
-    """False when no rule fired: the category is a fallback the LLM should decide."""
-    return _first_rule(request) is not None
+@dataclass(frozen=True)
+class _Clause:
+    start: int
+    end: int
+    link: str  # the boundary that opens it ("" for the first)
+
+
+@dataclass(frozen=True)
+class _Finder:
+    category: Category
+    kind: str
+    pattern: re.Pattern[str]
+    explicit: bool = True
+
+    def find(self, text: str) -> list[_Match]:
+        """Every match, overlapping ones too ("traction unit" and "unit"): the patterns look ahead."""
+        return [
+            _Match(m.start(1), m.end(1), self.category, self.kind, self.explicit)
+            for m in self.pattern.finditer(text)
+        ]
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    finders: tuple[_Finder, ...]
+    exclusions: Mapping[Category, re.Pattern[str]]
+    sections: tuple[_Finder, ...]
+    absorbs_generic: frozenset[Category]
+    governs: Mapping[Category, frozenset[Category]]
+
+
+def _normal(text: str) -> str:
+    """One spelling for matching: "w/" is "with", hyphens inside words are spaces, "/" stands apart."""
+    text = re.sub(r"\bw/o\b", " without ", text, flags=re.I)
+    text = re.sub(r"\bw/", " with ", text, flags=re.I)
+    text = re.sub(r"\bs/p\b", " after ", text, flags=re.I)
+    text = re.sub(r"(?<=\w)[-‐–]+(?=\w)", " ", text)
+    return " ".join(text.replace("/", " / ").split())
+
+
+def _phrase(phrase: str) -> str:
+    """A phrase as a regex body: any spacing between words, an optional plural at the end."""
+    words = [re.escape(word) for word in _normal(phrase).split()]
+    last = words[-1]
+    words[-1] = last[:-1] + "(?:y|ies)" if re.search(r"[^aeiou]y$", last) else last + "(?:e?s)?"
+    return r"\s+".join(words)
+
+
+def _alternation(phrases: Iterable[str], flags: int = re.I) -> re.Pattern[str] | None:
+    bodies = sorted({_phrase(phrase) for phrase in phrases}, key=len, reverse=True)
+    return re.compile(rf"(?<!\w)(?=({'|'.join(bodies)})(?!\w))", flags) if bodies else None
+
+
+def _finders(category: Category, entry: Mapping[str, Any]) -> list[_Finder]:
+    found = [
+        _Finder(category, kind, pattern)
+        for kind, phrases, flags in (
+            ("service", entry.get("terms", []), re.I),
+            ("service", entry.get("abbreviations", []), 0),
+            ("hint", entry.get("hints", []), re.I),
+        )
+        if (pattern := _alternation(phrases, flags)) is not None
+    ]
+    if suffixes := entry.get("suffixes"):
+        ends = "|".join(map(re.escape, suffixes))
+        word = re.compile(rf"(?<!\w)(?=([a-z]{{3,}}(?:{ends})(?:e?s)?)(?!\w))", re.I)
+        found.append(_Finder(category, "service", word, explicit=False))
+    return found
+
+
+def _load() -> _Lexicon:
+    data = tomllib.loads(files("extractor.rules").joinpath("categories.toml").read_text(encoding="utf-8"))
+    generic = _alternation(data.pop("generic")["terms"])
+    assert generic is not None
+    finders = [_Finder(Category.CONSULTATION, "generic", generic)]
+    exclusions: dict[Category, re.Pattern[str]] = {}
+    sections: list[_Finder] = []
+    for name, entry in data.items():
+        category = Category(name)
+        finders += _finders(category, entry)
+        if (excluded := _alternation(entry.get("exclusions", []))) is not None:
+            exclusions[category] = excluded
+        if (cited := _alternation(entry.get("sections", []))) is not None:
+            sections.append(_Finder(category, "service", cited))
+    return _Lexicon(
+        finders=tuple(finders),
+        exclusions=exclusions,
+        sections=tuple(sections),
+        absorbs_generic=frozenset(Category(n) for n, e in data.items() if e.get("absorbs_generic")),
+        governs={Category(n): frozenset(map(Category, e.get("governs", []))) for n, e in data.items()},
+    )
+
+
+_LEXICON = _load()
+
+
+def _excluded(match: _Match, text: str) -> bool:
+    pattern = _LEXICON.exclusions.get(match.category)
+    return pattern is not None and any(
+        m.start(1) <= match.start and match.end <= m.end(1) for m in pattern.finditer(text)
+    )
+
+
+def _resolve(matches: Iterable[_Match]) -> list[_Match]:
+    """Overlapping matches: the longest wins (a listed term over a suffix), in text order."""
+    chosen: list[_Match] = []
+    for match in sorted(matches, key=lambda m: (m.start - m.end, not m.explicit, m.start)):
+        if all(match.end <= c.start or match.start >= c.end for c in chosen):
+            chosen.append(match)
+    return sorted(chosen, key=lambda m: m.start)
+
+
+def _matches(text: str, finders: Iterable[_Finder]) -> list[_Match]:
+    found = (match for finder in finders for match in finder.find(text))
+    return _resolve(match for match in found if not _excluded(match, text))
+
+
+def _clauses(text: str, matches: list[_Match]) -> list[_Clause]:
+    """The heading cut at its boundaries, except those inside a term ("transfer of care")."""
+    cuts = [
+        cut
+        for cut in _BOUNDARY.finditer(text)
+        if not any(m.start <= cut.start() and cut.end() <= m.end for m in matches)
+    ]
+    starts = [(0, ""), *((cut.end(), cut.group().lower()) for cut in cuts)]
+    ends = [cut.start() for cut in cuts] + [len(text)]
+    return [_Clause(start, end, link) for (start, link), end in zip(starts, ends, strict=True)]
+
+
+def _within(matches: list[_Match], clause: _Clause) -> list[_Match]:
+    return [m for m in matches if m.kind in _HEADS and clause.start <= m.start < clause.end]
+
+
+def _generic_head(heads: list[_Match], following: list[_Match]) -> tuple[Category, float]:
+    """An evaluation, consult or follow-up belongs to the service qualifying it, if that service
+    has evaluations of its own ("chiropractic evaluation"); otherwise it is a consultation."""
+    qualifier = next((m for m in [*heads, *following] if m.category in _LEXICON.absorbs_generic), None)
+    return (qualifier.category, _SERVICE) if qualifier else (Category.CONSULTATION, _GENERIC)
+
+
+def _head(matches: list[_Match], clauses: list[_Clause], text: str) -> tuple[Category, float] | None:
+    """The category of the head service: the last term of the first clause that has one; a
+    clause with only a strength ("Zorvolex 35mg #90") names a drug."""
+    for index, clause in enumerate(clauses):
+        heads = _within(matches, clause)
+        if not heads:
+            if _DOSE_MARK in text[clause.start : clause.end]:
+                return Category.MEDICATION, _SERVICE
+            continue
+        last = heads[-1]
+        if last.kind == "generic":
+            after = clauses[index + 1] if index + 1 < len(clauses) else None
+            following = _within(matches, after) if after and after.link in _LINKS else []
+            return _generic_head(heads, following)
+        governing = next((m for m in heads[:-1] if last.category in _LEXICON.governs[m.category]), last)
+        return governing.category, _SERVICE
+    return None
+
+
+def _hint_votes(matches: list[_Match], doses: int, pill_counts: int) -> dict[Category, float]:
+    votes: dict[Category, float] = defaultdict(float)
+    for match in matches:
+        if match.kind == "hint":
+            votes[match.category] += _HINT
+    votes[Category.MEDICATION] += _HINT * doses + _COUNT * pill_counts
+    return {category: min(_HINT_CAP, weight) for category, weight in votes.items() if weight}
+
+
+def _section_votes(guidelines: Iterable[Guideline]) -> dict[Category, float]:
+    """Each citation votes for the categories its title and sections name, split evenly."""
+    votes: dict[Category, float] = defaultdict(float)
+    for guideline in guidelines:
+        text = _normal(" ".join([guideline.title or "", *guideline.sections]))
+        named = {match.category for match in _matches(text, _LEXICON.sections)}
+        for category in named:
+            votes[category] += _SECTION / len(named)
+    return {category: min(_SECTION_CAP, weight) for category, weight in votes.items()}
+
+
+def classification(request: str, guidelines: Iterable[Guideline] = ()) -> Classification:
+    """The category of a disputed item from its request text and, when given, the guidelines
+    cited for it, with a confidence: the winner's evidence less half the runner-up's."""
+    doses = len(_DOSE.findall(request))
+    text = _normal(_DOSE.sub(f" {_DOSE_MARK} ", request))
+    matches = _matches(text, _LEXICON.finders)
+    scores: dict[Category, float] = defaultdict(float)
+    if head := _head(matches, _clauses(text, matches), text):
+        scores[head[0]] += head[1]
+    votes = (_hint_votes(matches, doses, len(_PILL_COUNT.findall(request))), _section_votes(guidelines))
+    for category, weight in (pair for vote in votes for pair in vote.items()):
+        scores[category] += weight
+    if not scores:
+        return Classification(Category.OTHER, 0.0)
+    ranked = sorted(scores.items(), key=lambda pair: -pair[1])  # stable: the head wins a tie
+    second = ranked[1][1] if len(ranked) > 1 else 0.0
+    return Classification(ranked[0][0], round(max(0.0, min(1.0, ranked[0][1]) - second / 2), 3))
+
+
+def classify(request: str, guidelines: Iterable[Guideline] = ()) -> Category:
+    """The category of a disputed item; ``other`` when the evidence is below ``THRESHOLD``."""
+    result = classification(request, guidelines)
+    return result.category if result.confidence >= THRESHOLD else Category.OTHER
+
+
+def cited(sides: Iterable[Iterable[Guideline]]) -> list[Guideline]:
+    """Both sides' citations of one item, as the classifier weighs them (each side votes)."""
+    return [guideline for side in sides for guideline in side]
+
+
+def is_confident(request: str, guidelines: Iterable[Guideline] = ()) -> bool:
+    """False when the category is a fallback the LLM should decide."""
+    return classification(request, guidelines).confidence >= THRESHOLD

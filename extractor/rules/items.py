@@ -9,7 +9,7 @@ import re
 
 from extractor.layout import PARTIAL, item_blocks
 from extractor.normalize import one_line
-from extractor.rules.categories import classify
+from extractor.rules.categories import cited, classify
 from extractor.rules.evidence import Evidence
 from extractor.rules.guidelines import parse_guidelines
 from extractor.schemas import Decision, Guideline, Item, Span
@@ -94,7 +94,7 @@ def extract_items(text: str, decisions: Span, evidence: Evidence) -> list[Item]:
                 request=request,
                 original_request=original,
                 decision=Decision(text[block.decision[0] : block.decision[1]]),
-                category=classify(request),
+                category=classify(request, cited(guidelines.values())),
                 claims_administrator_guidelines=guidelines["claims_administrator_guidelines"],
                 reviewer_guidelines=guidelines["reviewer_guidelines"],
                 rationale=rationale or None,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
-from extractor.jobs.inputs import Task
+from extractor.jobs.inputs import Task, identity
 
 if sys.platform != "win32":
     import fcntl
@@ -158,21 +158,23 @@ class Ledger:
     def pending(self, tasks: Iterable[Task], retry_errors: bool = False) -> list[Task]:
         """The tasks still to do, after dropping the lines that redoing them supersedes.
 
-        A task is done when a line has its (path, sha256), or, for a file that cannot be
-        read, any line of its path (a record is never dropped because its file went away).
-        Lines of the same path with other content are stale and dropped; with
-        ``retry_errors`` so are the task's error lines.  Both files are rewritten (atomically)
-        before anything is redone, so every input ends up exactly once in records ∪ errors.
+        A line belongs to a task when its path is the same file (:func:`identity`: another
+        spelling of it counts).  A task is done when such a line has its sha256, or, for a
+        file that cannot be read, when it has any line (a record is never dropped because its
+        file went away).  Lines of the same file with other content are stale and dropped;
+        with ``retry_errors`` so are the task's error lines.  Both files are rewritten
+        (atomically) before anything is redone, so every input ends up exactly once in
+        records ∪ errors.
         """
         lines: dict[str, list[tuple[JsonLines, int, str | None]]] = defaultdict(list)
         for log in (self.records, self.errors):
             for number, (path, sha) in enumerate(log.recover()):
-                lines[path].append((log, number, sha))
+                lines[identity(path)].append((log, number, sha))
         drop: dict[JsonLines, set[int]] = {self.records: set(), self.errors: set()}
         todo: list[Task] = []
         for task in tasks:
             current: dict[JsonLines, list[int]] = {self.records: [], self.errors: []}
-            for log, number, sha in lines.get(task.path, []):
+            for log, number, sha in lines.get(task.real, []):
                 if task.sha256 is None or sha == task.sha256:
                     current[log].append(number)
                 else:  # the file has changed since that line was written

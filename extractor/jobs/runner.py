@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from extractor.errors import ExtractionError
 from extractor.jobs import work
-from extractor.jobs.inputs import Task, hashed
+from extractor.jobs.inputs import Task, distinct_files, hashed
 from extractor.jobs.ledger import Ledger, write_atomically
 from extractor.jobs.progress import BatchProgress
 from extractor.jobs.summary import RunCounts, write_outputs
@@ -86,14 +86,15 @@ def run_batch(paths: Sequence[str], options: BatchOptions) -> dict[str, Any]:
     """Extract every file of ``paths`` into ``options.out``; returns the summary.
 
     Inputs with a line in records.jsonl or errors.jsonl are skipped (errors are redone with
-    ``retry_errors``), so a killed run is finished by running it again.  items.csv and
-    summary.json are rebuilt at the end.
+    ``retry_errors``), so a killed run is finished by running it again.  A file named twice
+    (another spelling, a symlink) is one input.  items.csv and summary.json are rebuilt at the
+    end.
     """
     started = time.perf_counter()
     results = _read_results(options.ingest)
     ledger = Ledger(options.out, options.sync_interval)  # locked first: a second run stops at once
     try:
-        tasks = hashed(paths)
+        tasks = hashed(distinct_files(paths))
         todo = ledger.pending(tasks, options.retry_errors)
         counts = RunCounts(skipped=len(tasks) - len(todo))
         if results is not None:

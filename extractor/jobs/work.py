@@ -7,6 +7,7 @@ and nothing depends on an exception surviving pickling.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -76,8 +77,8 @@ def _unread(task: Task) -> dict[str, Any]:
 def read(task: Task) -> Read | Failure:
     """Read the letter and run the rules pass; refuse what is not an IMR letter."""
     started = time.perf_counter()
-    try:
-        source = read_path(task.path)
+    try:  # opened by its own name, recorded by its printable one
+        source = dataclasses.replace(read_path(task.file), path=task.path)
     except Exception as error:
         return Failure.of(error, _unread(task))
     try:
@@ -119,7 +120,8 @@ def batch_requests(task: Task, config: LLMConfig) -> list[str] | Failure:
     if isinstance(letter, Failure):
         return letter
     try:
-        return request_lines(Task(task.path, letter.source.sha256), letter.source.text, config)
+        read_task = dataclasses.replace(task, sha256=letter.source.sha256)
+        return request_lines(read_task, letter.source.text, config)
     except Exception as error:
         return Failure.of(error, letter.document())
 

@@ -14,7 +14,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from extractor.cli import EXIT_BAD_INPUT, add_llm_options, announce_backend, llm_config
-from extractor.jobs import BatchOptions, LedgerError, expand, export_items, run_batch
+from extractor.jobs import (
+    BatchOptions,
+    BatchStopped,
+    LedgerError,
+    expand,
+    export_items,
+    resume_command,
+    run_batch,
+)
 from extractor.jobs.inputs import ResultsFileError
 from extractor.pipeline import BackendName, resolve_backend
 
@@ -114,6 +122,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         return _fail("batch", error)
     try:
         summary = run_batch(paths, options)
+    except BatchStopped as stopped:  # Ctrl-C or SIGTERM: said even with --quiet
+        print(f"extractor batch: {stopped}", file=sys.stderr)
+        print(f"extractor batch: to resume, run: {resume_command(sys.argv)}", file=sys.stderr)
+        return stopped.exit_status
     except (LedgerError, ResultsFileError, OSError) as error:
         return _fail("batch", error)
     if not args.quiet:

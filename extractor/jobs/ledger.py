@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -33,14 +34,26 @@ class LedgerError(Exception):
     """The output folder is in a state the batch will not guess about; the message says why."""
 
 
+def temporary_of(path: Path) -> Path:
+    """Where :func:`write_atomically` writes ``path`` before renaming it."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 def write_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:
-    """Write ``path`` through a temporary file and ``os.replace``: readers see old or new, never half."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8", newline="") as stream:
-        result = write(stream)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    """Write ``path`` through a temporary file and ``os.replace``: readers see old or new, never half.
+
+    A write that fails or is interrupted removes its temporary; only a crash leaves one behind.
+    """
+    temporary = temporary_of(path)
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="") as stream:
+            result = write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     _sync_folder(path.parent)
     return result
 
@@ -151,7 +164,8 @@ class Ledger:
     def __init__(self, out: Path, sync_interval: float = 1.0) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.out = out
-        self._lock = _lock(out / ".lock")
+        self._lock: int | None = _lock(out / ".lock")
+        _OPEN.add(self)
         self.records = JsonLines(out / "records.jsonl", sync_interval)
         self.errors = JsonLines(out / "errors.jsonl", sync_interval)
 
@@ -189,10 +203,32 @@ class Ledger:
             log.drop(numbers)
         return todo
 
+    def forget_lock(self) -> None:
+        """Close this process's copy of the lock, leaving the lock to any other holder."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+        _OPEN.discard(self)
+
     def close(self) -> None:
         self.records.close()
         self.errors.close()
-        os.close(self._lock)
+        self.forget_lock()
+
+
+_OPEN: weakref.WeakSet[Ledger] = weakref.WeakSet()
+"""The ledgers this process holds open, whose locks a forked child must not keep."""
+
+
+def _forget_locks() -> None:
+    """In a forked child (a worker): close the inherited locks.  A child shares each lock with
+    this process and would hold it past this process's death, so a resume would be refused."""
+    for ledger in list(_OPEN):
+        ledger.forget_lock()
+
+
+if sys.platform != "win32":
+    os.register_at_fork(after_in_child=_forget_locks)
 
 
 def _lock(path: Path) -> int:

@@ -7,11 +7,14 @@ and nothing depends on an exception surviving pickling.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import logging
 import os
 import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -132,11 +135,44 @@ loop is not kept waiting for a CPU: on 2 CPUs this took the llm backend from 0.5
 ideal rate at concurrency 32.  Not for the rules backend, where it only loses to other programs."""
 
 
-def start_worker(niceness: int) -> None:
-    """Each worker's initializer: its priority, and Ctrl-C left to the parent (which stops the pool)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+PARENT_POLL_SECONDS = 1.0
+"""How often a worker checks that the batch process still lives, where the kernel cannot tell it."""
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def start_worker(niceness: int, parent: int) -> None:
+    """Each worker's initializer: die with the batch process ``parent``, leave signals to it, and
+    take the priority it asks for.
+
+    The batch process stops cleanly on Ctrl-C or SIGTERM and then stops its workers, so they
+    ignore both (a terminal sends Ctrl-C to every process of the group).
+    """
+    _exit_with(parent)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     if niceness and hasattr(os, "nice"):
         os.nice(niceness)
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when ``parent`` dies, even by kill -9.
+
+    An orphaned worker waits for work for ever (its siblings hold the queue's pipe open) and
+    keeps the batch's stderr open.  Linux kills it when the parent dies (PR_SET_PDEATHSIG);
+    a thread watching the parent id does it everywhere, within ``PARENT_POLL_SECONDS``.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before this worker could ask
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 def ready() -> bool:

@@ -1,4 +1,4 @@
-"""A batch whose parent alone dies or is stopped, odd file names, and one file under two names.
+"""A batch whose parent alone dies or is stopped, odd file names, one file under two names, job files.
 
 The batch runs as ``python -m extractor batch`` in its own process group, so the test can see
 whether any of its workers outlive it.  Kills go to the parent only (SIGKILL or SIGTERM), as a
@@ -280,6 +280,21 @@ def test_one_file_named_twice_in_one_run_is_done_once(letters: list[Path], tmp_p
 
     summary = run_batch(paths, BatchOptions(out=tmp_path / "out", workers=1))
     assert (summary["inputs"], summary["records"]) == (1, 1)
+
+
+def test_the_job_files_always_exist_and_stale_temporaries_go(letters: list[Path], tmp_path: Path) -> None:
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    for name, letter in (("good", letters[0]), ("bad", tmp_path / "empty.pdf")):
+        out = tmp_path / name
+        out.mkdir()
+        for stale in ("items.csv", "records.jsonl", "summary.json"):
+            (out / f".{stale}.tmp").write_text("left by a crash\n")
+        run_batch([str(letter)], BatchOptions(out=out, workers=1))
+        assert {p.name for p in out.iterdir()} == {
+            ".lock", "records.jsonl", "errors.jsonl", "items.csv", "summary.json"
+        }  # fmt: skip
+    assert (tmp_path / "good" / "errors.jsonl").read_bytes() == b""
+    assert (tmp_path / "bad" / "records.jsonl").read_bytes() == b""
 
 
 def test_the_resume_command_is_the_command_given() -> None:

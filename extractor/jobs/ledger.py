@@ -117,13 +117,18 @@ class JsonLines:
             os.truncate(self.path, good_end)
         return keys
 
-    def append(self, line: str) -> None:
-        """Add one line with a single write, so it is whole or (at the very end) torn, never mixed."""
+    def open(self) -> int:
+        """The file held open for appending, created if need be."""
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._fd
+
+    def append(self, line: str) -> None:
+        """Add one line with a single write, so it is whole or (at the very end) torn, never mixed."""
+        fd = self.open()
         data = (line.rstrip("\n") + "\n").encode("utf-8")
         while data:  # a regular file takes it all in one write; loop for the rare short write
-            written = os.write(self._fd, data)
+            written = os.write(fd, data)
             data = data[written:]
         self._unsynced = True
         if time.monotonic() - self._synced_at >= self.sync_interval:
@@ -158,8 +163,16 @@ def _key(raw: bytes) -> Key | None:
         return None
 
 
+JOB_FILES = ("records.jsonl", "errors.jsonl", "items.csv", "summary.json")
+"""What a batch writes to its folder."""
+
+
 class Ledger:
-    """records.jsonl and errors.jsonl of one output folder, held under a lock for one run."""
+    """records.jsonl and errors.jsonl of one output folder, held under a lock for one run.
+
+    Both files exist from the start (empty when nothing went there), and temporaries a crash
+    left behind are removed: with the lock held, no other run is writing them.
+    """
 
     def __init__(self, out: Path, sync_interval: float = 1.0) -> None:
         out.mkdir(parents=True, exist_ok=True)
@@ -168,6 +181,14 @@ class Ledger:
         _OPEN.add(self)
         self.records = JsonLines(out / "records.jsonl", sync_interval)
         self.errors = JsonLines(out / "errors.jsonl", sync_interval)
+        try:
+            for name in JOB_FILES:
+                temporary_of(out / name).unlink(missing_ok=True)
+            self.records.open()
+            self.errors.open()
+        except OSError:
+            self.close()
+            raise
 
     def pending(self, tasks: Iterable[Task], retry_errors: bool = False) -> list[Task]:
         """The tasks still to do, after dropping the lines that redoing them supersedes.

@@ -85,3 +85,9 @@ class MissingCassette(LLMError):
     """Replay found no recorded answer for this request (prompt, schema or model changed)."""
 
     kind = "missing_cassette"
+
+
+class NotARegularFile(InputError):
+    """A FIFO, device, socket or directory named as a letter: refused before it is read."""
+
+    kind = "not_a_regular_file"

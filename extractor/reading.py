@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from extractor.errors import (
     EmptyDocument,
     EncryptedPDF,
     InputError,
+    NotARegularFile,
     UnreadablePDF,
 )
 from schemas import Document
@@ -118,20 +120,51 @@ def read_bytes(data: bytes, path: str) -> SourceText:
     return SourceText(path=path, text=text, sha256=digest, pages=pages)
 
 
-def read_path(path: str | os.PathLike[str]) -> SourceText:
-    """Read one file from disk, refusing oversized files before loading them."""
-    p = Path(path)
+_FILE_TYPES = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _require_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        what = _FILE_TYPES.get(stat.S_IFMT(mode), "a special file")
+        raise NotARegularFile(f"is {what}, not a regular file")
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """A descriptor open for reading on ``path``, which must be a regular file.
+
+    Checked before opening (opening a FIFO waits for a writer, a device may never end) and
+    again on the descriptor, opened non-blocking, in case the path was swapped in between.
+    """
+    _require_regular(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise DocumentTooLarge(f"{size} bytes is over the {MAX_BYTES}-byte limit")
-        data = p.read_bytes()
-    except IsADirectoryError:
-        raise InputError("is a directory") from None
+        _require_regular(os.fstat(fd).st_mode)
+    except NotARegularFile:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_path(path: str | os.PathLike[str]) -> SourceText:
+    """Read one regular file from disk, refusing oversized files before loading them."""
+    try:
+        with os.fdopen(open_regular(path), "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > MAX_BYTES:
+                raise DocumentTooLarge(f"{size} bytes is over the {MAX_BYTES}-byte limit")
+            data = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise InputError("no such file") from None
     except PermissionError:
         raise InputError("permission denied") from None
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     return read_bytes(data, str(path))
 
 

@@ -7,6 +7,7 @@ on the 50 sample letters it read them 11x faster than pypdf with the same text.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -62,15 +63,56 @@ def normalise(raw: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM begins it
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Where mostly-Latin text has NUL bytes, byte by byte in each group of four.
+_NUL_PATTERNS = {
+    "utf-32-le": (False, True, True, True),
+    "utf-32-be": (True, True, True, False),
+    "utf-16-le": (False, True, False, True),
+    "utf-16-be": (True, False, True, False),
+}
+_SAMPLE = 65536
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 by its byte order mark, or, without one, by where its NUL bytes fall
+    (the high bytes of Latin characters); None for anything else, binary included."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    sample = data[: _SAMPLE - _SAMPLE % 4]
+    groups = len(sample) // 4
+    if groups < 4 or b"\x00" not in sample:
+        return None
+    shares = [sample[offset : groups * 4 : 4].count(0) / groups for offset in range(4)]
+    for encoding, pattern in _NUL_PATTERNS.items():
+        if all(share > 0.6 if nul else share < 0.1 for share, nul in zip(shares, pattern, strict=True)):
+            return encoding
+    return None
+
+
 def decode_text(data: bytes) -> str:
-    """UTF-8 when it is valid UTF-8, else latin-1 (which never fails), after a binary check."""
-    if b"\x00" in data[:65536]:
+    """UTF-16 or UTF-32 when they show (see _wide_encoding), else UTF-8 when it is valid, else
+    latin-1 (which never fails); binary is refused by its NUL bytes or its control characters."""
+    wide = _wide_encoding(data)
+    if wide is not None:
+        try:
+            text = data.decode(wide)
+        except UnicodeDecodeError:
+            raise BinaryDocument(f"not valid {wide.upper()} text") from None
+    elif b"\x00" in data[:_SAMPLE]:
         raise BinaryDocument("contains NUL bytes: not a text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    sample = text[:65536]
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    sample = text[:_SAMPLE]
     control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f\v")
     if control > max(8, len(sample) // 100):
         raise BinaryDocument("mostly control characters: not a text file")

@@ -18,11 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from extractor import extract
+from extractor.errors import BinaryDocument
+from extractor.reading import read_path
+
 MiB = 1024 * 1024
 HANG_GUARD = 120
 """Seconds a subprocess gets before the test fails as hung (a limit ends it in under 10)."""
 GUARD_ADDRESS_SPACE = 4096 * MiB
 """What each subprocess may map at most, so a broken limit fails the test, not the machine."""
+ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"]
 
 
 def _shared(folder: str) -> Path:
@@ -114,3 +119,41 @@ def test_batch_refuses_a_fifo_and_a_device_and_finishes_the_rest(
     errors, recorded = _batch(tmp_path / "out", *hostile, str(letter), str(seed))
     assert errors == dict.fromkeys(hostile, "not_a_regular_file")
     assert recorded == sorted([str(letter), str(seed)])
+
+
+# --- UTF-16 and UTF-32 text ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_utf16_and_utf32_letters_give_the_utf8_record(tmp_path: Path, seed: Path, encoding: str) -> None:
+    """With a BOM (utf-16, utf-32) or without one (-le, -be): the same text, the same record."""
+    wide = tmp_path / f"letter-{encoding}.txt"
+    wide.write_bytes(seed.read_text(encoding="utf-8").encode(encoding))
+    assert read_path(wide).text == read_path(seed).text
+    original, decoded = extract(seed, backend="rules"), extract(wide, backend="rules")
+    assert decoded.determination == original.determination
+    assert decoded.needs_review == original.needs_review
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_wide_text_beyond_ascii_decodes(tmp_path: Path, encoding: str) -> None:
+    text = "Décision — “Upheld”, naïve café, ½ dose\n" * 50
+    path = tmp_path / "note.txt"
+    path.write_bytes(text.encode(encoding))
+    assert read_path(path).text == "\n".join(text.splitlines())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\x01\x02" * 1000,  # NUL bytes in no UTF-16/32 pattern
+        b"\x01\x00" * 1000,  # the UTF-16 LE pattern, but control characters
+        b"\xff\xfe" + b"\x00\xd8" * 10,  # a UTF-16 BOM, then lone surrogates
+        bytes(range(256)) * 16,
+    ],
+)
+def test_binary_is_still_refused(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "blob.txt"
+    path.write_bytes(data)
+    with pytest.raises(BinaryDocument):
+        read_path(path)

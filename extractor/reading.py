@@ -162,6 +162,8 @@ def read_bytes(data: bytes, path: str) -> SourceText:
     return SourceText(path=path, text=text, sha256=digest, pages=pages)
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+"""Non-blocking, so a FIFO swapped in after the check cannot block; untranslated on Windows."""
 _FILE_TYPES = {
     stat.S_IFDIR: "a directory",
     stat.S_IFIFO: "a named pipe (FIFO)",
@@ -184,7 +186,7 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     again on the descriptor, opened non-blocking, in case the path was swapped in between.
     """
     _require_regular(os.stat(path).st_mode)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = os.open(path, _OPEN_FLAGS)
     try:
         _require_regular(os.fstat(fd).st_mode)
     except NotARegularFile:

@@ -91,3 +91,9 @@ class NotARegularFile(InputError):
     """A FIFO, device, socket or directory named as a letter: refused before it is read."""
 
     kind = "not_a_regular_file"
+
+
+class PDFTooComplex(InputError):
+    """Reading the PDF went past its memory, CPU or time limit (see extractor.limits)."""
+
+    kind = "pdf_too_complex"

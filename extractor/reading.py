@@ -13,9 +13,11 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
 from extractor.errors import (
     BinaryDocument,
@@ -26,6 +28,7 @@ from extractor.errors import (
     NotARegularFile,
     UnreadablePDF,
 )
+from extractor.limits import Limits, run_limited
 from schemas import Document
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -120,7 +123,9 @@ def decode_text(data: bytes) -> str:
 
 
 def pdf_text(data: bytes) -> tuple[str, int]:
-    """Text of a PDF as the Division publishes it (AES-encrypted with an empty password)."""
+    """Normalised text and page count of a PDF as the Division publishes it (AES-encrypted with
+    an empty password).  Runs in the reader process (see extractor.limits), where the PDF is
+    open to say why it has no text."""
     try:
         pdf = pdfium.PdfDocument(data, password="")
     except pdfium.PdfiumError as exc:
@@ -128,38 +133,61 @@ def pdf_text(data: bytes) -> tuple[str, int]:
             raise EncryptedPDF("PDF needs a password") from None
         raise UnreadablePDF(f"PDF cannot be opened ({exc})") from None
     try:
-        pages = []
-        for index in range(len(pdf)):
-            page = pdf[index]
-            textpage = page.get_textpage()
-            pages.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
-        return "\n".join(pages), len(pages)
+        pages = _page_texts(pdf)
+        text = normalise("\n".join(pages))
+        if not text:
+            raise EmptyDocument(_why_no_text(pdf))
+        return text, len(pages)
     except pdfium.PdfiumError as exc:
         raise UnreadablePDF(f"PDF is damaged ({exc})") from None
     finally:
         pdf.close()
 
 
-def read_bytes(data: bytes, path: str) -> SourceText:
-    """Turn a file's bytes into the normalised text (PDF by its magic number, else text)."""
+def _page_texts(pdf: pdfium.PdfDocument) -> list[str]:
+    texts = []
+    for index in range(len(pdf)):
+        page = pdf[index]
+        textpage = page.get_textpage()
+        texts.append(textpage.get_text_range())
+        textpage.close()
+        page.close()
+    return texts
+
+
+def _why_no_text(pdf: pdfium.PdfDocument) -> str:
+    """A scan (pages of images without a text layer) or a PDF that draws neither; forms are
+    searched two deep, enough for a scan and cheap on forms that draw each other."""
+    for index in range(len(pdf)):
+        page = pdf[index]
+        images = page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2)
+        has_image = next(images, None) is not None
+        page.close()
+        if has_image:
+            return "no text layer: its pages are images (a scanned PDF?)"
+    return "no text and no images: the PDF draws nothing to read"
+
+
+def read_bytes(data: bytes, path: str, limits: Limits | None = None) -> SourceText:
+    """Turn a file's bytes into the normalised text (PDF by its magic number, else text).
+
+    A PDF is read in this process's reader process under ``limits`` (default:
+    :meth:`Limits.from_env`), so a small hostile one costs at most that much memory and time.
+    """
     if len(data) > MAX_BYTES:
         raise DocumentTooLarge(f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")
     if not data.strip():
         raise EmptyDocument("file is empty")
     digest = hashlib.sha256(data).hexdigest()
-    pages: int | None = None
     if data.lstrip()[:5] == b"%PDF-":
-        raw, pages = pdf_text(data)
-    elif path.lower().endswith(".pdf"):
+        text, pages = run_limited(partial(pdf_text, data), limits or Limits.from_env())
+        return SourceText(path=path, text=text, sha256=digest, pages=pages)
+    if path.lower().endswith(".pdf"):
         raise UnreadablePDF("named .pdf but has no PDF header")
-    else:
-        raw = decode_text(data)
-    text = normalise(raw)
+    text = normalise(decode_text(data))
     if not text:
-        raise EmptyDocument("no text" + (" (a scanned PDF without a text layer?)" if pages else ""))
-    return SourceText(path=path, text=text, sha256=digest, pages=pages)
+        raise EmptyDocument("no text")
+    return SourceText(path=path, text=text, sha256=digest)
 
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -195,7 +223,7 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     return fd
 
 
-def read_path(path: str | os.PathLike[str]) -> SourceText:
+def read_path(path: str | os.PathLike[str], limits: Limits | None = None) -> SourceText:
     """Read one regular file from disk, refusing oversized files before loading them."""
     try:
         with os.fdopen(open_regular(path), "rb") as stream:
@@ -209,7 +237,7 @@ def read_path(path: str | os.PathLike[str]) -> SourceText:
         raise InputError("permission denied") from None
     except OSError as exc:
         raise InputError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
-    return read_bytes(data, str(path))
+    return read_bytes(data, str(path), limits)
 
 
 def read_string(text: str, path: str = "<text>") -> SourceText:

@@ -13,16 +13,19 @@ import resource
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from extractor import extract
-from extractor.errors import BinaryDocument
+from extractor.errors import BinaryDocument, EmptyDocument, PDFTooComplex
 from extractor.reading import read_path
 
 MiB = 1024 * 1024
+MEMORY_BOUND = 1024 * MiB
+"""No process reading any input under 20 MB may get larger than this."""
 HANG_GUARD = 120
 """Seconds a subprocess gets before the test fails as hung (a limit ends it in under 10)."""
 GUARD_ADDRESS_SPACE = 4096 * MiB
@@ -157,3 +160,175 @@ def test_binary_is_still_refused(tmp_path: Path, data: bytes) -> None:
     path.write_bytes(data)
     with pytest.raises(BinaryDocument):
         read_path(path)
+
+
+# --- small PDFs that explode ---------------------------------------------------------------
+
+
+def _pdf(*objects: bytes) -> bytes:
+    """A PDF of ``objects`` (object 1 the catalog) with a correct cross-reference table."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _stream(entries: bytes, data: bytes) -> bytes:
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data)
+
+
+def _one_page(resources: bytes, content: bytes, *more: bytes) -> bytes:
+    """A one-page PDF: catalog, pages, the page (objects 1-3), its content (4), then ``more``."""
+    return _pdf(
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << %s >> /Contents 4 0 R >>"
+        % resources,
+        content,
+        *more,
+    )
+
+
+def recursive_forms() -> bytes:
+    """The page draws form A; A draws B twice, B draws A twice: 2^depth draws (~700 bytes)."""
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /XObject << /%s %d 0 R >> >>"
+    return _one_page(
+        b"/XObject << /A 5 0 R >>",
+        _stream(b"", b"q /A Do Q"),
+        _stream(form % (b"B", 6), b"q /B Do Q q /B Do Q"),
+        _stream(form % (b"A", 5), b"q /A Do Q q /A Do Q"),
+    )
+
+
+def flate_bomb(mebibytes: int) -> bytes:
+    """A page whose content stream inflates to ``mebibytes`` MiB of spaces from ~1/1000 of that.
+
+    Each MiB is compressed once after a full flush, so its deflate blocks repeat verbatim."""
+    chunk = b" " * MiB
+    packer = zlib.compressobj(9)
+    first = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    again = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    checksum = 1
+    for _ in range(mebibytes):
+        checksum = zlib.adler32(chunk, checksum)
+    data = first + again * (mebibytes - 1) + b"\x03\x00" + checksum.to_bytes(4, "big")  # final empty block
+    return _one_page(b"", _stream(b"/Filter /FlateDecode", data))
+
+
+def blank_page() -> bytes:
+    return _one_page(b"", _stream(b"", b""))
+
+
+def image_only_page() -> bytes:
+    """A scan: one image drawn over the page, no text layer."""
+    image = _stream(
+        b"/Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8",
+        b"\x80",
+    )
+    return _one_page(b"/XObject << /Im 5 0 R >>", _stream(b"", b"q 612 0 0 792 0 0 cm /Im Do Q"), image)
+
+
+def test_the_flate_bomb_inflates_to_what_it_says() -> None:
+    assert zlib.decompress(flate_bomb(3).split(b"stream\n")[1].rsplit(b"\nendstream")[0]) == b" " * 3 * MiB
+
+
+_READ_AND_MEASURE = """
+import json, resource, sys
+from extractor.errors import ExtractionError
+from extractor.reading import read_path
+try:
+    read_path(sys.argv[1])
+    outcome = {"kind": None}
+except ExtractionError as error:
+    outcome = {"kind": error.kind, "message": error.message}
+usage = (resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+outcome["peak_bytes"] = 1024 * max(usage)
+print(json.dumps(outcome))
+"""
+
+
+def _read_in_subprocess(path: Path, **env: str) -> dict[str, object]:
+    """read_path(path) in a fresh interpreter: the typed outcome and the peak memory of any
+    process it ran (itself and its reader)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _READ_AND_MEASURE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        env={**os.environ, **env},
+        preexec_fn=_guarded,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcome: dict[str, object] = json.loads(result.stdout)
+    return outcome
+
+
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [("recursive-forms.pdf", recursive_forms), ("flate-bomb.pdf", lambda: flate_bomb(1024))],
+)
+def test_a_small_hostile_pdf_is_refused_in_bounded_memory(
+    tmp_path: Path, name: str, build: Callable[[], bytes]
+) -> None:
+    """~700 bytes that grow to ~20 GB, 1 MB that inflates to 1 GiB: pdf_too_complex, under 1 GiB."""
+    path = tmp_path / name
+    path.write_bytes(build())
+    assert path.stat().st_size < 2 * MiB
+    outcome = _read_in_subprocess(path)
+    assert outcome["kind"] == "pdf_too_complex"
+    assert "memory" in str(outcome["message"])
+    assert "\n" not in str(outcome["message"])
+    assert isinstance(outcome["peak_bytes"], int)
+    assert outcome["peak_bytes"] < MEMORY_BOUND
+
+
+def test_a_pdf_that_burns_cpu_stops_at_the_time_limits(tmp_path: Path) -> None:
+    """With memory to spare (2 GiB), the recursion meets the CPU limit (1 s) or, on a machine
+    too busy to give it that second, the wall-clock deadline (3 s) instead."""
+    path = tmp_path / "recursive-forms.pdf"
+    path.write_bytes(recursive_forms())
+    outcome = _read_in_subprocess(path, EXTRACTOR_PDF_MEMORY_MB="2048", EXTRACTOR_PDF_CPU_SECONDS="1")
+    assert outcome["kind"] == "pdf_too_complex"
+    assert str(outcome["message"]) in {
+        "reading needed over 1 s of CPU time (the limit)",
+        "reading took over 3 s (the limit)",
+    }
+
+
+def test_after_a_hostile_pdf_the_same_process_reads_letters(tmp_path: Path, letter: Path) -> None:
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(flate_bomb(1024))
+    expected = read_path(letter)
+    with pytest.raises(PDFTooComplex):
+        read_path(bomb)
+    assert read_path(letter) == expected
+
+
+def test_no_text_is_reported_only_when_the_pdf_has_none(tmp_path: Path) -> None:
+    """A blank page and a scan each say what they are; a bomb is not 'no text'."""
+    blank, scan, bomb = tmp_path / "blank.pdf", tmp_path / "scan.pdf", tmp_path / "bomb.pdf"
+    blank.write_bytes(blank_page())
+    scan.write_bytes(image_only_page())
+    bomb.write_bytes(flate_bomb(200))  # inflates within the limit, but far past any letter
+    with pytest.raises(EmptyDocument, match="no text and no images"):
+        read_path(blank)
+    with pytest.raises(EmptyDocument, match="images"):
+        read_path(scan)
+    with pytest.raises(PDFTooComplex):
+        read_path(bomb)
+
+
+def test_batch_reports_exploding_pdfs_and_finishes_the_rest(tmp_path: Path, letter: Path, seed: Path) -> None:
+    """Each gets its line in errors.jsonl (no worker dies, no pool restarts); the letters their records."""
+    hostile = [tmp_path / "recursive.pdf", tmp_path / "bomb.pdf"]
+    hostile[0].write_bytes(recursive_forms())
+    hostile[1].write_bytes(flate_bomb(1024))
+    errors, recorded = _batch(tmp_path / "out", *map(str, hostile), str(letter), str(seed))
+    assert errors == dict.fromkeys(map(str, hostile), "pdf_too_complex")
+    assert recorded == sorted([str(letter), str(seed)])

@@ -171,8 +171,8 @@ def _why_no_text(pdf: pdfium.PdfDocument) -> str:
 def read_bytes(data: bytes, path: str, limits: Limits | None = None) -> SourceText:
     """Turn a file's bytes into the normalised text (PDF by its magic number, else text).
 
-    A PDF is read in this process's reader process under ``limits`` (default:
-    :meth:`Limits.from_env`), so a small hostile one costs at most that much memory and time.
+    A PDF is read in a reader process under ``limits`` (default: :meth:`Limits.from_env`;
+    see extractor.limits), so a small hostile one costs at most that much memory and time.
     """
     if len(data) > MAX_BYTES:
         raise DocumentTooLarge(f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")

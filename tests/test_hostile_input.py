@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from extractor import extract
-from extractor.errors import BinaryDocument, EmptyDocument, PDFTooComplex
+from extractor.errors import BinaryDocument, EmptyDocument, NotARegularFile, PDFTooComplex
 from extractor.reading import read_path
 
 MiB = 1024 * 1024
@@ -85,19 +85,13 @@ def _batch(out: Path, *inputs: str) -> tuple[dict[str, str], list[str]]:
 
 @pytest.fixture
 def not_files(tmp_path: Path) -> Iterator[dict[str, Path]]:
-    """A FIFO, a character device, a directory and a socket, each named like a letter."""
-    fifo, folder, sock = tmp_path / "fifo.txt", tmp_path / "folder.pdf", tmp_path / "socket.txt"
+    """A FIFO, a character device and a socket, each named like a letter."""
+    fifo, sock = tmp_path / "fifo.txt", tmp_path / "socket.txt"
     os.mkfifo(fifo)
-    folder.mkdir()
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(sock))
     try:
-        yield {
-            "a named pipe (FIFO)": fifo,
-            "a character device": Path("/dev/zero"),
-            "a directory": folder,
-            "a socket": sock,
-        }
+        yield {"a named pipe (FIFO)": fifo, "a character device": Path("/dev/zero"), "a socket": sock}
     finally:
         server.close()
 
@@ -112,6 +106,14 @@ def test_extract_refuses_what_is_not_a_regular_file(not_files: dict[str, Path], 
     for (what, path), line in zip(not_files.items(), lines, strict=True):
         assert line == f"{path}: not_a_regular_file: is {what}, not a regular file"
     assert [json.loads(line)["document"]["id"] for line in result.stdout.splitlines()] == ["CM16-0213037"]
+
+
+def test_reading_a_directory_as_a_letter_is_refused(tmp_path: Path) -> None:
+    """(The CLI takes a folder as its letters; a path read as one file must be a file.)"""
+    folder = tmp_path / "letter.pdf"
+    folder.mkdir()
+    with pytest.raises(NotARegularFile, match=r"^is a directory, not a regular file$"):
+        read_path(folder)
 
 
 def test_batch_refuses_a_fifo_and_a_device_and_finishes_the_rest(

@@ -50,9 +50,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TOLERANCE = 1e-9
 REPORT_VERSION = 1
 
-NOT_EXTRACTED: dict[str, frozenset[str]] = {
-    "rules": frozenset({"patient.diagnoses", "patient.mechanism_of_injury"}),
-}
+NOT_EXTRACTED: dict[str, frozenset[str]] = {}
 """Fields a backend does not try to fill: not scored for it (shown as ``—``)."""
 
 

@@ -13,7 +13,7 @@ ITEM_COLUMNS = (
     "ur_denial_date", "application_received", "priority", "licensure_states", "specialties",
     "subspecialties", "age", "sex", "diagnoses", "item_index", "request", "original_request",
     "decision", "category", "claims_administrator_sources", "reviewer_sources", "reviewer_pages",
-    "needs_review", "backend",
+    "needs_review", "backend", "authorized", "depends_on", "date_of_service",
 )  # fmt: skip
 
 
@@ -54,6 +54,9 @@ def item_rows(record: Record) -> Iterator[dict[str, object]]:
                 g.source.value if g.source else "none cited" for g in item.reviewer_guidelines
             ),
             "reviewer_pages": _joined(page for g in item.reviewer_guidelines for page in g.pages),
+            "authorized": item.authorized,
+            "depends_on": item.depends_on,
+            "date_of_service": item.date_of_service.isoformat() if item.date_of_service else None,
         }
 
 

@@ -186,6 +186,10 @@ KEY_FIELDS: tuple[KeyField, ...] = (
     KeyField(f"{ITEM_PREFIX}original_request", fuzzy_equal),
     KeyField(f"{ITEM_PREFIX}decision", agree=exact),
     KeyField(f"{ITEM_PREFIX}category", agree=exact),
+    # read by the rules pass only (the LLM is not asked): scored, not cross-checked
+    KeyField(f"{ITEM_PREFIX}authorized", fuzzy_equal),
+    KeyField(f"{ITEM_PREFIX}depends_on"),
+    KeyField(f"{ITEM_PREFIX}date_of_service"),
     KeyField(f"{ITEM_PREFIX}claims_administrator_guidelines", same_guidelines, same_sources_pages),
     KeyField(f"{ITEM_PREFIX}reviewer_guidelines", same_guidelines, same_sources_pages),
     KeyField(f"{ITEM_PREFIX}rationale", fuzzy_equal),

@@ -65,9 +65,9 @@ def extract_rules(text: str) -> RulesResult:
     else:
         unread = {path("patient", name): NO_SUMMARY for name in ("diagnoses", "mechanism_of_injury")}
     decisions = sections.get("decisions") or sections.get("issues")
-    items = extract_items(text, decisions, evidence) if decisions else []
+    items = extract_items(text, decisions, evidence, case.decision_date) if decisions else []
     if not items:
-        items = determined_items(text, evidence)
+        items = determined_items(text, evidence, case.decision_date)
     determination = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
     return RulesResult(
         determination=determination,

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from extractor.alignment import similarity
-from extractor.schemas import Guideline
+from extractor.schemas import BodyRegion, Guideline
 
 ROOT = "determination"
 ITEM_PREFIX = "items[]."
@@ -106,6 +106,11 @@ def same_diagnoses(a: Sequence[str], b: Sequence[str]) -> bool:
     return len(a) == len(b) and len(match_pairs(a, b, PASSES_SIMILARITY)) == len(a)
 
 
+def same_regions(a: Sequence[BodyRegion], b: Sequence[BodyRegion]) -> bool:
+    """The same regions with the same sides, in any order."""
+    return {(r.region, r.side) for r in a} == {(r.region, r.side) for r in b}
+
+
 def labelled_keys(label: BaseModel) -> list[str]:
     """The keys a label sets, in schema order (a key left out of the JSON is not labelled)."""
     return [key for key in type(label).model_fields if key in label.model_fields_set]
@@ -181,12 +186,14 @@ KEY_FIELDS: tuple[KeyField, ...] = (
     KeyField("patient.sex", agree=exact),
     KeyField("patient.diagnoses", agree=same_diagnoses),  # scored one unit per diagnosis (evals.scoring)
     KeyField("patient.mechanism_of_injury", fuzzy_equal, similar(PASSES_SIMILARITY)),
+    KeyField("patient.body_regions", same_regions),  # the LLM is not asked: scored, not cross-checked
     KeyField(ITEMS, agree=exact),  # the passes compare how many items they read
     KeyField(f"{ITEM_PREFIX}request", fuzzy_equal, similar(PASSES_SIMILARITY)),
     KeyField(f"{ITEM_PREFIX}original_request", fuzzy_equal),
     KeyField(f"{ITEM_PREFIX}decision", agree=exact),
     KeyField(f"{ITEM_PREFIX}category", agree=exact),
     # read by the rules pass only (the LLM is not asked): scored, not cross-checked
+    KeyField(f"{ITEM_PREFIX}body_regions", same_regions),
     KeyField(f"{ITEM_PREFIX}authorized", fuzzy_equal),
     KeyField(f"{ITEM_PREFIX}depends_on"),
     KeyField(f"{ITEM_PREFIX}date_of_service"),

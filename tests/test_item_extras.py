@@ -3,10 +3,14 @@ on letters written for this test."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 
 import pytest
 
+from extractor import extract
+from extractor.export import ITEM_COLUMNS, write_items_csv
 from extractor.rules import extract_rules
 from extractor.rules.services import dependencies, serves_surgery, service_date
 from extractor.schemas import Category, Decision, Item
@@ -103,3 +107,26 @@ def test_the_rules_pass_links_an_associated_service_to_its_surgery_with_evidence
     rules = extract_rules(letter)
     assert [item.depends_on for item in rules.determination.items] == [None, 0]
     assert "determination.items[1].depends_on" in rules.evidence
+
+
+def test_items_csv_ends_with_the_new_columns() -> None:
+    letter = (
+        HEAD
+        + "CLINICAL CASE SUMMARY:\nShe has been diagnosed with left knee strain.\n"
+        + DECISIONS
+        + ("Left knee arthroscopy: Overturned\nAssociated surgical service: Knee brace: Upheld\n")
+    )
+    stream = io.StringIO()
+    write_items_csv([extract(letter)], stream)
+    rows = list(csv.DictReader(io.StringIO(stream.getvalue())))
+    assert ITEM_COLUMNS[-5:] == (
+        "authorized",
+        "depends_on",
+        "date_of_service",
+        "body_regions",
+        "patient_body_regions",
+    )
+    assert [(row["depends_on"], row["body_regions"], row["patient_body_regions"]) for row in rows] == [
+        ("", "knee:left", "knee:left"),
+        ("0", "knee", "knee:left"),
+    ]

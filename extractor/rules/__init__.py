@@ -12,6 +12,7 @@ from extractor.rules.clinical import extract_diagnoses, extract_mechanism
 from extractor.rules.evidence import Evidence, Spans, record_evidence
 from extractor.rules.items import determined_items, extract_items
 from extractor.rules.patient import extract_age_sex, extract_injury_date
+from extractor.rules.regions import regions_in
 from extractor.rules.reviewer import extract_reviewer
 from extractor.schemas import Check, Determination, Patient
 
@@ -60,6 +61,11 @@ def extract_rules(text: str) -> RulesResult:
             case.date_of_injury = extract_injury_date(text, summary, case.decision_date, evidence)
         patient.diagnoses, diagnoses = extract_diagnoses(text, summary, evidence)
         patient.mechanism_of_injury, mechanism = extract_mechanism(text, summary, evidence)
+        # the regions the diagnoses name, with the diagnoses as their evidence
+        patient.body_regions = regions_in("; ".join(patient.diagnoses))
+        for index in range(len(patient.diagnoses) if patient.body_regions else 0):
+            for span in evidence.fields().get(path("patient", "diagnoses", index), []):
+                evidence.add(path("patient", "body_regions"), span)
         readings = {"diagnoses": diagnoses, "mechanism_of_injury": mechanism}
         unread = {path("patient", name): r.note or "not read" for name, r in readings.items() if not r.read}
     else:

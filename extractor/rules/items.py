@@ -13,6 +13,7 @@ from extractor.normalize import one_line
 from extractor.rules.categories import cited, classify
 from extractor.rules.evidence import Evidence
 from extractor.rules.guidelines import parse_guidelines
+from extractor.rules.regions import regions_in
 from extractor.rules.services import dependencies, service_date
 from extractor.schemas import Decision, Guideline, Item, Span
 
@@ -92,12 +93,13 @@ def determined_items(text: str, evidence: Evidence, reference: dt.date | None = 
         request = one_line(match.group("request"))
         decision = Decision.UPHELD if match.group("negation") is not None else Decision.OVERTURNED
         served = service_date(request, reference)
-        items.append(
-            Item(request=request, decision=decision, category=classify(request), date_of_service=served)
-        )
+        item = Item(request=request, decision=decision, category=classify(request), date_of_service=served)
+        item.body_regions = regions_in(request)
+        items.append(item)
         headings.append(match.span("request"))
-        for name in ("request", "category", *(["date_of_service"] if served else [])):
-            evidence.add_item(index, name, match.span("request"))
+        for name in ("request", "category", "body_regions", "date_of_service"):
+            if getattr(item, name) not in (None, []):
+                evidence.add_item(index, name, match.span("request"))
         evidence.add_item(index, "decision", (match.end("request"), match.end()))
     return _linked(items, headings, evidence)
 
@@ -125,6 +127,7 @@ def extract_items(
             Item(
                 request=request,
                 original_request=original,
+                body_regions=regions_in(request),
                 authorized=authorized,
                 date_of_service=service_date(request, reference),
                 decision=Decision(text[block.decision[0] : block.decision[1]]),
@@ -137,8 +140,8 @@ def extract_items(
         evidence.add_item(index, "request", block.heading)
         evidence.add_item(index, "decision", block.decision)
         evidence.add_item(index, "category", block.heading)
-        for name in ("authorized", "date_of_service"):
-            if getattr(items[-1], name) is not None:
+        for name in ("body_regions", "authorized", "date_of_service"):
+            if getattr(items[-1], name) not in (None, []):
                 evidence.add_item(index, name, block.heading)
         if rationale_span:
             evidence.add_item(index, "rationale", rationale_span)

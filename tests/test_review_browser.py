@@ -183,11 +183,13 @@ def test_an_edited_category_is_saved_and_exported(
     tab.click(f'.field[data-path="{field}"]')
     tab.keyboard.press("e")
     tab.select_option(f'select[name="{field}"]', "surgery")
-    tab.keyboard.press("Enter")
+    with tab.expect_response(lambda response: response.url.endswith("/reviews")):
+        tab.keyboard.press("Enter")
     tab.wait_for_function(
         f"() => document.querySelector('.field[data-path=\"{field}\"] .value')?.textContent === 'surgery'"
     )
-    tab.keyboard.press("a")
+    with tab.expect_response(lambda response: response.url.endswith("/reviews")):
+        tab.keyboard.press("a")
     tab.wait_for_selector("#queue li .badge.reviewed")
     reviews = [json.loads(line) for line in (records.parent / "reviews.jsonl").read_text().splitlines()]
     edit: dict[str, Any] = reviews[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -89,3 +91,36 @@ def test_the_log_names_paths_and_statuses_never_letter_text(
     assert all(re.fullmatch(r"GET /[\w/.]* \d{3}", line) for line in lines)
     words = {item.request for record in read_batch(records) for item in record.determination.items}
     assert not any(word in caplog.text for word in words)
+
+
+def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``extractor review ARGS`` in a subprocess, and the URL it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "extractor", "review", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def test_the_command_serves_loopback_on_a_free_port_and_prints_the_url(records: Path) -> None:
+    process, url = start(str(records.parent))
+    try:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
+        status, body = fetch(url + "api/queue")
+        assert status == 200
+        assert len(json.loads(body)) == 3
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert "warning" not in err
+
+
+def test_another_host_is_served_only_when_asked_and_with_a_warning(records: Path) -> None:
+    process, url = start(str(records), "--host", "0.0.0.0")
+    process.terminate()
+    _, err = process.communicate(timeout=30)
+    assert url.startswith("http://0.0.0.0:")
+    assert "warning: serving on 0.0.0.0: anyone who can reach it can read these letters" in err

@@ -72,6 +72,8 @@ def _cmd_review(args: argparse.Namespace) -> int:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     try:
         server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C is how a reviewer stops the page: not a failure
+        pass
     finally:
         server.server_close()
         log.close()

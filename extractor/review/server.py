@@ -44,6 +44,8 @@ class ReviewApp:
     who: str
     letters: Recent[Letter] = dataclasses.field(default_factory=lambda: Recent(64))
     pages: Recent[bytes] = dataclasses.field(default_factory=lambda: Recent(512))
+    details: Recent[dict[str, Any]] = dataclasses.field(default_factory=lambda: Recent(128))
+    """A record's page data, by its index and how many review lines it has (they only grow)."""
 
     def letter(self, index: int) -> Letter:
         document = self.records[index].document
@@ -85,6 +87,10 @@ class ReviewApp:
         }
 
     def detail(self, index: int) -> dict[str, Any]:
+        reviews = len(self.log.reviews(self.records[index]))
+        return self.details.get_or_make((index, reviews), lambda: self._detail(index))
+
+    def _detail(self, index: int) -> dict[str, Any]:
         original = self.records[index]
         record = self.log.corrected(original)
         views = field_views(record)

@@ -89,9 +89,15 @@ def test_items_are_added_and_removed(batch: Path) -> None:
         {"request": "A cane", "decision": "Upheld"},
     )
     log.save(record, "remove_item", "ana", "determination.items[0]")
-    items = log.corrected(record).determination.items
+    corrected = log.corrected(record)
+    items = corrected.determination.items
     assert len(items) == count
     assert (items[-1].request, items[-1].category.value) == ("A cane", "other")
+    assert items[0] == record.determination.items[1]
+    moved = {key.replace("items[1]", "items[0]", 1): spans for key, spans in record.evidence.items()
+             if key.startswith("determination.items[1]")}  # fmt: skip
+    assert {key: corrected.evidence[key] for key in moved} == moved
+    assert not any(key.startswith(f"determination.items[{count - 1}]") for key in corrected.evidence)
     with pytest.raises(CorrectionError):
         log.save(record, "add_item", "ana", "determination.case", {"request": "x", "decision": "Upheld"})
 

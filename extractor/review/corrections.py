@@ -76,12 +76,30 @@ def _apply_one(data: dict[str, Any], review: Review) -> None:
     last = steps[-1]
     if review.action == "add_item" and isinstance(last, int) and last <= len(parent):
         parent.insert(last, review.new)
+        _renumber_items(data, last, +1)
     elif review.action == "remove_item" and isinstance(last, int) and last < len(parent):
         del parent[last]
+        _renumber_items(data, last, -1)
     elif review.action == "edit" and _has(parent, last):
         parent[last] = review.new
     else:
         raise CorrectionError(f"cannot {review.action} {review.field}")
+
+
+def _renumber_items(data: dict[str, Any], at: int, delta: int) -> None:
+    """Keep evidence and checks with their items when one is added (+1) or removed (-1) at ``at``:
+    later items move, and a removed item's evidence and checks go with it."""
+
+    def moved(field: str) -> str | None:
+        match = _ITEM.match(field)
+        if match is None or int(match.group(1)) < at:
+            return field
+        if delta < 0 and int(match.group(1)) == at:
+            return None
+        return f"determination.items[{int(match.group(1)) + delta}]{field[match.end() :]}"
+
+    data["evidence"] = {new: spans for key, spans in data["evidence"].items() if (new := moved(key))}
+    data["checks"] = [{**check, "field": new} for check in data["checks"] if (new := moved(check["field"]))]
 
 
 def _has(parent: Any, key: str | int) -> bool:
@@ -139,8 +157,8 @@ class ReviewLog:
                 document=document, who=who, when=dt.datetime.now(dt.UTC), action=action, field=field,
                 old=old, new=new,
             )  # fmt: skip
-            if action == "add_item" and (field is None or not _ITEM.fullmatch(field)):
-                raise CorrectionError("an item is added at determination.items[N]")
+            if action in ("add_item", "remove_item") and (field is None or not _ITEM.fullmatch(field)):
+                raise CorrectionError("an item is added or removed at determination.items[N]")
             applied(record, [*earlier, review])
             self._file.append(review.model_dump_json())
             self._by_sha[record.document.sha256].append(review)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -144,11 +145,13 @@ def test_reviewed_records_become_fixtures_and_hand_labels_are_kept(
     )
     assert code == 0
     assert "1 reviewed records" in capsys.readouterr().err
-    label = Fixture.model_validate_json(
-        (fixtures / f"{records[0].document.id}.json").read_text(encoding="utf-8")
-    )
+    text = (fixtures / f"{records[0].document.id}.json").read_text(encoding="utf-8")
+    label = Fixture.model_validate_json(text)
     assert label.document.path == "letters/CM16-0213037.pdf"
     assert label.determination.patient.mechanism_of_injury == "a fall"
+    raw = json.loads(text)["determination"]
+    assert "diagnoses" not in raw["patient"]  # the rules pass does not read them: not labelled
+    assert all("rationale" not in item for item in raw["items"])  # never labelled
     assert label.notes is not None
     assert "ana" in label.notes
     assert (fixtures / f"{records[2].document.id}.json").read_text(encoding="utf-8") == "{}"

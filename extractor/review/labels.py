@@ -1,30 +1,51 @@
-"""Reviewed records as hand labels: a fixture in the eval's format for each reviewed letter."""
+"""Reviewed records as hand labels: a fixture in the eval's format for each reviewed letter.
+
+A label holds only what a person vouches for (evals/LABELLING.md: a key left out is "not
+labelled").  So it leaves out each item's rationale, which labels never hold, and, for a rules
+record, the patient's diagnoses and mechanism of injury unless the reviewer entered them: the
+rules pass does not read those, so its empty values say nothing about the letter.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from extractor.review.batch import DocumentFinder
 from extractor.review.corrections import ReviewLog, applied
 from extractor.schemas import Fixture, Record
-from extractor.schemas.fixture import FixtureDocument
 from extractor.schemas.review import Review
 
+NOT_READ_BY_RULES = ("diagnoses", "mechanism_of_injury")
+"""Patient fields the rules pass leaves empty whatever the letter says (README: the rules pass)."""
 
-def fixture_for(record: Record, reviews: list[Review], finder: DocumentFinder) -> Fixture:
-    """The label a review amounts to; its document path is relative to the documents folder."""
-    corrected = applied(record, reviews)
+
+def label_for(record: Record, reviews: list[Review], finder: DocumentFinder) -> dict[str, Any]:
+    """The label a review amounts to, as fixture JSON; its document path is relative to the
+    documents folder."""
+    determination = applied(record, reviews).determination.model_dump(mode="json")
+    for item in determination["items"]:
+        del item["rationale"]
+    if record.provenance.backend == "rules":
+        edited = {review.field for review in reviews if review.action == "edit"}
+        for name in NOT_READ_BY_RULES:
+            if f"determination.patient.{name}" not in edited:
+                del determination["patient"][name]
     found = finder.find(record.document.path)
-    path = finder.relative(found) if found else Path(record.document.path).name
     reviewers = ", ".join(sorted({review.who for review in reviews}))
     edits = sum(review.action != "accept" for review in reviews)
-    return Fixture(
-        document=FixtureDocument(id=record.document.id, path=path),
-        determination=corrected.determination,
-        notes=f"reviewed in extractor review by {reviewers}: the {record.provenance.backend} record "
+    label = {
+        "document": {
+            "id": record.document.id,
+            "path": finder.relative(found) if found else Path(record.document.path).name,
+        },
+        "determination": determination,
+        "notes": f"reviewed in extractor review by {reviewers}: the {record.provenance.backend} record "
         f"with {edits} correction(s)",
-    )
+    }
+    Fixture.model_validate(label)
+    return label
 
 
 def write_fixtures(
@@ -45,7 +66,7 @@ def write_fixtures(
         if target.exists():
             skipped.append(record.document.id)
             continue
-        fixture = fixture_for(record, reviews, finder)
-        target.write_text(json.dumps(fixture.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+        label = label_for(record, reviews, finder)
+        target.write_text(json.dumps(label, indent=2) + "\n", encoding="utf-8")
         written += 1
     return written, skipped

@@ -204,7 +204,8 @@ function fieldRow(field) {
   const differs = ["disagree", "rules_only", "llm_only"].includes(field.status) &&
     (field.rules !== null || field.llm !== null) && JSON.stringify(field.rules) !== JSON.stringify(field.llm);
   return el("div", { class: `field ${field.status}`, dataset: { path: field.path }, tabindex: "-1",
-    onclick: () => selectField(field.path, true), ondblclick: () => edit(field.path) },
+    onclick: () => selectField(field.path, true), ondblclick: () => edit(field.path),
+    onmouseenter: () => hover(field.path, true), onmouseleave: () => hover(field.path, false) },
     el("div", { class: "label" }, el("span", {}, field.label), el("span", {}, STATUS_NAMES[field.status])),
     el("div", { class: `value${shown === null ? " none" : ""}` }, shown === null ? "none" : shown),
     differs ? el("div", { class: "passes" }, `rules: ${display(field.rules) ?? "none"} · LLM: ${display(field.llm) ?? "none"}`) : null,
@@ -222,6 +223,10 @@ function selectField(path, scroll) {
     ...[...document.querySelectorAll("mark")].filter((m) => m.dataset.fields.split(" ").includes(path))];
   marks.forEach((m) => m.classList.add("selected"));
   if (scroll && marks.length) marks[0].scrollIntoView({ block: "center" });
+}
+
+function hover(path, on) {
+  for (const box of document.querySelectorAll(`.box[data-field="${CSS.escape(path)}"]`)) box.classList.toggle("hover", on);
 }
 
 function moveField(delta) {

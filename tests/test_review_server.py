@@ -73,9 +73,12 @@ def test_a_request_for_another_host_is_refused(url: str) -> None:
 def test_a_save_must_be_json(url: str, records: Path) -> None:
     assert fetch(url + "api/records/0/reviews", b"action=accept")[0] == 415
     bad = json.dumps({"action": "edit", "field": "determination.items[0].decision", "new": "Maybe"}).encode()
-    status, body = fetch(url + "api/records/0/reviews", bad, {"Content-Type": "application/json"})
+    json_type = {"Content-Type": "application/json"}
+    status, body = fetch(url + "api/records/0/reviews", bad, json_type)
     assert status == 422
     assert b"decision" in body
+    for wrong in ({"action": "rewrite"}, {"action": "edit", "field": 3, "new": 1}, [1]):
+        assert fetch(url + "api/records/0/reviews", json.dumps(wrong).encode(), json_type)[0] == 422
     assert not (records.parent / "reviews.jsonl").exists()
 
 

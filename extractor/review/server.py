@@ -17,13 +17,14 @@ import re
 from collections import Counter
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast, get_args
 
 from extractor.review.batch import DocumentFinder
 from extractor.review.corrections import CorrectionError, ReviewLog
 from extractor.review.fields import field_views, other_checks
 from extractor.review.letters import Letter, Recent, read_letter, render_page
 from extractor.schemas import Record
+from extractor.schemas.review import ReviewAction
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,6 @@ class ReviewApp:
         record = self.log.corrected(original)
         items = record.determination.items
         decisions = Counter(item.decision.value for item in items)
-        statuses = Counter(view.status for view in field_views(record))
         return {
             "index": index,
             "id": record.document.id,
@@ -80,7 +80,7 @@ class ReviewApp:
             "categories": sorted({item.category.value for item in items}),
             "requests": [item.request for item in items],
             "disagree": sum(check.status == "disagree" for check in original.checks),
-            "statuses": sorted(statuses),
+            "statuses": sorted({view.status for view in field_views(record)}),
             "needs_review": original.needs_review,
             "reviewed": bool(reviews),
             "edits": sum(review.action != "accept" for review in reviews),
@@ -120,9 +120,13 @@ class ReviewApp:
 
     def save(self, index: int, body: dict[str, Any]) -> dict[str, Any]:
         action = body.get("action")
-        if action not in ("accept", "edit", "add_item", "remove_item"):
+        if action not in get_args(ReviewAction):
             raise CorrectionError(f"unknown action {action!r}")
-        self.log.save(self.records[index], action, self.who, body.get("field"), body.get("new"))
+        if not isinstance(body.get("field"), str | None):
+            raise CorrectionError("field is a path such as determination.items[0].category")
+        self.log.save(
+            self.records[index], cast(ReviewAction, action), self.who, body.get("field"), body.get("new")
+        )
         return self.detail(index)
 
 

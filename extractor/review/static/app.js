@@ -196,6 +196,11 @@ function renderFields(record) {
     for (const field of fields) parts.push(fieldRow(field));
   }
   parts.push(el("button", { type: "button", id: "add-item", onclick: addItem }, "Add an item"));
+  if (record.reviews.length) {
+    parts.push(el("h3", {}, "Reviews"), el("ol", { class: "checks" }, record.reviews.map((r) => el("li", {},
+      `${r.when.slice(0, 16).replace("T", " ")} ${r.who}: ${r.action}${r.field ? ` ${r.field}` : ""}` +
+      (r.action === "edit" ? `: ${display(r.old) ?? "none"} → ${display(r.new) ?? "none"}` : "")))));
+  }
   $("fields").replaceChildren(...parts);
 }
 

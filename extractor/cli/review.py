@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import getpass
-import ipaddress
 import sys
-import threading
-import webbrowser
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -18,6 +14,8 @@ LOOPBACK = "127.0.0.1"
 
 
 def _loopback(host: str) -> bool:
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -25,8 +23,12 @@ def _loopback(host: str) -> bool:
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
+    import getpass
+    import threading
+    import webbrowser
+
     from extractor.review.batch import DocumentFinder, read_batch, records_file
-    from extractor.review.corrections import reviews_beside
+    from extractor.review.corrections import CorrectionError, reviews_beside
     from extractor.review.labels import write_fixtures
     from extractor.review.server import ReviewApp, make_server
 
@@ -45,7 +47,10 @@ def _cmd_review(args: argparse.Namespace) -> int:
         )
     finder = DocumentFinder(records_path.parent, args.documents)
     if args.to_fixtures is not None:
-        written, skipped = write_fixtures(records, log, finder, args.to_fixtures)
+        try:
+            written, skipped = write_fixtures(records, log, finder, args.to_fixtures)
+        except CorrectionError as error:
+            return fail("review", f"{log.path}: {error}")
         note = (
             f"; {len(skipped)} already labelled there, left as they are: {', '.join(skipped)}"
             if skipped
@@ -58,7 +63,9 @@ def _cmd_review(args: argparse.Namespace) -> int:
         print(f"extractor review: warning: serving on {host}: anyone who can reach it can read these letters "
               "and change the reviews", file=sys.stderr)  # fmt: skip
     try:
-        server = make_server(ReviewApp(records, finder, log, args.reviewer), host, args.port)
+        server = make_server(
+            ReviewApp(records, finder, log, args.reviewer or getpass.getuser()), host, args.port
+        )
     except OSError as error:
         return fail("review", error)
     port = server.server_address[1]
@@ -90,9 +97,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--open", action="store_true", help="open the page in the browser")
-    p.add_argument(
-        "--reviewer", default=getpass.getuser(), help="who the reviews are by (default: the user name)"
-    )
+    p.add_argument("--reviewer", help="who the reviews are by (default: the user name)")
     p.add_argument(
         "--to-fixtures",
         type=Path,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from extractor.review.batch import read_batch
+from extractor.review.corrections import reviews_beside
 from tests.review_batch import make_batch
 from tests.review_server import serving
 
@@ -127,3 +128,18 @@ def test_another_host_is_served_only_when_asked_and_with_a_warning(records: Path
     _, err = process.communicate(timeout=30)
     assert url.startswith("http://0.0.0.0:")
     assert "warning: serving on 0.0.0.0: anyone who can reach it can read these letters" in err
+
+
+def test_reviews_that_no_longer_apply_show_the_record_as_extracted(records: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "records.jsonl"
+    copy.write_bytes(records.read_bytes())
+    log = reviews_beside(copy)
+    log.save(read_batch(copy)[0], "edit", "ana", "determination.items[1].category", "surgery")
+    log.close()
+    line = json.loads((tmp_path / "reviews.jsonl").read_text(encoding="utf-8"))
+    line["field"] = "determination.items[9].category"  # as if the letter had been re-extracted
+    (tmp_path / "reviews.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with serving(copy) as url:
+        status, body = fetch(url + "api/records/0")
+    assert status == 200
+    assert "no longer apply" in json.loads(body)["review_problem"]

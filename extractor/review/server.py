@@ -65,9 +65,16 @@ class ReviewApp:
     def queue(self) -> list[dict[str, Any]]:
         return [self._summary(index, record) for index, record in enumerate(self.records)]
 
+    def _corrected(self, original: Record) -> tuple[Record, str | None]:
+        """The record as reviewed, or as extracted with the reason its reviews no longer apply."""
+        try:
+            return self.log.corrected(original), None
+        except CorrectionError as error:
+            return original, f"its reviews no longer apply ({error})"
+
     def _summary(self, index: int, original: Record) -> dict[str, Any]:
         reviews = self.log.reviews(original)
-        record = self.log.corrected(original)
+        record, problem = self._corrected(original)
         items = record.determination.items
         decisions = Counter(item.decision.value for item in items)
         return {
@@ -84,6 +91,7 @@ class ReviewApp:
             "needs_review": original.needs_review,
             "reviewed": bool(reviews),
             "edits": sum(review.action != "accept" for review in reviews),
+            "review_problem": problem,
         }
 
     def detail(self, index: int) -> dict[str, Any]:
@@ -92,7 +100,7 @@ class ReviewApp:
 
     def _detail(self, index: int) -> dict[str, Any]:
         original = self.records[index]
-        record = self.log.corrected(original)
+        record, _ = self._corrected(original)
         views = field_views(record)
         letter = self.letter(index)
         boxes: dict[str, list[dict[str, float]]] = {}

@@ -177,6 +177,7 @@ function renderFields(record) {
   bar.replaceChildren(...[
     el("h2", {}, record.case_number || record.id),
     record.reviewed ? el("span", { class: "badge reviewed" }, `reviewed${record.edits ? `, ${record.edits} edits` : ""}`) : null,
+    record.review_problem ? el("div", { class: "error" }, record.review_problem) : null,
     el("button", { type: "button", id: "accept", title: "accept the record as it is (a)", onclick: accept }, "Accept (a)"),
   ].filter(Boolean));
   const groups = new Map();

@@ -197,6 +197,8 @@ def test_the_wheel_installs_one_top_level_package(wheel: Path) -> None:
     assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"extractor"}
     prompts = {name for name in names if name.startswith("extractor/prompts/")}
     assert {f"extractor/prompts/{name}" for name in ("system.md", "user.md", "user_items.md")} <= prompts
+    page = {f"extractor/review/static/{name}" for name in ("index.html", "app.js", "app.css")}
+    assert page <= set(names)  # the review page is package data
     assert not [name for name in names if "cassettes" in name or "fixtures" in name or name.endswith(".yaml")]
 
 

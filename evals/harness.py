@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from evals.scoring import (
 )
 from extractor.errors import describe
 from extractor.pipeline import extract
-from extractor.schemas import Backend, Record
+from extractor.schemas import Backend, Category, Record
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig
@@ -83,6 +84,11 @@ class BackendRun:
     @property
     def errors(self) -> list[LetterScore]:
         return [letter for letter in self.letters if letter.error is not None]
+
+    @property
+    def confusion(self) -> Counter[tuple[str, str]]:
+        """(labelled, predicted) category pairs over every letter, counted."""
+        return Counter(pair for letter in self.letters for pair in letter.categories)
 
     @property
     def missing_cassettes(self) -> list[LetterScore]:
@@ -224,9 +230,43 @@ def backend_report(run: BackendRun) -> dict[str, Any]:
         "overall": total.as_dict(),
         "not_scored": sorted(NOT_EXTRACTED.get(run.backend, ())),
         "fields": {name: count.as_dict() for name, count in run.fields.items()},
+        "category_confusion": confusion_report(run.confusion),
         "errors": {s.fixture_id: s.error for s in run.errors},
         "letters": {s.fixture_id: letter_report(s) for s in sorted(run.letters, key=lambda s: s.fixture_id)},
     }
+
+
+def confusion_report(confusion: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """``{labelled: {predicted: count}}``, both in the schema's category order."""
+    order = {category.value: index for index, category in enumerate(Category)}
+    table: dict[str, dict[str, int]] = {}
+    for (labelled, predicted), count in sorted(
+        confusion.items(), key=lambda kv: (order[kv[0][0]], order[kv[0][1]])
+    ):
+        table.setdefault(labelled, {})[predicted] = count
+    return table
+
+
+def confusion_table(run: BackendRun) -> Table:
+    """Labelled category down, predicted across; only the categories that occur."""
+    cells = confusion_report(run.confusion)
+    across = [c.value for c in Category if any(c.value in row for row in cells.values())]
+    right = sum(row.get(label, 0) for label, row in cells.items())
+    total = sum(sum(row.values()) for row in cells.values())
+    title = f"{run.backend}: item category, labelled (rows) by predicted ({right}/{total} right)"
+    table = Table(title=title, min_width=len(title))
+    table.add_column("labelled", no_wrap=True)
+    for name in across:
+        table.add_column(name.replace("_", " "), justify="right", overflow="fold")
+    for label, row in cells.items():
+        table.add_row(label, *(_cell(row.get(name, 0), name == label) for name in across))
+    return table
+
+
+def _cell(count: int, diagonal: bool) -> str:
+    if not count:
+        return ""
+    return f"[bold]{count}[/bold]" if diagonal else f"[red]{count}[/red]"
 
 
 def build_report(runs: dict[str, BackendRun]) -> dict[str, Any]:
@@ -356,6 +396,9 @@ def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8,
     side_by_side = console.width >= SIDE_BY_SIDE_WIDTH
     for group in [runs] if side_by_side else [{name: run} for name, run in runs.items()]:
         console.print(scores_table(group))
+    for run in runs.values():
+        if run.confusion:
+            console.print(confusion_table(run))
     for run in runs.values():
         if run.model or run.prompt_version:
             console.print(f"{run.backend}: model {run.model}, prompt_version {run.prompt_version}")

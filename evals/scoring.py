@@ -109,6 +109,8 @@ class LetterScore:
     fields: dict[str, FieldCount] = field(default_factory=dict)
     misses: list[Miss] = field(default_factory=list)
     error: str | None = None
+    categories: list[tuple[str, str]] = field(default_factory=list)
+    """(labelled, predicted) category of each aligned item whose category is labelled."""
 
     @property
     def right(self) -> int:
@@ -283,4 +285,20 @@ def score_fixture(
     fields, misses = score_determination(fixture.determination, predicted, skip)
     if predicted is None:
         misses = [Miss("document", "document", fixture.document.path, error or "no record", kind="error")]
-    return LetterScore(fixture.document.id, fields, misses, error=error if predicted is None else None)
+    categories = category_pairs(fixture.determination, predicted)
+    return LetterScore(
+        fixture.document.id, fields, misses, error=error if predicted is None else None, categories=categories
+    )
+
+
+def category_pairs(label: Determination, predicted: Determination | None) -> list[tuple[str, str]]:
+    """The cells of a category confusion table: (labelled, predicted) for each item aligned as
+    the scorer aligns them, whose category the label states."""
+    if predicted is None or ITEMS not in label.model_fields_set:
+        return []
+    pairs = align([item.request for item in label.items], [item.request for item in predicted.items])
+    return [
+        (label.items[i].category.value, predicted.items[j].category.value)
+        for i, j in pairs
+        if i is not None and j is not None and "category" in label.items[i].model_fields_set
+    ]

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from evals import cassettes
 from evals.fixtures import FIXTURES_DIR
-from evals.harness import BACKENDS, BackendRun, print_summary
+from evals.harness import BACKENDS, BackendRun, confusion_report, print_summary
 from evals.scoring import FieldCount, LetterScore
 from extractor import cli
 from extractor.reading import read_path
@@ -282,3 +282,15 @@ def test_the_scores_never_lose_a_figure_on_a_narrow_terminal() -> None:
         assert text.count("Eval: right / labelled per field") == tables
         assert text.count("100.0%") == 12  # per backend: acc of both fields, prec of the list one, overall
         assert "items[].claims_administrator_guidelines" in text.replace("\n", "").replace("│", "")
+
+
+def test_the_report_and_the_screen_carry_a_category_confusion_table() -> None:
+    pairs = [("imaging", "imaging"), ("medication", "other"), ("medication", "medication")]
+    run = BackendRun(backend="rules", letters=[LetterScore("x", categories=pairs)])
+    assert confusion_report(run.confusion) == {
+        "imaging": {"imaging": 1},
+        "medication": {"medication": 1, "other": 1},
+    }
+    console = Console(width=160, record=True, file=io.StringIO())
+    print_summary(console, {"rules": run})
+    assert "item category, labelled (rows) by predicted (2/3 right)" in console.export_text()

@@ -10,6 +10,7 @@ from evals.scoring import (
     FieldCount,
     LetterScore,
     aggregate,
+    category_pairs,
     overall,
     score_determination,
     score_fixture,
@@ -244,3 +245,30 @@ def test_skip_and_aggregate() -> None:
     assert list(totals) == ["patient.age", "patient.diagnoses", "patient.mechanism_of_injury"]
     assert counts(totals, "patient.age")[:2] == (1, 2)
     assert overall(totals).accuracy == pytest.approx(2 / 4)  # age 1/2, diagnoses 0/1, mechanism 1/1
+
+
+def test_category_pairs_are_the_aligned_labelled_items() -> None:
+    """The confusion table's cells: a missed item has no cell, an unlabelled category none either."""
+    labelled = label(
+        {
+            "items": [
+                item("MRI lumbar spine", category="imaging"),
+                item("Norco 10/325 #60", category="medication"),
+                {"request": "Gym membership", "decision": "Upheld"},  # category not labelled
+                item("Acupuncture x6", category="acupuncture"),
+            ]
+        }
+    )
+    got = predicted(
+        {
+            "items": [
+                item("MRI lumbar spine", category="imaging"),
+                item("Norco 10/325 #60", category="other"),
+                item("Gym membership", category="other"),
+            ]
+        }
+    )
+    fixture = Fixture(document={"id": "x", "path": "synthetic/x.txt"}, determination=labelled)
+    assert category_pairs(labelled, got) == [("imaging", "imaging"), ("medication", "other")]
+    assert score_fixture(fixture, got).categories == [("imaging", "imaging"), ("medication", "other")]
+    assert category_pairs(labelled, None) == []

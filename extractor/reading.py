@@ -34,10 +34,12 @@ from extractor.schemas import Document
 MAX_BYTES = 20 * 1024 * 1024
 """The largest file read: the longest real letter is ~30 kB, so 20 MB is a runaway, not a letter."""
 
-_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
+SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
+"""Runs of spaces normalised to one (the review view maps offsets through the same rule)."""
 _CASE_NUMBER = re.compile(r"\bCase Number:\s*([A-Z]{2}\d{2}-\d{5,})")
 # pdfium marks a soft hyphen at a line break with U+FFFE (or U+00AD); the break itself is gone.
-_SOFT_HYPHENS = str.maketrans({"\ufffe": "-", "\u00ad": "-", "\u2010": "-", "\u2011": "-"})
+# Public: the review view maps evidence offsets to character boxes through the same rules.
+SOFT_HYPHENS = str.maketrans({"\ufffe": "-", "\u00ad": "-", "\u2010": "-", "\u2011": "-"})
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,8 @@ def normalise(raw: str) -> str:
     This folds the renderings letters arrive in (CRLF PDFs, the seeds' blank line between
     every line, page gaps, trailing spaces) into one form the rules can rely on.
     """
-    text = raw.replace("\r\n", "\n").replace("\r", "\n").translate(_SOFT_HYPHENS)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").translate(SOFT_HYPHENS)
+    lines = (SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 

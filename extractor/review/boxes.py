@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from extractor.reading import _SOFT_HYPHENS, _SPACES
+from extractor.reading import SOFT_HYPHENS, SPACES
 from extractor.schemas.record import Span
 
 
@@ -24,7 +24,7 @@ def _fold_newlines(raw: str) -> tuple[str, list[int]]:
             continue
         chars.append("\n" if char == "\r" else char)
         origins.append(index)
-    return "".join(chars).translate(_SOFT_HYPHENS), origins
+    return "".join(chars).translate(SOFT_HYPHENS), origins
 
 
 def _collapse(line: str, origins: Sequence[int]) -> tuple[str, list[int]]:
@@ -32,7 +32,7 @@ def _collapse(line: str, origins: Sequence[int]) -> tuple[str, list[int]]:
     chars: list[str] = []
     kept: list[int] = []
     last = 0
-    for match in _SPACES.finditer(line):
+    for match in SPACES.finditer(line):
         chars.append(line[last : match.start()])
         kept.extend(origins[last : match.start()])
         chars.append(" ")

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from extractor.schemas import Record
+from extractor.schemas import Guideline, Record
 
 ITEM_COLUMNS = (
     "document_id", "path", "case_number", "date_assigned", "decision_date", "date_of_injury",
@@ -14,11 +14,23 @@ ITEM_COLUMNS = (
     "subspecialties", "age", "sex", "diagnoses", "item_index", "request", "original_request",
     "decision", "category", "claims_administrator_sources", "reviewer_sources", "reviewer_pages",
     "needs_review", "backend",
+    # added later, at the end so that scripts reading columns by position keep working
+    "mechanism_of_injury", "claims_administrator_titles", "claims_administrator_sections",
+    "claims_administrator_pages", "reviewer_titles", "reviewer_sections", "rationale",
 )  # fmt: skip
 
 
 def _joined(values: Iterable[object]) -> str:
     return "; ".join(str(value) for value in values if value is not None)
+
+
+def _citations(side: str, guidelines: list[Guideline]) -> dict[str, str]:
+    """One side's titles, sections and pages, each joined across its citations."""
+    return {
+        f"{side}_titles": _joined(g.title for g in guidelines),
+        f"{side}_sections": _joined(section for g in guidelines for section in g.sections),
+        f"{side}_pages": _joined(page for g in guidelines for page in g.pages),
+    }
 
 
 def item_rows(record: Record) -> Iterator[dict[str, object]]:
@@ -36,6 +48,7 @@ def item_rows(record: Record) -> Iterator[dict[str, object]]:
         "age": patient.age,
         "sex": patient.sex,
         "diagnoses": _joined(patient.diagnoses),
+        "mechanism_of_injury": patient.mechanism_of_injury,
         "needs_review": record.needs_review,
         "backend": record.provenance.backend,
     }
@@ -53,7 +66,9 @@ def item_rows(record: Record) -> Iterator[dict[str, object]]:
             "reviewer_sources": _joined(
                 g.source.value if g.source else "none cited" for g in item.reviewer_guidelines
             ),
-            "reviewer_pages": _joined(page for g in item.reviewer_guidelines for page in g.pages),
+            **_citations("claims_administrator", item.claims_administrator_guidelines),
+            **_citations("reviewer", item.reviewer_guidelines),
+            "rationale": item.rationale,
         }
 
 

@@ -1,4 +1,4 @@
-"""``extractor export``: items.csv from a batch's records.jsonl."""
+"""``extractor export``: items.csv, or the analyst tables (DuckDB, Parquet, CSV), from a records.jsonl."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from extractor.cli.options import EXIT_OK, fail
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail
+
+FORMATS = ("duckdb", "parquet", "csv")
 
 
 def _not_records(path: Path) -> str:
@@ -24,25 +26,80 @@ def _not_records(path: Path) -> str:
     return f"{path} holds a line that is not a record"
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _unusable_target(to: str, target: Path) -> str | None:
+    """Why the tables cannot go to ``target``; a batch's own folder is refused, since its
+    items.csv (one wide row per item) would be replaced by the normalised table of that name."""
+    if to == "duckdb":
+        return f"{target} is a folder; give the database file to write" if target.is_dir() else None
+    if target.exists() and not target.is_dir():
+        return f"{target} is a file; --to {to} writes a folder of tables"
+    if (target / "records.jsonl").exists():
+        return f"{target} is a batch's folder; write the {to} tables to a folder of their own"
+    return None
+
+
+def _export_tables(path: Path, to: str, target: Path) -> int:
+    from extractor.analytics.export import export
+    from extractor.analytics.tables import NotRecords
+
+    if (why := _unusable_target(to, target)) is not None:
+        return fail("export", why)
+    try:
+        counts = export(path, to, target)  # type: ignore[arg-type]
+    except NotRecords:
+        return fail("export", _not_records(path))
+    except OSError as error:
+        return fail("export", error)
+    tables = ", ".join(f"{rows} {name}" for name, rows in counts.items())
+    print(f"extractor export: {tables} -> {target}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export_items(path: Path, csv: str) -> int:
     from extractor.jobs import export_items
 
-    path: Path = args.records
-    if path.is_dir():
-        return fail("export", f"{path} is a folder; give the records.jsonl in it")
     try:
-        rows = export_items(path, None if args.csv == "-" else Path(args.csv))
+        rows = export_items(path, None if csv == "-" else Path(csv))
     except FileNotFoundError:
         return fail("export", f"no such file: {path}")
     except (ValidationError, UnicodeDecodeError):
         return fail("export", _not_records(path))
-    if args.csv != "-":
-        print(f"extractor export: {rows} items -> {args.csv}", file=sys.stderr)
+    if csv != "-":
+        print(f"extractor export: {rows} items -> {csv}", file=sys.stderr)
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    path: Path = args.records
+    if path.is_dir():
+        return fail("export", f"{path} is a folder; give the records.jsonl in it")
+    if args.to is None:
+        return _export_items(path, args.csv)
+    to, target = args.to
+    if to not in FORMATS:
+        print(f"extractor export: error: --to {to}: choose one of {', '.join(FORMATS)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not path.is_file():
+        return fail("export", f"no such file: {path}")
+    return _export_tables(path, to, Path(target))
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("export", help="write items.csv from a records.jsonl")
+    p = sub.add_parser(
+        "export",
+        help="write items.csv, or the analyst tables, from a records.jsonl",
+        description="items.csv (one row per item; the default), or with --to the normalised tables "
+        "letters, items, guidelines, diagnoses, checks and the view items_wide.",
+    )
     p.add_argument("records", type=Path, metavar="RECORDS.jsonl")
-    p.add_argument("--csv", default="-", metavar="ITEMS.csv", help="where to write it (default: stdout)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--csv", default="-", metavar="ITEMS.csv", help="where to write items.csv (default: stdout)"
+    )
+    where.add_argument(
+        "--to",
+        nargs=2,
+        metavar=("FORMAT", "TARGET"),
+        help="duckdb FILE (one database), parquet DIR or csv DIR (one file per table)",
+    )
     p.set_defaults(func=_cmd_export)

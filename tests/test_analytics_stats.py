@@ -116,6 +116,8 @@ def test_the_terminal_shows_rates_counts_and_intervals(
     assert usage.value.code == 64
     assert main(["stats", str(batch / "missing")]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["stats", str(batch / "errors.jsonl")]) == 2
+    assert "is an errors file" in capsys.readouterr().err
 
 
 def test_the_html_report_has_every_chart_and_names_no_url(batch: Path, made: Report, tmp_path: Path) -> None:

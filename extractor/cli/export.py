@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records
 
 FORMATS = ("duckdb", "parquet", "csv")
-
-
-def _not_records(path: Path) -> str:
-    """Why ``path`` is not a records.jsonl, in words that say what to pass instead."""
-    try:
-        with path.open(encoding="utf-8") as lines:
-            first = json.loads(next((line for line in lines if line.strip()), "{}"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return f"{path} is not a records.jsonl (not JSON lines)"
-    if isinstance(first, dict) and "error" in first and "determination" not in first:
-        return f"{path} is an errors file (one failed letter a line); export reads a batch's records.jsonl"
-    return f"{path} holds a line that is not a record"
 
 
 def _unusable_target(to: str, target: Path) -> str | None:
@@ -47,7 +34,7 @@ def _export_tables(path: Path, to: str, target: Path) -> int:
     try:
         counts = export(path, to, target)  # type: ignore[arg-type]
     except NotRecords:
-        return fail("export", _not_records(path))
+        return fail("export", not_records(path))
     except OSError as error:
         return fail("export", error)
     tables = ", ".join(f"{rows} {name}" for name, rows in counts.items())
@@ -63,7 +50,7 @@ def _export_items(path: Path, csv: str) -> int:
     except FileNotFoundError:
         return fail("export", f"no such file: {path}")
     except (ValidationError, UnicodeDecodeError):
-        return fail("export", _not_records(path))
+        return fail("export", not_records(path))
     if csv != "-":
         print(f"extractor export: {rows} items -> {csv}", file=sys.stderr)
     return EXIT_OK

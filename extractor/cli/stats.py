@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records
 
 
 def fields(text: str) -> list[str]:
@@ -21,7 +21,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from extractor.analytics import terminal
-    from extractor.analytics.stats import StatsError, report
+    from extractor.analytics.stats import StatsError, records_and_errors, report
     from extractor.analytics.tables import NotRecords
 
     source: Path = args.source
@@ -30,9 +30,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     except FileNotFoundError as missing:
         return fail("stats", f"no such file: {missing}")
     except NotRecords:
-        return fail(
-            "stats", f"{source} holds a line that is not a record; stats reads a batch's records.jsonl"
-        )
+        return fail("stats", not_records(records_and_errors(source)[0]))
     except StatsError as error:
         print(f"extractor stats: error: {error}", file=sys.stderr)
         return EXIT_USAGE

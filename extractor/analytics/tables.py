@@ -18,7 +18,7 @@ import datetime as dt
 import enum
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +93,7 @@ def flat_columns(model: type[BaseModel], path: str, prefix: str = "") -> Iterato
             yield f'{path}."{name}"', f"{prefix}{name}"
 
 
-def _select(columns: Iterator[tuple[str, str]]) -> str:
+def _select(columns: Iterable[tuple[str, str]]) -> str:
     return ", ".join(f'{expression} AS "{name}"' for expression, name in columns)
 
 
@@ -106,7 +106,7 @@ def _letters_sql() -> str:
         ("needs_review", "needs_review"),
         *flat_columns(Provenance, "provenance"),
     ]
-    return f"SELECT letter_key, {_select(iter(parts))} FROM records ORDER BY letter_key"
+    return f"SELECT letter_key, {_select(parts)} FROM records ORDER BY letter_key"
 
 
 def _item_lists() -> dict[str, type[BaseModel]]:

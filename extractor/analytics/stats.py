@@ -208,6 +208,11 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return name in tables.table_names(con)
 
 
+def _columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The columns of ``items_wide``: those of this schema."""
+    return [row[0] for row in con.execute(f"DESCRIBE {tables.WIDE}").fetchall()]
+
+
 def dimensions(con: duckdb.DuckDBPyConnection) -> dict[str, Dimension]:
     """The dimensions this data has, by name."""
     return {d.name: d for d in DIMENSIONS if d.needs is None or _has_table(con, d.needs)}
@@ -218,8 +223,7 @@ def dimension(con: duckdb.DuckDBPyConnection, name: str) -> Dimension:
     known = dimensions(con)
     if name in known:
         return known[name]
-    columns = [row[0] for row in con.execute(f"DESCRIBE {tables.WIDE}").fetchall()]
-    if name not in columns:
+    if name not in _columns(con):
         raise StatsError(
             f"--by {name}: no such field; use one of {', '.join(known)} or a column of {tables.WIDE}"
         )
@@ -263,17 +267,27 @@ def crosstab(con: duckdb.DuckDBPyConnection, *pair: Dimension) -> CrossTab:
 
 
 _RETROSPECTIVE = r"regexp_matches(request, '(?i)\bretro(spective(ly)?)?\b')"
+_AFTER_DENIED_SURGERY = (
+    "EXISTS (SELECT 1 FROM items s WHERE s.letter_key = base.letter_key "
+    "AND s.item_index = base.depends_on AND s.decision = 'Upheld')"
+)
+ITEM_KINDS = (
+    ("all items", "true", None),
+    ("partial authorisation", "original_request IS NOT NULL", None),
+    ("retrospective", _RETROSPECTIVE, None),
+    ("retrospective, with a date of service", "date_of_service IS NOT NULL", "date_of_service"),
+    ("serves a surgery whose denial was upheld", _AFTER_DENIED_SURGERY, "depends_on"),
+)
+"""(label, condition on ``base``, the column it needs when the schema may not have it)."""
 
 
 def item_kinds(con: duckdb.DuckDBPyConnection) -> RateTable:
-    """All items, partial authorisations (an original request is stated) and retrospective ones."""
-    kinds = (
-        ("all items", "true"),
-        ("partial authorisation", "original_request IS NOT NULL"),
-        ("retrospective", _RETROSPECTIVE),
-    )
+    """Overturn rates of all items and of the kinds analysts ask about, where the schema has them."""
+    columns = _columns(con)
     rates = []
-    for label, condition in kinds:
+    for label, condition, needs in ITEM_KINDS:
+        if needs is not None and needs not in columns:
+            continue
         n, k = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE overturned) FROM base WHERE {condition}"
         ).fetchone() or (0, 0)

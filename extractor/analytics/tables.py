@@ -109,7 +109,7 @@ def _letters_sql() -> str:
     return f"SELECT letter_key, {_select(parts)} FROM records ORDER BY letter_key"
 
 
-def _item_lists() -> dict[str, type[BaseModel]]:
+def item_lists() -> dict[str, type[BaseModel]]:
     """Item fields that are lists of models: the citation lists and any other."""
     return {
         name: model for name, f in Item.model_fields.items() if _is_model(model := _item_model(f.annotation))
@@ -118,7 +118,7 @@ def _item_lists() -> dict[str, type[BaseModel]]:
 
 def _citation_sides() -> dict[str, str]:
     return {
-        name.removesuffix(GUIDELINE_SUFFIX): name for name in _item_lists() if name.endswith(GUIDELINE_SUFFIX)
+        name.removesuffix(GUIDELINE_SUFFIX): name for name in item_lists() if name.endswith(GUIDELINE_SUFFIX)
     }
 
 
@@ -135,7 +135,7 @@ def _child_sql(field: str, extra: str = "") -> str:
 
 def _guidelines_sql() -> str:
     sides = _citation_sides()
-    model = _item_lists()[next(iter(sides.values()))]
+    model = item_lists()[next(iter(sides.values()))]
     union = " UNION ALL ".join(_child_sql(field, f", '{side}' AS side") for side, field in sides.items())
     return (
         f"SELECT item_key, side, position, {_select(flat_columns(model, 'element'))} "
@@ -148,7 +148,7 @@ def other_item_tables() -> dict[str, str]:
     return {
         field: f"SELECT item_key, position, {_select(flat_columns(model, 'element'))} "
         f"FROM ({_child_sql(field)}) ORDER BY item_key, position"
-        for field, model in _item_lists().items()
+        for field, model in item_lists().items()
         if not field.endswith(GUIDELINE_SUFFIX)
     }
 

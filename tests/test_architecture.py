@@ -162,6 +162,7 @@ def test_rules_extraction_loads_no_llm_stack(backend: str) -> None:
         "import sys\nfrom extractor.cli import main\n"
         f"code = main(['extract', '--backend', {backend!r}, {str(letter)!r}])\n"
         f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {HEAVY!r})\n"
+        "loaded += sorted(m for m in sys.modules if m.startswith('extractor.jobs'))  # the batch machinery\n"
         "print('LOADED', loaded, code, file=sys.stderr)\n"
     )
     run = subprocess.run(

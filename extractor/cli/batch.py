@@ -94,7 +94,7 @@ def _options(args: argparse.Namespace) -> BatchOptions:
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from extractor.errors import LedgerError, ResultsFileError
-    from extractor.jobs import expand, run_batch
+    from extractor.jobs import BatchStopped, expand, resume_command, run_batch
 
     try:
         paths = expand(args.inputs)
@@ -108,6 +108,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             return fail("batch", f"{unreachable}; nothing was started")
     try:
         summary = run_batch(paths, options)
+    except BatchStopped as stopped:  # Ctrl-C or SIGTERM: said even with --quiet
+        print(f"extractor batch: {stopped}", file=sys.stderr)
+        print(f"extractor batch: to resume, run: {resume_command(sys.argv)}", file=sys.stderr)
+        return stopped.exit_status
     except (LedgerError, ResultsFileError, OSError) as error:
         return fail("batch", error)
     if not args.quiet:

@@ -152,10 +152,13 @@ def output(path: str | None) -> Iterator[IO[str]]:
 
 def letters(arguments: Sequence[str]) -> Iterator[str]:
     """FILE arguments as letters: a folder is every ``*.pdf`` and ``*.txt`` below it, sorted."""
-    from extractor.jobs.inputs import expand
-
     for argument in arguments:
-        yield from expand([argument]) if os.path.isdir(argument) else [argument]
+        if os.path.isdir(argument):
+            from extractor.jobs.inputs import expand  # the batch machinery, only for a folder
+
+            yield from expand([argument])
+        else:
+            yield argument
 
 
 def read_source(name: str) -> SourceText:

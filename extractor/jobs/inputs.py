@@ -1,7 +1,12 @@
-"""What a batch reads: INPUT arguments expanded to files, each keyed by its path and content.
+"""What a batch reads: INPUT arguments expanded to files, each keyed by its real path and content.
 
 A list of paths is named with an ``@`` prefix (``@letters.txt``) rather than guessed from its
 suffix, because a letter can be a ``.txt`` file too.
+
+A file is one input however it is spelled (``in/a.pdf``, ``$PWD/in/a.pdf``, a symlink): it is
+identified by its resolved path, while records keep the path the user gave.  File names are
+bytes; one that is not UTF-8 reaches Python with lone surrogates, which no JSON writer takes, so
+records name it with ``\\xNN`` escapes (:func:`printable`) and only opening it uses the raw name.
 """
 
 from __future__ import annotations
@@ -24,7 +29,12 @@ class Task:
     """One file of the batch; ``sha256`` is None when the file could not be read to hash it."""
 
     path: str
+    """As given, made printable: what records and errors name it."""
     sha256: str | None
+    file: str
+    """As the operating system spells it: what is opened."""
+    real: str
+    """Its :func:`identity`: the same file under another spelling is the same input."""
 
 
 def _letters_under(folder: Path) -> Iterator[str]:
@@ -34,7 +44,7 @@ def _letters_under(folder: Path) -> Iterator[str]:
 
 def _listed(list_file: Path) -> Iterator[str]:
     """The entries of a list file: one path per line; blank lines and ``#`` comments skipped."""
-    for line in list_file.read_text(encoding="utf-8").splitlines():
+    for line in list_file.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
         entry = line.strip()
         if entry and not entry.startswith("#"):
             yield entry
@@ -70,6 +80,25 @@ def _expand_one(argument: str, *, strict: bool) -> list[str]:
     return [argument]
 
 
+def printable(path: str) -> str:
+    """``path`` as valid Unicode: bytes of a name that are not UTF-8 become ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def identity(path: str) -> str:
+    """What makes two spellings of a path one input: the resolved path (symlinks, ``..``, the
+    current directory), printable so that a recorded path resolves to the same string."""
+    return printable(os.path.realpath(path))
+
+
+def distinct_files(paths: Iterable[str]) -> list[str]:
+    """Each file once, spelled as first given: ``in`` and ``$PWD/in`` name the same letters."""
+    first: dict[str, str] = {}
+    for path in paths:
+        first.setdefault(identity(path), path)
+    return list(first.values())
+
+
 def file_sha256(path: str) -> str | None:
     """SHA-256 of the file's bytes (streamed), or None when it cannot be read."""
     try:
@@ -80,7 +109,11 @@ def file_sha256(path: str) -> str | None:
 
 
 def hashed(paths: Iterable[str], threads: int = 8) -> list[Task]:
-    """Each path with its content hash; threads, because hashing waits on the disk."""
+    """Each path as a task with its content hash; threads, because hashing waits on the disk."""
     paths = list(paths)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return [Task(path, digest) for path, digest in zip(paths, pool.map(file_sha256, paths), strict=True)]
+        digests = pool.map(file_sha256, paths)
+        return [
+            Task(printable(path), digest, path, identity(path))
+            for path, digest in zip(paths, digests, strict=True)
+        ]

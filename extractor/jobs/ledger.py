@@ -14,13 +14,14 @@ import json
 import os
 import sys
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
 from extractor.errors import LedgerError
-from extractor.jobs.inputs import Task
+from extractor.jobs.inputs import Task, identity
 
 if sys.platform != "win32":
     import fcntl
@@ -30,14 +31,26 @@ Key = tuple[str, str | None]
 """(path, sha256 of its content): what a record or error line is the result for."""
 
 
+def temporary_of(path: Path) -> Path:
+    """Where :func:`write_atomically` writes ``path`` before renaming it."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 def write_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:
-    """Write ``path`` through a temporary file and ``os.replace``: readers see old or new, never half."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8", newline="") as stream:
-        result = write(stream)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    """Write ``path`` through a temporary file and ``os.replace``: readers see old or new, never half.
+
+    A write that fails or is interrupted removes its temporary; only a crash leaves one behind.
+    """
+    temporary = temporary_of(path)
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="") as stream:
+            result = write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     _sync_folder(path.parent)
     return result
 
@@ -101,13 +114,18 @@ class JsonLines:
             os.truncate(self.path, good_end)
         return keys
 
-    def append(self, line: str) -> None:
-        """Add one line with a single write, so it is whole or (at the very end) torn, never mixed."""
+    def open(self) -> int:
+        """The file held open for appending, created if need be."""
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._fd
+
+    def append(self, line: str) -> None:
+        """Add one line with a single write, so it is whole or (at the very end) torn, never mixed."""
+        fd = self.open()
         data = (line.rstrip("\n") + "\n").encode("utf-8")
         while data:  # a regular file takes it all in one write; loop for the rare short write
-            written = os.write(self._fd, data)
+            written = os.write(fd, data)
             data = data[written:]
         self._unsynced = True
         if time.monotonic() - self._synced_at >= self.sync_interval:
@@ -142,34 +160,53 @@ def _key(raw: bytes) -> Key | None:
         return None
 
 
+JOB_FILES = ("records.jsonl", "errors.jsonl", "items.csv", "summary.json")
+"""What a batch writes to its folder."""
+
+
 class Ledger:
-    """records.jsonl and errors.jsonl of one output folder, held under a lock for one run."""
+    """records.jsonl and errors.jsonl of one output folder, held under a lock for one run.
+
+    Both files exist from the start (empty when nothing went there), and temporaries a crash
+    left behind are removed: with the lock held, no other run is writing them.
+    """
 
     def __init__(self, out: Path, sync_interval: float = 1.0) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.out = out
-        self._lock = _lock(out / ".lock")
+        self._lock: int | None = _lock(out / ".lock")
+        _OPEN.add(self)
         self.records = JsonLines(out / "records.jsonl", sync_interval)
         self.errors = JsonLines(out / "errors.jsonl", sync_interval)
+        try:
+            for name in JOB_FILES:
+                temporary_of(out / name).unlink(missing_ok=True)
+            self.records.open()
+            self.errors.open()
+        except OSError:
+            self.close()
+            raise
 
     def pending(self, tasks: Iterable[Task], retry_errors: bool = False) -> list[Task]:
         """The tasks still to do, after dropping the lines that redoing them supersedes.
 
-        A task is done when a line has its (path, sha256), or, for a file that cannot be
-        read, any line of its path (a record is never dropped because its file went away).
-        Lines of the same path with other content are stale and dropped; with
-        ``retry_errors`` so are the task's error lines.  Both files are rewritten (atomically)
-        before anything is redone, so every input ends up exactly once in records ∪ errors.
+        A line belongs to a task when its path is the same file (:func:`identity`: another
+        spelling of it counts).  A task is done when such a line has its sha256, or, for a
+        file that cannot be read, when it has any line (a record is never dropped because its
+        file went away).  Lines of the same file with other content are stale and dropped;
+        with ``retry_errors`` so are the task's error lines.  Both files are rewritten
+        (atomically) before anything is redone, so every input ends up exactly once in
+        records ∪ errors.
         """
         lines: dict[str, list[tuple[JsonLines, int, str | None]]] = defaultdict(list)
         for log in (self.records, self.errors):
             for number, (path, sha) in enumerate(log.recover()):
-                lines[path].append((log, number, sha))
+                lines[identity(path)].append((log, number, sha))
         drop: dict[JsonLines, set[int]] = {self.records: set(), self.errors: set()}
         todo: list[Task] = []
         for task in tasks:
             current: dict[JsonLines, list[int]] = {self.records: [], self.errors: []}
-            for log, number, sha in lines.get(task.path, []):
+            for log, number, sha in lines.get(task.real, []):
                 if task.sha256 is None or sha == task.sha256:
                     current[log].append(number)
                 else:  # the file has changed since that line was written
@@ -184,10 +221,32 @@ class Ledger:
             log.drop(numbers)
         return todo
 
+    def forget_lock(self) -> None:
+        """Close this process's copy of the lock, leaving the lock to any other holder."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+        _OPEN.discard(self)
+
     def close(self) -> None:
         self.records.close()
         self.errors.close()
-        os.close(self._lock)
+        self.forget_lock()
+
+
+_OPEN: weakref.WeakSet[Ledger] = weakref.WeakSet()
+"""The ledgers this process holds open, whose locks a forked child must not keep."""
+
+
+def _forget_locks() -> None:
+    """In a forked child (a worker): close the inherited locks.  A child shares each lock with
+    this process and would hold it past this process's death, so a resume would be refused."""
+    for ledger in list(_OPEN):
+        ledger.forget_lock()
+
+
+if sys.platform != "win32":
+    os.register_at_fork(after_in_child=_forget_locks)
 
 
 def _lock(path: Path) -> int:

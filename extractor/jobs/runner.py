@@ -9,20 +9,27 @@ many letters are in flight as keep both the pool and the LLM busy.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import multiprocessing
 import os
+import shlex
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from extractor.errors import WorkerCrashed
 from extractor.jobs import work
-from extractor.jobs.inputs import Task, hashed
+from extractor.jobs.inputs import Task, distinct_files, hashed
 from extractor.jobs.ledger import Ledger, write_atomically
 from extractor.jobs.progress import BatchProgress
 from extractor.jobs.summary import RunCounts, write_outputs
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_WORKER_START = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
 Outcome = str | Failure | None
 """A record's JSON line, an error, or nothing to write (a letter sent to the requests file)."""
 
@@ -77,39 +86,145 @@ class BatchOptions:
         return self.backend != "rules" and self.prepare_batch is None and self.ingest is None
 
 
+class BatchStopped(KeyboardInterrupt):
+    """The batch stopped on Ctrl-C or SIGTERM, with summary.json and items.csv written: the same
+    command again resumes it.  A KeyboardInterrupt, so that code which does not expect it stops."""
+
+    def __init__(self, summary: dict[str, Any], signum: int, out: Path) -> None:
+        super().__init__(summary, signum, out)
+        self.summary = summary
+        self.signum = signum
+        self.out = out
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal's number: what a shell reports for a command the signal ended."""
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        status = self.summary["status"]
+        this_run = status["done"] + status["failed"]
+        done = status["skipped"] + this_run
+        return (
+            f"stopped by {signal.Signals(self.signum).name}: {done} of {self.summary['inputs']} inputs done "
+            f"({this_run} in this run); summary.json and items.csv written to {self.out}"
+        )
+
+
+def resume_command(argv: Sequence[str]) -> str:
+    """The command line that finishes a stopped batch: the same one (``sys.argv``) again."""
+    python_m = Path(argv[0]).name == "__main__.py"  # python -m extractor
+    program = [sys.executable, "-m", "extractor"] if python_m else [argv[0]]
+    return shlex.join([*program, *argv[1:]])
+
+
+class _Interrupted(KeyboardInterrupt):
+    """A first stop signal outside the event loop; run_batch catches it and writes the summary."""
+
+
+class _Stop:
+    """SIGINT (Ctrl-C) and SIGTERM, both taken as a request to stop cleanly.
+
+    The first signal stops the batch where it is: letters in flight are cancelled (a resume
+    redoes them), and the summary is written.  While the summary is being written, the signal
+    only waits for it.  A second signal stops at once (KeyboardInterrupt).  Only the main thread
+    has signal handlers, so elsewhere nothing changes; an ignored signal stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.deferred = False
+        self._cancel: Callable[[], object] | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                if signal.getsignal(signum) != signal.SIG_IGN:  # nohup, or `&` in a script
+                    self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+    @contextmanager
+    def cancelling(self, task: asyncio.Task[Any]) -> Iterator[None]:
+        """While the block runs, a first signal cancels ``task``, in its loop, rather than raise
+        in the middle of whatever the loop is doing."""
+        self._cancel = functools.partial(task.get_loop().call_soon_threadsafe, task.cancel)
+        try:
+            yield
+        finally:
+            self._cancel = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        if self._cancel is not None:
+            self._cancel()
+        elif not self.deferred:
+            raise _Interrupted
+
+
 def run_batch(paths: Sequence[str], options: BatchOptions) -> dict[str, Any]:
     """Extract every file of ``paths`` into ``options.out``; returns the summary.
 
     Inputs with a line in records.jsonl or errors.jsonl are skipped (errors are redone with
-    ``retry_errors``), so a killed run is finished by running it again.  items.csv and
-    summary.json are rebuilt at the end.
+    ``retry_errors``), so a killed run is finished by running it again.  A file named twice
+    (another spelling, a symlink) is one input.  items.csv and summary.json are rebuilt at the
+    end, also after Ctrl-C or SIGTERM, which then raise :class:`BatchStopped`.
     """
     started = time.perf_counter()
     results = _read_results(options.ingest)
+    files = distinct_files(paths)
     ledger = Ledger(options.out, options.sync_interval)  # locked first: a second run stops at once
-    try:
-        tasks = hashed(paths)
-        todo = ledger.pending(tasks, options.retry_errors)
-        counts = RunCounts(skipped=len(tasks) - len(todo))
-        if results is not None:
-            answered = [task for task in todo if task in results]
-            counts.pending = len(todo) - len(answered)
-            todo = answered
-        if options.prepare_batch is not None:
-            write_atomically(
-                options.prepare_batch, lambda stream: _execute(todo, options, ledger, counts, requests=stream)
-            )
-        else:
-            _execute(todo, options, ledger, counts, results=results)
-    finally:
-        ledger.close()
-    return write_outputs(
-        options.out,
-        inputs=len(tasks),
-        backend=options.backend,
-        counts=counts,
-        seconds=time.perf_counter() - started,
-    )
+    counts = RunCounts()
+    with _Stop() as stop:
+        try:
+            _run(files, options, ledger, counts, stop, results)
+        except _Interrupted:
+            pass
+        finally:
+            stop.deferred = True
+            ledger.close()
+        summary = write_outputs(
+            options.out,
+            inputs=len(files),
+            backend=options.backend,
+            counts=counts,
+            seconds=time.perf_counter() - started,
+        )
+    if stop.signum is not None:
+        raise BatchStopped(summary, stop.signum, options.out)
+    return summary
+
+
+def _run(
+    files: list[str],
+    options: BatchOptions,
+    ledger: Ledger,
+    counts: RunCounts,
+    stop: _Stop,
+    results: BatchResults | None,
+) -> None:
+    tasks = hashed(files)
+    todo = ledger.pending(tasks, options.retry_errors)
+    counts.skipped = len(tasks) - len(todo)
+    if results is not None:
+        answered = [task for task in todo if task in results]
+        counts.pending = len(todo) - len(answered)
+        todo = answered
+    if options.prepare_batch is not None:
+        write_atomically(
+            options.prepare_batch,
+            lambda stream: _execute(todo, options, ledger, counts, stop, requests=stream),
+        )
+    else:
+        _execute(todo, options, ledger, counts, stop, results=results)
 
 
 def _read_results(path: Path | None) -> BatchResults | None:
@@ -125,6 +240,7 @@ def _execute(
     options: BatchOptions,
     ledger: Ledger,
     counts: RunCounts,
+    stop: _Stop,
     *,
     results: BatchResults | None = None,
     requests: IO[str] | None = None,
@@ -135,14 +251,17 @@ def _execute(
     niceness = work.WORKER_NICENESS if options.calls_llm else 0
     with _Pool(options.workers, niceness) as pool:  # before asyncio and rich start threads: see _Pool
         job = _Job(options, ledger, pool, counts, results=results, requests=requests)
-        asyncio.run(job.run(todo))
+        asyncio.run(job.run(todo, stop))
+    if stop.signum is not None:
+        raise _Interrupted  # the run is cut short: a requests file is not written half
 
 
 class _Pool:
     """The worker processes; replaced when one dies (a crash in the PDF library, the OOM killer).
 
     Workers are started at once, while this process has no other thread, because forking a
-    process with threads can deadlock the child.
+    process with threads can deadlock the child.  They are this process's own children (on
+    Linux never a fork server's, Python 3.14's default), because they watch it to die with it.
     """
 
     def __init__(self, workers: int, niceness: int = 0) -> None:
@@ -152,7 +271,10 @@ class _Pool:
 
     def _start(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(
-            self._workers, initializer=work.start_worker, initargs=(self._niceness,)
+            self._workers,
+            mp_context=_WORKER_START,
+            initializer=work.start_worker,
+            initargs=(self._niceness, os.getpid()),
         )
         executor.submit(work.ready).result()
         return executor
@@ -212,15 +334,21 @@ class _Job:
         busy_llm = self.options.concurrency if self.options.calls_llm else 0
         return busy_llm + 4 * self.options.workers
 
-    async def run(self, todo: list[Task]) -> None:
+    async def run(self, todo: list[Task], stop: _Stop) -> None:
+        """Every letter of ``todo``, or those done when ``stop`` cancels the rest."""
         if self.options.calls_llm:
             from extractor.llm import make_async_client
 
             self.client = make_async_client(self.config)
         slots = asyncio.Semaphore(self._window())
         total = self.counts.skipped + len(todo)
+        this = asyncio.current_task()
+        assert this is not None  # run by asyncio.run
         try:
-            with BatchProgress(total, self.counts.skipped, enabled=self.options.progress) as progress:
+            with (
+                stop.cancelling(this),
+                BatchProgress(total, self.counts.skipped, enabled=self.options.progress) as progress,
+            ):
                 async with asyncio.TaskGroup() as group:
                     for task in todo:
                         await slots.acquire()
@@ -228,6 +356,9 @@ class _Job:
                         running.add_done_callback(lambda _: slots.release())
         except ExceptionGroup as errors:  # a failure to write, not a letter's: stop, say what
             raise errors.exceptions[0] from None
+        except asyncio.CancelledError:
+            if stop.signum is None:
+                raise
         finally:
             if self.client is not None and self.client.client is not None:
                 await self.client.client.close()

@@ -7,10 +7,14 @@ and nothing depends on an exception surviving pickling.
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import json
 import logging
 import os
 import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -73,8 +77,8 @@ def _unread(task: Task) -> dict[str, Any]:
 def read(task: Task) -> Read | Failure:
     """Read the letter and run the rules pass; refuse what is not an IMR letter."""
     started = time.perf_counter()
-    try:
-        source = read_path(task.path)
+    try:  # opened by its own name, recorded by its printable one
+        source = dataclasses.replace(read_path(task.file), path=task.path)
     except Exception as error:
         return Failure.of(error, _unread(task))
     try:
@@ -116,7 +120,8 @@ def batch_requests(task: Task, config: LLMConfig) -> list[str] | Failure:
     if isinstance(letter, Failure):
         return letter
     try:
-        return request_lines(Task(task.path, letter.source.sha256), letter.source.text, config)
+        read_task = dataclasses.replace(task, sha256=letter.source.sha256)
+        return request_lines(read_task, letter.source.text, config)
     except Exception as error:
         return Failure.of(error, letter.document())
 
@@ -127,11 +132,44 @@ loop is not kept waiting for a CPU: on 2 CPUs this took the llm backend from 0.5
 ideal rate at concurrency 32.  Not for the rules backend, where it only loses to other programs."""
 
 
-def start_worker(niceness: int) -> None:
-    """Each worker's initializer: its priority, and Ctrl-C left to the parent (which stops the pool)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+PARENT_POLL_SECONDS = 1.0
+"""How often a worker checks that the batch process still lives, where the kernel cannot tell it."""
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def start_worker(niceness: int, parent: int) -> None:
+    """Each worker's initializer: die with the batch process ``parent``, leave signals to it, and
+    take the priority it asks for.
+
+    The batch process stops cleanly on Ctrl-C or SIGTERM and then stops its workers, so they
+    ignore both (a terminal sends Ctrl-C to every process of the group).
+    """
+    _exit_with(parent)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     if niceness and hasattr(os, "nice"):
         os.nice(niceness)
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when ``parent`` dies, even by kill -9.
+
+    An orphaned worker waits for work for ever (its siblings hold the queue's pipe open) and
+    keeps the batch's stderr open.  Linux kills it when the parent dies (PR_SET_PDEATHSIG);
+    a thread watching the parent id does it everywhere, within ``PARENT_POLL_SECONDS``.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before this worker could ask
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 def ready() -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -33,6 +34,18 @@ from extractor.llm.retry import async_retrying, retrying, typed_errors
 # Without a handler of its own, instructor's error log lines (which quote the model's
 # answer) would reach stderr through logging's last-resort handler.
 logging.getLogger("instructor").addHandler(logging.NullHandler())
+
+LOG_BODIES = "EXTRACTOR_LOG_REQUEST_BODIES"
+"""Set to 1 to let the openai client's DEBUG lines, which quote whole requests (letters), through."""
+
+
+def _no_request_bodies(record: logging.LogRecord) -> bool:
+    """The openai client logs each request's options, the letter included, at DEBUG: a library
+    user's ``logging.basicConfig(level=logging.DEBUG)`` must not put medical records in a log."""
+    return record.levelno > logging.DEBUG or os.environ.get(LOG_BODIES) == "1"
+
+
+logging.getLogger("openai._base_client").addFilter(_no_request_bodies)
 
 M = TypeVar("M", bound=BaseModel)
 

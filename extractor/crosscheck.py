@@ -1,11 +1,13 @@
 """Hybrid = rules + LLM: compare every key field, merge, and never hide a disagreement.
 
-Merge policy: a value the rules pass found with evidence wins; the LLM fills what the rules
-left empty (diagnoses, mechanism of injury, categories the classifier could not decide, and
-guidelines the rules could not read when their titles are in the letter); an item only the LLM
-reports is a flagged check, not an item, since the rules pass reads every decision line the
-letter has; every comparison is a ``Check`` and every disagreement is flagged for review, never
-silently resolved.
+Merge policy: a value the rules pass found with evidence wins. Where the rules pass read a
+field and found it empty (the letter states none), a value only the LLM reports is a flagged
+check, not part of the record, so hybrid is never below rules on a field the rules read. The
+LLM fills only what the rules could not read (a field the rules pass marks "not read",
+categories the classifier could not decide, and guidelines the rules could not read when their
+titles are in the letter); an item only the LLM reports is a flagged check, not an item, since
+the rules pass reads every decision line the letter has; every comparison is a ``Check`` and
+every disagreement is flagged for review, never silently resolved.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from extractor.rules.categories import cited, is_confident
 from extractor.schemas import Category, Check, CheckStatus, Determination, Guideline, Item, Span
 
 UNCONFIRMED = "only the LLM reported it: not confirmed by the rules pass"
+KEPT_OUT = "only the LLM reported it; the rules pass read the field and found no value: not in the record"
 
 
 def _json(value: Any) -> Any:
@@ -82,14 +85,20 @@ def _merge_item(rules: Item, llm: Item, letter: LetterIndex) -> Item:
     return rules.model_copy(update=update)
 
 
-def _merge_section(section: str, ours: Any, theirs: Any, checks: list[Check]) -> Any:
-    """A copy of the rules pass's ``section``, with a value only the LLM found filled in (and flagged)."""
+def _merge_section(section: str, ours: Any, theirs: Any, unread: dict[str, str], checks: list[Check]) -> Any:
+    """A copy of the rules pass's ``section``; a value only the LLM found fills a field the rules
+    could not read (flagged), and is kept out of one the rules read and found empty (flagged)."""
     merged = ours.model_copy()
     for key in cross_checked(section):
-        check = _check(key, path(section, key.key), ours, theirs)
+        where = path(section, key.key)
+        check = _check(key, where, ours, theirs)
+        if where in unread:
+            check.review, check.note = True, "; ".join(filter(None, [unread[where], check.note]))
+            if check.status == "llm_only":
+                setattr(merged, key.key, getattr(theirs, key.key))
+        elif check.status == "llm_only":
+            check.note = KEPT_OUT
         checks.append(check)
-        if check.status == "llm_only":
-            setattr(merged, key.key, getattr(theirs, key.key))
     return merged
 
 
@@ -99,10 +108,9 @@ def merge(
     """The hybrid determination, its evidence and one check per key field."""
     ours = rules.determination
     checks: list[Check] = []
-    case = _merge_section("case", ours.case, llm.case, checks)
-    reviewer = _merge_section("reviewer", ours.reviewer, llm.reviewer, checks)
-    patient = _merge_section("patient", ours.patient, llm.patient, checks)
-    patient.diagnoses, patient.mechanism_of_injury = llm.patient.diagnoses, llm.patient.mechanism_of_injury
+    case = _merge_section("case", ours.case, llm.case, rules.unread, checks)
+    reviewer = _merge_section("reviewer", ours.reviewer, llm.reviewer, rules.unread, checks)
+    patient = _merge_section("patient", ours.patient, llm.patient, rules.unread, checks)
     checks.append(compare(path("items", "count"), len(ours.items), len(llm.items)))
 
     items: list[Item] = []

@@ -87,6 +87,18 @@ class WorkerCrashed(ExtractionError):
     kind = "worker_crashed"
 
 
+class NotARegularFile(InputError):
+    """A FIFO, device, socket or directory named as a letter: refused before it is read."""
+
+    kind = "not_a_regular_file"
+
+
+class PDFTooComplex(InputError):
+    """Reading the PDF went past its memory, CPU or time limit (see extractor.limits)."""
+
+    kind = "pdf_too_complex"
+
+
 # --------------------------------------------------------------------------- not about one letter
 
 

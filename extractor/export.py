@@ -6,14 +6,15 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from extractor.schemas import Guideline, Record
+from extractor.schemas import BodyRegion, Guideline, Record
 
 ITEM_COLUMNS = (
     "document_id", "path", "case_number", "date_assigned", "decision_date", "date_of_injury",
     "ur_denial_date", "application_received", "priority", "licensure_states", "specialties",
     "subspecialties", "age", "sex", "diagnoses", "item_index", "request", "original_request",
     "decision", "category", "claims_administrator_sources", "reviewer_sources", "reviewer_pages",
-    "needs_review", "backend",
+    "needs_review", "backend", "authorized", "depends_on", "date_of_service", "body_regions",
+    "patient_body_regions",
     # added later, at the end so that scripts reading columns by position keep working
     "mechanism_of_injury", "claims_administrator_titles", "claims_administrator_sections",
     "claims_administrator_pages", "reviewer_titles", "reviewer_sections", "rationale",
@@ -22,6 +23,11 @@ ITEM_COLUMNS = (
 
 def _joined(values: Iterable[object]) -> str:
     return "; ".join(str(value) for value in values if value is not None)
+
+
+def _regions(regions: Iterable[BodyRegion]) -> str:
+    """``shoulder:right; cervical_spine`` (a region without a side is written alone)."""
+    return _joined(f"{r.region.value}:{r.side}" if r.side else r.region.value for r in regions)
 
 
 def _citations(side: str, guidelines: list[Guideline]) -> dict[str, str]:
@@ -48,6 +54,7 @@ def item_rows(record: Record) -> Iterator[dict[str, object]]:
         "age": patient.age,
         "sex": patient.sex,
         "diagnoses": _joined(patient.diagnoses),
+        "patient_body_regions": _regions(patient.body_regions),
         "mechanism_of_injury": patient.mechanism_of_injury,
         "needs_review": record.needs_review,
         "backend": record.provenance.backend,
@@ -66,6 +73,10 @@ def item_rows(record: Record) -> Iterator[dict[str, object]]:
             "reviewer_sources": _joined(
                 g.source.value if g.source else "none cited" for g in item.reviewer_guidelines
             ),
+            "body_regions": _regions(item.body_regions),
+            "authorized": item.authorized,
+            "depends_on": item.depends_on,
+            "date_of_service": item.date_of_service.isoformat() if item.date_of_service else None,
             **_citations("claims_administrator", item.claims_administrator_guidelines),
             **_citations("reviewer", item.reviewer_guidelines),
             "rationale": item.rationale,

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from extractor.alignment import similarity
-from extractor.schemas import Guideline
+from extractor.schemas import BodyRegion, Guideline
 
 ROOT = "determination"
 ITEM_PREFIX = "items[]."
@@ -80,7 +80,9 @@ def similar(threshold: float) -> Comparator:
 fuzzy_equal = similar(LABEL_SIMILARITY)
 
 
-def match_pairs(expected: Sequence[str], got: Sequence[str]) -> list[tuple[int, int]]:
+def match_pairs(
+    expected: Sequence[str], got: Sequence[str], threshold: float = LABEL_SIMILARITY
+) -> list[tuple[int, int]]:
     """One-to-one fuzzy pairs (expected index, got index), best similarity first (diagnoses)."""
     scored = sorted(
         ((similarity(a, b), i, j) for i, a in enumerate(expected) for j, b in enumerate(got)),
@@ -90,13 +92,23 @@ def match_pairs(expected: Sequence[str], got: Sequence[str]) -> list[tuple[int, 
     used_left: set[int] = set()
     used_right: set[int] = set()
     for score, i, j in scored:
-        if score < LABEL_SIMILARITY:
+        if score < threshold:
             break
         if i not in used_left and j not in used_right:
             used_left.add(i)
             used_right.add(j)
             pairs.append((i, j))
     return sorted(pairs)
+
+
+def same_diagnoses(a: Sequence[str], b: Sequence[str]) -> bool:
+    """The passes name the same diagnoses: every one paired one to one (fuzzy), none left over."""
+    return len(a) == len(b) and len(match_pairs(a, b, PASSES_SIMILARITY)) == len(a)
+
+
+def same_regions(a: Sequence[BodyRegion], b: Sequence[BodyRegion]) -> bool:
+    """The same regions with the same sides, in any order."""
+    return {(r.region, r.side) for r in a} == {(r.region, r.side) for r in b}
 
 
 def labelled_keys(label: BaseModel) -> list[str]:
@@ -172,13 +184,19 @@ KEY_FIELDS: tuple[KeyField, ...] = (
     KeyField("reviewer.subspecialties", same_name_set, same_name_set),
     KeyField("patient.age", agree=exact),
     KeyField("patient.sex", agree=exact),
-    KeyField("patient.diagnoses"),  # scored one unit per diagnosis (evals.scoring)
-    KeyField("patient.mechanism_of_injury", fuzzy_equal),
+    KeyField("patient.diagnoses", agree=same_diagnoses),  # scored one unit per diagnosis (evals.scoring)
+    KeyField("patient.mechanism_of_injury", fuzzy_equal, similar(PASSES_SIMILARITY)),
+    KeyField("patient.body_regions", same_regions),  # the LLM is not asked: scored, not cross-checked
     KeyField(ITEMS, agree=exact),  # the passes compare how many items they read
     KeyField(f"{ITEM_PREFIX}request", fuzzy_equal, similar(PASSES_SIMILARITY)),
     KeyField(f"{ITEM_PREFIX}original_request", fuzzy_equal),
     KeyField(f"{ITEM_PREFIX}decision", agree=exact),
     KeyField(f"{ITEM_PREFIX}category", agree=exact),
+    # read by the rules pass only (the LLM is not asked): scored, not cross-checked
+    KeyField(f"{ITEM_PREFIX}body_regions", same_regions),
+    KeyField(f"{ITEM_PREFIX}authorized", fuzzy_equal),
+    KeyField(f"{ITEM_PREFIX}depends_on"),
+    KeyField(f"{ITEM_PREFIX}date_of_service"),
     KeyField(f"{ITEM_PREFIX}claims_administrator_guidelines", same_guidelines, same_sources_pages),
     KeyField(f"{ITEM_PREFIX}reviewer_guidelines", same_guidelines, same_sources_pages),
     KeyField(f"{ITEM_PREFIX}rationale", fuzzy_equal),

@@ -72,9 +72,11 @@ _HEADING_STOP = re.compile(
     re.I,
 )
 _MAX_HEADING_LINES = 6
+_MAX_PARTIAL_LINES = 20
+"""A partial-authorisation heading (three sentences) may run longer than any other."""
 PARTIAL = re.compile(
     r"^(?P<original>.+?),?\s+(?:was|were)\s+the\s+original\s+request\b.*?"
-    r"\boriginal\s+request,\s*(?P<request>.+?),?\s+(?:is|are)$",
+    r"\boriginal\s+request,\s*(?P<request>.+?)(?:,?\s+(?:is|are))?$",
     re.S | re.I,
 )
 # the wording after which a partial-authorisation heading goes on above: "... original request,"
@@ -123,10 +125,12 @@ def item_blocks(text: str, section: Span) -> list[ItemBlock]:
         else:
             continue
         first = last
-        while first > 0 and last - first < _MAX_HEADING_LINES - 1:
+        while first > 0 and last - first < _MAX_PARTIAL_LINES - 1:
             above = text[lines[first - 1][0] : lines[first - 1][1]]
             so_far = one_line(text[lines[first][0] : colon_at])
             if _HEADING_STOP.search(above) and not _partial_continues(above, so_far):
+                break
+            if last - first >= _MAX_HEADING_LINES - 1 and not _PARTIAL_TAIL.search(f"{above} {so_far}"):
                 break
             first -= 1
         found.append(((lines[first][0], colon_at), match.span("decision")))

@@ -105,7 +105,7 @@ def build_record(
         determination, evidence, checks = merge(rules, llm.determination, source.text)
         backend: Backend = "hybrid"
     elif rules is not None:
-        determination, evidence, checks = rules.determination, rules.evidence, []
+        determination, evidence, checks = rules.determination, rules.evidence, rules.checks
         backend = "rules"
     elif llm is not None:
         from extractor.grounding import LetterIndex, ground

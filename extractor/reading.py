@@ -7,13 +7,17 @@ on the 50 sample letters it read them 11x faster than pypdf with the same text.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
 from extractor.errors import (
     BinaryDocument,
@@ -21,8 +25,10 @@ from extractor.errors import (
     EmptyDocument,
     EncryptedPDF,
     InputError,
+    NotARegularFile,
     UnreadablePDF,
 )
+from extractor.limits import Limits, run_limited
 from extractor.schemas import Document
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -60,15 +66,56 @@ def normalise(raw: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM begins it
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Where mostly-Latin text has NUL bytes, byte by byte in each group of four.
+_NUL_PATTERNS = {
+    "utf-32-le": (False, True, True, True),
+    "utf-32-be": (True, True, True, False),
+    "utf-16-le": (False, True, False, True),
+    "utf-16-be": (True, False, True, False),
+}
+_SAMPLE = 65536
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 by its byte order mark, or, without one, by where its NUL bytes fall
+    (the high bytes of Latin characters); None for anything else, binary included."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    sample = data[: _SAMPLE - _SAMPLE % 4]
+    groups = len(sample) // 4
+    if groups < 4 or b"\x00" not in sample:
+        return None
+    shares = [sample[offset : groups * 4 : 4].count(0) / groups for offset in range(4)]
+    for encoding, pattern in _NUL_PATTERNS.items():
+        if all(share > 0.6 if nul else share < 0.1 for share, nul in zip(shares, pattern, strict=True)):
+            return encoding
+    return None
+
+
 def decode_text(data: bytes) -> str:
-    """UTF-8 when it is valid UTF-8, else latin-1 (which never fails), after a binary check."""
-    if b"\x00" in data[:65536]:
+    """UTF-16 or UTF-32 when they show (see _wide_encoding), else UTF-8 when it is valid, else
+    latin-1 (which never fails); binary is refused by its NUL bytes or its control characters."""
+    wide = _wide_encoding(data)
+    if wide is not None:
+        try:
+            text = data.decode(wide)
+        except UnicodeDecodeError:
+            raise BinaryDocument(f"not valid {wide.upper()} text") from None
+    elif b"\x00" in data[:_SAMPLE]:
         raise BinaryDocument("contains NUL bytes: not a text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    sample = text[:65536]
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    sample = text[:_SAMPLE]
     control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f\v")
     if control > max(8, len(sample) // 100):
         raise BinaryDocument("mostly control characters: not a text file")
@@ -76,7 +123,9 @@ def decode_text(data: bytes) -> str:
 
 
 def pdf_text(data: bytes) -> tuple[str, int]:
-    """Text of a PDF as the Division publishes it (AES-encrypted with an empty password)."""
+    """Normalised text and page count of a PDF as the Division publishes it (AES-encrypted with
+    an empty password).  Runs in the reader process (see extractor.limits), where the PDF is
+    open to say why it has no text."""
     try:
         pdf = pdfium.PdfDocument(data, password="")
     except pdfium.PdfiumError as exc:
@@ -84,55 +133,111 @@ def pdf_text(data: bytes) -> tuple[str, int]:
             raise EncryptedPDF("PDF needs a password") from None
         raise UnreadablePDF(f"PDF cannot be opened ({exc})") from None
     try:
-        pages = []
-        for index in range(len(pdf)):
-            page = pdf[index]
-            textpage = page.get_textpage()
-            pages.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
-        return "\n".join(pages), len(pages)
+        pages = _page_texts(pdf)
+        text = normalise("\n".join(pages))
+        if not text:
+            raise EmptyDocument(_why_no_text(pdf))
+        return text, len(pages)
     except pdfium.PdfiumError as exc:
         raise UnreadablePDF(f"PDF is damaged ({exc})") from None
     finally:
         pdf.close()
 
 
-def read_bytes(data: bytes, path: str) -> SourceText:
-    """Turn a file's bytes into the normalised text (PDF by its magic number, else text)."""
+def _page_texts(pdf: pdfium.PdfDocument) -> list[str]:
+    texts = []
+    for index in range(len(pdf)):
+        page = pdf[index]
+        textpage = page.get_textpage()
+        texts.append(textpage.get_text_range())
+        textpage.close()
+        page.close()
+    return texts
+
+
+def _why_no_text(pdf: pdfium.PdfDocument) -> str:
+    """A scan (pages of images without a text layer) or a PDF that draws neither; forms are
+    searched two deep, enough for a scan and cheap on forms that draw each other."""
+    for index in range(len(pdf)):
+        page = pdf[index]
+        images = page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2)
+        has_image = next(images, None) is not None
+        page.close()
+        if has_image:
+            return "no text layer: its pages are images (a scanned PDF?)"
+    return "no text and no images: the PDF draws nothing to read"
+
+
+def read_bytes(data: bytes, path: str, limits: Limits | None = None) -> SourceText:
+    """Turn a file's bytes into the normalised text (PDF by its magic number, else text).
+
+    A PDF is read in a reader process under ``limits`` (default: :meth:`Limits.from_env`;
+    see extractor.limits), so a small hostile one costs at most that much memory and time.
+    """
     if len(data) > MAX_BYTES:
         raise DocumentTooLarge(f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")
     if not data.strip():
         raise EmptyDocument("file is empty")
     digest = hashlib.sha256(data).hexdigest()
-    pages: int | None = None
     if data.lstrip()[:5] == b"%PDF-":
-        raw, pages = pdf_text(data)
-    elif path.lower().endswith(".pdf"):
+        text, pages = run_limited(partial(pdf_text, data), limits or Limits.from_env())
+        return SourceText(path=path, text=text, sha256=digest, pages=pages)
+    if path.lower().endswith(".pdf"):
         raise UnreadablePDF("named .pdf but has no PDF header")
-    else:
-        raw = decode_text(data)
-    text = normalise(raw)
+    text = normalise(decode_text(data))
     if not text:
-        raise EmptyDocument("no text" + (" (a scanned PDF without a text layer?)" if pages else ""))
-    return SourceText(path=path, text=text, sha256=digest, pages=pages)
+        raise EmptyDocument("no text")
+    return SourceText(path=path, text=text, sha256=digest)
 
 
-def read_path(path: str | os.PathLike[str]) -> SourceText:
-    """Read one file from disk, refusing oversized files before loading them."""
-    p = Path(path)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+"""Non-blocking, so a FIFO swapped in after the check cannot block; untranslated on Windows."""
+_FILE_TYPES = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _require_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        what = _FILE_TYPES.get(stat.S_IFMT(mode), "a special file")
+        raise NotARegularFile(f"is {what}, not a regular file")
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """A descriptor open for reading on ``path``, which must be a regular file.
+
+    Checked before opening (opening a FIFO waits for a writer, a device may never end) and
+    again on the descriptor, opened non-blocking, in case the path was swapped in between.
+    """
+    _require_regular(os.stat(path).st_mode)
+    fd = os.open(path, _OPEN_FLAGS)
     try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise DocumentTooLarge(f"{size} bytes is over the {MAX_BYTES}-byte limit")
-        data = p.read_bytes()
-    except IsADirectoryError:
-        raise InputError("is a directory") from None
+        _require_regular(os.fstat(fd).st_mode)
+    except NotARegularFile:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_path(path: str | os.PathLike[str], limits: Limits | None = None) -> SourceText:
+    """Read one regular file from disk, refusing oversized files before loading them."""
+    try:
+        with os.fdopen(open_regular(path), "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > MAX_BYTES:
+                raise DocumentTooLarge(f"{size} bytes is over the {MAX_BYTES}-byte limit")
+            data = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise InputError("no such file") from None
     except PermissionError:
         raise InputError("permission denied") from None
-    return read_bytes(data, str(path))
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    return read_bytes(data, str(path), limits)
 
 
 def read_string(text: str, path: str = "<text>") -> SourceText:

@@ -48,9 +48,9 @@ def test_rules_get_the_rules_fields_right(rules_report: Path) -> None:
     report = load(rules_report)["backends"]["rules"]
     assert report["fixtures"] >= 40
     assert report["overall"]["accuracy"] >= RULES_FIELDS_MIN
-    assert report["not_scored"] == ["patient.diagnoses", "patient.mechanism_of_injury"]
-    assert "patient.diagnoses" not in report["fields"]
-    for name in ("case.case_number", "case.decision_date", "items", "items[].decision", "items[].category"):
+    assert report["not_scored"] == []  # the rules pass reads every labelled field
+    fields = ("patient.diagnoses", "case.case_number", "case.decision_date", "items", "items[].decision")
+    for name in (*fields, "items[].category"):
         assert report["fields"][name]["accuracy"] >= RULES_FIELDS_MIN, name
     assert report["fields"]["items"]["precision"] >= RULES_FIELDS_MIN
     assert report["errors"] == {}
@@ -227,9 +227,9 @@ def test_record_then_replay_llm_and_hybrid_offline(
     replayed = tmp_path / "replayed.json"
     assert run_eval(*common, fixture, "--report", str(replayed), "--baseline", str(recorded)) == 0
     before, after = load(recorded)["backends"], load(replayed)["backends"]
+    assert after["llm"]["overall"]["accuracy"] == 1.0  # the server answered with the label itself
     for backend in ("llm", "hybrid"):
         assert after[backend]["fields"] == before[backend]["fields"]
-        assert after[backend]["overall"]["accuracy"] == 1.0
         assert after[backend]["prompt_version"] == before[backend]["prompt_version"] is not None
         assert after[backend]["model"] == "qwen2.5-coder-1.5b-instruct"
     assert "gave no record" not in capsys.readouterr().out
@@ -252,7 +252,7 @@ def test_hybrid_is_scored_beside_its_passes_and_judged_alone(
     runs = load(report)["backends"]
     assert list(runs) == ["rules", "llm", "hybrid"]
     llm, hybrid = runs["llm"]["overall"]["accuracy"], runs["hybrid"]["overall"]["accuracy"]
-    assert llm < hybrid < 1.0  # the small model misses what the cross-check recovers
+    assert llm < hybrid  # the small model misses what the cross-check recovers
     assert run_eval(*common, "--min-accuracy", str((llm + hybrid) / 2)) == 0
     assert run_eval(*common, "--min-accuracy", str(hybrid + 0.01)) == 1
     assert "hybrid overall accuracy" in capsys.readouterr().out

@@ -33,6 +33,8 @@ def forms(marker: str) -> list[str]:
 def logged_with_canary(caplog: pytest.LogCaptureFixture) -> list[str]:
     text = letter_with_canary()
     caplog.set_level(logging.DEBUG)
+    for name in ("openai", "openai._base_client", "httpx", "httpx2", "httpcore", "httpcore2"):
+        caplog.set_level(logging.DEBUG, logger=name)  # as a fresh process has them (the CLI quiets them)
     with FakeOpenAI(default=perfect) as fake:
         record = extract(text, backend="hybrid", llm_config=LLMConfig(base_url=fake.base_url, model="fake"))
         assert any(CANARY in received.text for received in fake.requests)  # the letter was sent

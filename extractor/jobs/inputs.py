@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from extractor.errors import InputNotFound
+from extractor.errors import InputNotFound, NotARegularFile
+from extractor.reading import open_regular
 
 LETTER_SUFFIXES = frozenset({".pdf", ".txt"})
 LIST_PREFIX = "@"
@@ -100,11 +101,12 @@ def distinct_files(paths: Iterable[str]) -> list[str]:
 
 
 def file_sha256(path: str) -> str | None:
-    """SHA-256 of the file's bytes (streamed), or None when it cannot be read."""
+    """SHA-256 of the file's bytes (streamed), or None when it cannot be read or is not a
+    regular file (a FIFO would block the batch, /dev/zero never end): reading it then reports why."""
     try:
-        with open(path, "rb") as stream:
+        with os.fdopen(open_regular(path), "rb") as stream:
             return hashlib.file_digest(stream, "sha256").hexdigest()
-    except OSError:
+    except (OSError, NotARegularFile):
         return None
 
 

@@ -118,7 +118,21 @@ class ItemDraft(schemas.Item):
 
     model_config = ConfigDict(title="Item")
 
+    # Not asked of the model (the prompt and its schema stay as recorded): the rules pass reads
+    # these from the letter.
+    body_regions: SkipJsonSchema[list[schemas.BodyRegion]] = Field(default_factory=list)
+    authorized: SkipJsonSchema[str | None] = None
+    depends_on: SkipJsonSchema[int | None] = None
+    date_of_service: SkipJsonSchema[dt.date | None] = None
     rationale: SkipJsonSchema[str | None] = None
+
+
+class Patient(schemas.Patient):
+    """The injured worker, from the clinical case summary."""
+
+    # Named as the schema's model: the JSON Schema's $defs key is the class name, and the
+    # recorded prompts were sent with "Patient".
+    body_regions: SkipJsonSchema[list[schemas.BodyRegion]] = Field(default_factory=list)
 
 
 class ItemsDraft(_Draft):
@@ -136,7 +150,7 @@ class DeterminationDraft(_Draft):
 
     case: CaseDraft = Field(default_factory=CaseDraft)
     reviewer: schemas.Reviewer = Field(default_factory=schemas.Reviewer)
-    patient: schemas.Patient = Field(default_factory=schemas.Patient)
+    patient: Patient = Field(default_factory=Patient)
     items: list[ItemDraft] = Field(min_length=1, description="Every disputed item, in order.")
 
     @model_validator(mode="after")

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from extractor.fields import path
 from extractor.layout import Sections, split_sections
 from extractor.rules.case import extract_case
+from extractor.rules.clinical import extract_diagnoses, extract_mechanism
 from extractor.rules.evidence import Evidence, Spans, record_evidence
 from extractor.rules.items import determined_items, extract_items
 from extractor.rules.patient import extract_age_sex, extract_injury_date
+from extractor.rules.regions import regions_in
 from extractor.rules.reviewer import extract_reviewer
-from extractor.schemas import Determination, Patient
+from extractor.schemas import Check, Determination, Patient
+
+NO_SUMMARY = "not read: the letter has no case summary"
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,14 @@ class RulesResult:
     item_evidence: list[Spans]
     """Spans of each item's values, by field name, in the order of ``determination.items``."""
     sections: Sections
+    unread: dict[str, str]
+    """Fields the rules pass could not tell (path -> why): "not read", never a silent empty value."""
+
+    @property
+    def checks(self) -> list[Check]:
+        """A flagged check per field the rules pass could not read."""
+        unread = self.unread.items()
+        return [Check(field=field, status="rules_only", review=True, note=note) for field, note in unread]
 
     @property
     def evidence(self) -> Spans:
@@ -41,18 +54,31 @@ def extract_rules(text: str) -> RulesResult:
     reviewer = extract_reviewer(text, sections.get("credentials"), evidence)
     summary = sections.get("summary")
     patient = Patient()
+    unread: dict[str, str] = {}
     if summary is not None:
         patient.age, patient.sex = extract_age_sex(text, summary, evidence)  # type: ignore[assignment]
         if case.date_of_injury is None:
             case.date_of_injury = extract_injury_date(text, summary, case.decision_date, evidence)
+        patient.diagnoses, diagnoses = extract_diagnoses(text, summary, evidence)
+        patient.mechanism_of_injury, mechanism = extract_mechanism(text, summary, evidence)
+        # the regions the diagnoses name, with the diagnoses as their evidence
+        patient.body_regions = regions_in("; ".join(patient.diagnoses))
+        for index in range(len(patient.diagnoses) if patient.body_regions else 0):
+            for span in evidence.fields().get(path("patient", "diagnoses", index), []):
+                evidence.add(path("patient", "body_regions"), span)
+        readings = {"diagnoses": diagnoses, "mechanism_of_injury": mechanism}
+        unread = {path("patient", name): r.note or "not read" for name, r in readings.items() if not r.read}
+    else:
+        unread = {path("patient", name): NO_SUMMARY for name in ("diagnoses", "mechanism_of_injury")}
     decisions = sections.get("decisions") or sections.get("issues")
-    items = extract_items(text, decisions, evidence) if decisions else []
+    items = extract_items(text, decisions, evidence, case.decision_date) if decisions else []
     if not items:
-        items = determined_items(text, evidence)
+        items = determined_items(text, evidence, case.decision_date)
     determination = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
     return RulesResult(
         determination=determination,
         field_evidence=evidence.fields(),
         item_evidence=evidence.items(len(items)),
         sections=sections,
+        unread=unread,
     )

@@ -7,7 +7,10 @@ edition year ("Knee Complaints 2004"), which is what separates two titles in one
 
 from __future__ import annotations
 
+import functools
 import re
+import tomllib
+from importlib.resources import files
 
 from extractor.schemas import Guideline, GuidelineSource
 
@@ -16,7 +19,7 @@ _BASED_ON = re.compile(r"Decision\s+based\s+on\s+", re.I)
 _NON_MTUS = re.compile(r"^Non-?\s?MTUS\s+(?:Citations?:?\s+)?", re.I)
 _MTUS = re.compile(r"^(?:CA\s+|California\s+)?MTUS\b[\s:,-]*", re.I)
 _PAGES = re.compile(
-    r"[,;]?\s*\b(?:Page\(s\)|pages?|pgs?\.?|pp\.|p\.)\s*:?\s*"
+    r"[,;]?\s*\b(?:Page\(s\)|pages?|pgs?\.?|pp?\.?)\s*:?\s*"
     r"(\d+(?:\s*[-\u2013]\s*\d+)?(?:\s*(?:,|and|&)\s*\d+(?:\s*[-\u2013]\s*\d+)?)*)",
     re.I,
 )
@@ -60,6 +63,37 @@ def split_outside_parentheses(text: str) -> list[str]:
     return [clean for part in parts if (clean := _tidy(part))]
 
 
+@functools.cache
+def known_sections() -> frozenset[str]:
+    """MTUS section names written with a comma (mtus_sections.toml), normalised by :func:`_key`."""
+    data = tomllib.loads(files("extractor.rules").joinpath("mtus_sections.toml").read_text(encoding="utf-8"))
+    return frozenset(_key(name) for name in data["names"])
+
+
+def _key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def split_sections(text: str) -> list[str]:
+    """A "Section(s):" list, one entry per section: split on commas outside parentheses, except
+    inside a known section name ("Topical Analgesics, compounded")."""
+    parts = split_outside_parentheses(text)
+    sections: list[str] = []
+    index = 0
+    while index < len(parts):
+        joined = next(
+            (
+                end
+                for end in range(len(parts), index + 1, -1)
+                if _key(", ".join(parts[index:end])) in known_sections()
+            ),
+            index + 1,
+        )
+        sections.append(", ".join(parts[index:joined]))
+        index = joined
+    return sections
+
+
 def _tidy(text: str) -> str:
     return " ".join(text.split()).strip(" ,;.")
 
@@ -90,7 +124,7 @@ def _mtus_entries(body: str) -> list[Guideline]:
         following = _NEXT_TITLE.search(rest)
         own, rest = (rest[: following.start()], rest[following.end() :]) if following else (rest, "")
         if after:
-            sections = split_outside_parentheses(own)
+            sections = split_sections(own)
         elif _tidy(own):
             title += own
         entries.append(Guideline(source=GuidelineSource.MTUS, title=_tidy(title) or None, sections=sections))

@@ -5,6 +5,7 @@ The blocks come from the layout (extractor.layout.item_blocks); this module read
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from extractor.layout import PARTIAL, item_blocks
@@ -12,6 +13,8 @@ from extractor.normalize import one_line
 from extractor.rules.categories import cited, classify
 from extractor.rules.evidence import Evidence
 from extractor.rules.guidelines import parse_guidelines
+from extractor.rules.regions import regions_in
+from extractor.rules.services import dependencies, service_date
 from extractor.schemas import Decision, Guideline, Item, Span
 
 # 2013 letters: "1) MAXIMUS Federal Services, Inc. has determined the request for X is not
@@ -24,6 +27,13 @@ _DETERMINED = re.compile(
 )
 _NUMBERING = re.compile(r"^\(?\d{1,2}[.)]\s+")
 _TRAILING_VERB = re.compile(r",?\s+(?:is|are)$")
+# "Y was authorized by the Claims Administrator." or "The Claims Administrator authorized Y,
+# leaving the original request IMR eligible."
+_AUTHORIZED = re.compile(
+    r"\boriginal\s+request\.\s+(?:(?P<a>.+?),?\s+(?:was|were)\s+authori[sz]ed\s+by\s+the\s+Claims\s+Administrator"
+    r"|The\s+Claims\s+Administrator\s+authori[sz]ed\s+(?P<b>.+?)(?:,\s*leaving\b[^.]*)?)\.(?:\s|$)",
+    re.S | re.I,
+)
 _LABELS = {
     "claims_administrator_guidelines": re.compile(
         r"^Claims\s+Administrator(?:'s)?\s+guidelines?(?:\(s\))?:", re.I | re.M
@@ -35,13 +45,17 @@ _LABELS = {
 }
 
 
-def split_request(heading: str) -> tuple[str, str | None]:
-    """(request, original_request) from a heading, reading the partial-authorisation wording."""
+def split_request(heading: str) -> tuple[str, str | None, str | None]:
+    """(request, original_request, authorized) from a heading, reading the partial-authorisation
+    wording ("X was the original request. Y was authorized by the Claims Administrator. The
+    remaining IMR eligible portion of the original request, Z is")."""
     heading = _NUMBERING.sub("", heading)
     partial = PARTIAL.match(heading)
     if partial:
-        return one_line(partial.group("request")), one_line(partial.group("original"))
-    return one_line(_TRAILING_VERB.sub("", heading) if "original request" in heading else heading), None
+        authorized = _AUTHORIZED.search(heading)
+        granted = one_line(authorized.group("a") or authorized.group("b")) if authorized else None
+        return one_line(partial.group("request")), one_line(partial.group("original")), granted
+    return one_line(_TRAILING_VERB.sub("", heading) if "original request" in heading else heading), None, None
 
 
 def _parts(text: str, start: int, end: int) -> dict[str, Span]:
@@ -57,9 +71,19 @@ def _parts(text: str, start: int, end: int) -> dict[str, Span]:
     }
 
 
-def determined_items(text: str, evidence: Evidence) -> list[Item]:
+def _linked(items: list[Item], headings: list[Span], evidence: Evidence) -> list[Item]:
+    """``items`` with the surgery each associated or post-operative item serves."""
+    for index, served in enumerate(dependencies(items)):
+        if served is not None:
+            items[index].depends_on = served
+            evidence.add_item(index, "depends_on", headings[index])
+    return items
+
+
+def determined_items(text: str, evidence: Evidence, reference: dt.date | None = None) -> list[Item]:
     """Items of the 2013 layout, each listed once even though the letter states them twice."""
     items: list[Item] = []
+    headings: list[Span] = []
     seen: set[str] = set()
     for match in _DETERMINED.finditer(text):
         if match.group("number") in seen:
@@ -68,18 +92,28 @@ def determined_items(text: str, evidence: Evidence) -> list[Item]:
         index = len(items)
         request = one_line(match.group("request"))
         decision = Decision.UPHELD if match.group("negation") is not None else Decision.OVERTURNED
-        items.append(Item(request=request, decision=decision, category=classify(request)))
-        evidence.add_item(index, "request", match.span("request"))
-        evidence.add_item(index, "category", match.span("request"))
+        served = service_date(request, reference)
+        item = Item(request=request, decision=decision, category=classify(request), date_of_service=served)
+        item.body_regions = regions_in(request)
+        items.append(item)
+        headings.append(match.span("request"))
+        for name in ("request", "category", "body_regions", "date_of_service"):
+            if getattr(item, name) not in (None, []):
+                evidence.add_item(index, name, match.span("request"))
         evidence.add_item(index, "decision", (match.end("request"), match.end()))
-    return items
+    return _linked(items, headings, evidence)
 
 
-def extract_items(text: str, decisions: Span, evidence: Evidence) -> list[Item]:
-    items = []
-    for index, block in enumerate(item_blocks(text, decisions)):
+def extract_items(
+    text: str, decisions: Span, evidence: Evidence, reference: dt.date | None = None
+) -> list[Item]:
+    """Every item block of the decisions section; ``reference`` (the decision date) places
+    two-digit years."""
+    items: list[Item] = []
+    blocks = item_blocks(text, decisions)
+    for index, block in enumerate(blocks):
         heading = text[block.heading[0] : block.heading[1]]
-        request, original = split_request(heading)
+        request, original, authorized = split_request(heading)
         parts = _parts(text, block.decision[1], block.end)
         guidelines: dict[str, list[Guideline]] = {}
         for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
@@ -93,6 +127,9 @@ def extract_items(text: str, decisions: Span, evidence: Evidence) -> list[Item]:
             Item(
                 request=request,
                 original_request=original,
+                body_regions=regions_in(request),
+                authorized=authorized,
+                date_of_service=service_date(request, reference),
                 decision=Decision(text[block.decision[0] : block.decision[1]]),
                 category=classify(request, cited(guidelines.values())),
                 claims_administrator_guidelines=guidelines["claims_administrator_guidelines"],
@@ -103,6 +140,9 @@ def extract_items(text: str, decisions: Span, evidence: Evidence) -> list[Item]:
         evidence.add_item(index, "request", block.heading)
         evidence.add_item(index, "decision", block.decision)
         evidence.add_item(index, "category", block.heading)
+        for name in ("body_regions", "authorized", "date_of_service"):
+            if getattr(items[-1], name) not in (None, []):
+                evidence.add_item(index, name, block.heading)
         if rationale_span:
             evidence.add_item(index, "rationale", rationale_span)
-    return items
+    return _linked(items, [block.heading for block in blocks], evidence)

@@ -3,6 +3,7 @@
 from extractor.schemas.fixture import Fixture, FixtureDocument
 from extractor.schemas.record import (
     Backend,
+    BodyRegion,
     Case,
     Category,
     Check,
@@ -16,7 +17,9 @@ from extractor.schemas.record import (
     Patient,
     Provenance,
     Record,
+    Region,
     Reviewer,
+    Side,
     Span,
     Usage,
     consistency_problems,
@@ -24,6 +27,7 @@ from extractor.schemas.record import (
 
 __all__ = [
     "Backend",
+    "BodyRegion",
     "Case",
     "Category",
     "Check",
@@ -39,7 +43,9 @@ __all__ = [
     "Patient",
     "Provenance",
     "Record",
+    "Region",
     "Reviewer",
+    "Side",
     "Span",
     "Usage",
     "consistency_problems",

@@ -51,7 +51,38 @@ class GuidelineSource(StrEnum):
     OTHER = "other"
 
 
+class Region(StrEnum):
+    """A part of the body (see shared/CONTRACT.md for what each covers)."""
+
+    HEAD = "head"
+    FACE = "face"
+    CERVICAL_SPINE = "cervical_spine"
+    THORACIC_SPINE = "thoracic_spine"
+    LUMBAR_SPINE = "lumbar_spine"
+    SHOULDER = "shoulder"
+    UPPER_ARM = "upper_arm"
+    ELBOW = "elbow"
+    FOREARM = "forearm"
+    WRIST = "wrist"
+    HAND = "hand"
+    UPPER_EXTREMITY = "upper_extremity"
+    CHEST = "chest"
+    ABDOMEN = "abdomen"
+    PELVIS = "pelvis"
+    HIP = "hip"
+    THIGH = "thigh"
+    KNEE = "knee"
+    LOWER_LEG = "lower_leg"
+    ANKLE = "ankle"
+    FOOT = "foot"
+    LOWER_EXTREMITY = "lower_extremity"
+    PSYCHE = "psyche"
+    SYSTEMIC = "systemic"
+    OTHER = "other"
+
+
 Sex = Literal["male", "female"]
+Side = Literal["left", "right", "bilateral"]
 CheckStatus = Literal["agree", "disagree", "rules_only", "llm_only"]
 Backend = Literal["rules", "llm", "hybrid"]
 
@@ -92,6 +123,13 @@ class Reviewer(_Model):
     subspecialties: list[str] = Field(default_factory=list)
 
 
+class BodyRegion(_Model):
+    """One region of the body a summary or request names, with its side when it gives one."""
+
+    region: Region
+    side: Side | None = None
+
+
 class Patient(_Model):
     """The injured worker, from the clinical case summary."""
 
@@ -100,6 +138,9 @@ class Patient(_Model):
     diagnoses: list[str] = Field(default_factory=list)
     mechanism_of_injury: str | None = Field(
         default=None, description="How the injury happened, in a short phrase, when stated."
+    )
+    body_regions: list[BodyRegion] = Field(
+        default_factory=list, description="The regions the case summary names, in the order first named."
     )
 
 
@@ -121,6 +162,20 @@ class Item(_Model):
     )
     decision: Decision
     category: Category = Category.OTHER
+    body_regions: list[BodyRegion] = Field(
+        default_factory=list, description="The regions the request names (else its rationale), in order."
+    )
+    authorized: str | None = Field(
+        default=None, description="In a partial authorisation: what the claims administrator authorised."
+    )
+    depends_on: int | None = Field(
+        default=None,
+        ge=0,
+        description="Index in items of the surgery an associated or post-operative item serves.",
+    )
+    date_of_service: dt.date | None = Field(
+        default=None, description="A retrospective item's stated date of service."
+    )
     claims_administrator_guidelines: list[Guideline] = Field(default_factory=list)
     reviewer_guidelines: list[Guideline] = Field(default_factory=list)
     rationale: str | None = None

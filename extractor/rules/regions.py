@@ -1,0 +1,92 @@
+"""Body regions a case summary or a request names, in the contract's fixed vocabulary.
+
+The words are data (regions.toml). A region takes the side written before it ("left knee",
+"bilateral shoulders") and a side carries over a list joined by "and" or commas ("right wrist
+and hand"); regions that have no side (the spine, the head, the psyche) never take one. Each
+region is listed once, in the order first named; named again with the other side, it is
+``bilateral``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+
+from extractor.schemas import BodyRegion, Region, Side
+
+_SIDES: dict[str, Side] = {
+    "left": "left", "right": "right", "lt": "left", "rt": "right",
+    "bilateral": "bilateral", "bilaterally": "bilateral", "both": "bilateral",
+}  # fmt: skip
+# What may stand between a side and the region it qualifies: "right wrist and hand", "left
+# index finger", "both upper and lower extremities".
+_BETWEEN = re.compile(
+    r"\s*(?:\s*(?:,|and|&|/|the|of|index|middle|ring|little|distal|proximal|upper|lower)\s*)*$", re.I
+)
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    pattern: re.Pattern[str]
+    regions: dict[str, tuple[Region, Side | None]]
+    """A matched term (lower-case), or a regular expression's group name, to its region (and
+    its side, for a term that carries one)."""
+    sided: frozenset[Region]
+
+
+@functools.cache
+def _vocabulary() -> _Vocabulary:
+    data = tomllib.loads(files("extractor.rules").joinpath("regions.toml").read_text(encoding="utf-8"))
+    terms: list[tuple[str, Region, Side | None]] = [
+        (term, Region(region), None) for region, words in data["terms"].items() for term in words
+    ]
+    terms += [
+        (term, Region(region), side)
+        for region, words in data["sided_terms"].items()
+        for term, side in words.items()
+    ]
+    regions: dict[str, tuple[Region, Side | None]] = {}
+    alternatives: list[tuple[int, str]] = []
+    for index, (term, region, side) in enumerate(terms):
+        name = f"t{index}"
+        regions[name] = (region, side)
+        body = term if "[" in term else r"\s+".join(map(re.escape, term.split()))
+        alternatives.append((len(term), rf"(?P<{name}>{body})"))
+    ordered = [body for _, body in sorted(alternatives, key=lambda pair: -pair[0])]
+    pattern = re.compile(r"(?<![\w-])(?:" + "|".join(ordered) + r")(?![\w-])", re.I)
+    return _Vocabulary(pattern, regions, frozenset(Region(name) for name in data["sided"]))
+
+
+_SIDE_WORD = re.compile(r"(?<!\w)(" + "|".join(_SIDES) + r")(?!\w)", re.I)
+
+
+def _side_before(text: str, start: int, floor: int) -> Side | None:
+    """The side written just before ``start``, over a list of other regions ("right wrist and")."""
+    sides = list(_SIDE_WORD.finditer(text, floor, start))
+    for match in reversed(sides):
+        between = _vocabulary().pattern.sub("", text[match.end() : start])
+        if _BETWEEN.fullmatch(between):
+            return _SIDES[match.group(1).lower()]
+        return None
+    return None
+
+
+def regions_in(text: str) -> list[BodyRegion]:
+    """Every region ``text`` names, once each, in the order first named."""
+    vocabulary = _vocabulary()
+    found: dict[Region, Side | None] = {}
+    floor = 0
+    for match in vocabulary.pattern.finditer(text):
+        region, side = vocabulary.regions[match.lastgroup or ""]
+        if side is None and region in vocabulary.sided:
+            side = _side_before(text, match.start(), floor)
+        if region not in vocabulary.sided:
+            side = None
+        if region not in found or found[region] is None:
+            found[region] = side
+        elif side is not None and found[region] != side:
+            found[region] = "bilateral"
+    return [BodyRegion(region=region, side=side) for region, side in found.items()]

@@ -1,0 +1,108 @@
+"""Diagnoses and mechanism of injury from a case summary, on summaries written for this test.
+
+None of these sentences is copied from a letter: they are the statement forms letters use
+("diagnosed with", "The diagnoses include", "undergoing treatment for", "The mechanism of
+injury is detailed as", "injured on <date> when ..."), each with what evals/LABELLING.md says
+the entries are.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from extractor import extract
+from extractor.rules import NO_SUMMARY, extract_rules
+from extractor.rules.clinical import extract_diagnoses, extract_mechanism
+from extractor.rules.evidence import Evidence
+
+DIAGNOSES = [
+    ("He has been diagnosed with knee strain, ankle sprain and plantar fasciitis.",
+     ["knee strain", "ankle sprain", "plantar fasciitis"]),
+    ("The diagnoses include tendinitis of the left wrist and carpal tunnel syndrome. She works.",
+     ["tendinitis of the left wrist", "carpal tunnel syndrome"]),
+    ("The worker was being treated for a right elbow sprain.", ["right elbow sprain"]),
+    ("The worker is undergoing treatment for cervical and lumbar spine strain, head contusion, "
+     "and thoracic sprain.", ["cervical and lumbar spine strain", "head contusion", "thoracic sprain"]),
+    ("The current diagnosis is documented as neck, back and shoulder pain.",
+     ["neck, back and shoulder pain"]),
+    ("The injured worker was diagnosed as having strain of muscle, fascia and tendon of the lower "
+     "back, subsequent encounter, left knee effusion and insomnia.",
+     ["strain of muscle, fascia and tendon of the lower back, subsequent encounter", "left knee effusion",
+      "insomnia"]),
+    ("Records show diagnoses that include dorsalgia, unspecified; muscle spasm; radiculopathy, "
+     "lumbar region.", ["dorsalgia, unspecified", "muscle spasm", "radiculopathy, lumbar region"]),
+    ("He is being treated for bruising of the upper back and pelvis initial encounter and "
+     "bruising of the right knee.",
+     ["bruising of the upper back and pelvis initial encounter", "bruising of the right knee"]),
+    ("She has been treated for hip bursitis and hip arthritis with medications and rest.",
+     ["hip bursitis", "hip arthritis"]),
+    ("Assessment included lumbar disc bulge L3-L4, L4-L5 stenosis and a history of gout.",
+     ["lumbar disc bulge L3-L4", "L4-L5 stenosis", "a history of gout"]),
+    ("The provider gave a diagnosis of \"thumb sprain.\" Work status was modified.", ["thumb sprain"]),
+    ("The worker is 40 years old. Treatment has included therapy.", []),
+]  # fmt: skip
+
+MECHANISMS = [
+    ("The mechanism of injury is detailed as a slip on ice.", "slip on ice"),
+    ("Mechanism of injury occurred when the worker was struck by a forklift.", "struck by a forklift"),
+    ("The mechanism of injury was repetitive typing. He has pain.", "repetitive typing"),
+    ("Mechanism of injury is unclear. He has pain.", None),
+    ("She was injured on 2/3/2015 when she tripped over a hose and landed on her knee.",
+     "tripped over a hose"),
+    ("He sustained an industrial injury on 4-5-2016 while carrying a ladder.", "carrying a ladder"),
+    ("He sustained an industrial injury on 4-5-2016 when he suffered a fracture.", None),
+    ("The worker reported shoulder pain after reaching for a shelf.", "reaching for a shelf"),
+    ("He had a work injury dated 1/2/10 after a fall from a roof. He has pain.", "fall from a roof"),
+    ("She was seen in the clinic after she slipped on a wet floor.", "slipped on a wet floor"),
+    ("The worker is 40 years old with back pain.", None),
+]  # fmt: skip
+
+
+def _summary(sentence: str) -> tuple[str, tuple[int, int]]:
+    text = f"CLINICAL CASE SUMMARY:\n{sentence}\n"
+    return text, (len("CLINICAL CASE SUMMARY:\n"), len(text))
+
+
+@pytest.mark.parametrize(("sentence", "expected"), DIAGNOSES)
+def test_diagnoses_one_entry_each_with_evidence(sentence: str, expected: list[str]) -> None:
+    text, summary = _summary(sentence)
+    evidence = Evidence()
+    got, reading = extract_diagnoses(text, summary, evidence)
+    assert got == expected
+    assert reading.read
+    spans = evidence.fields()
+    for index, value in enumerate(got):
+        (start, end), *_ = spans[f"determination.patient.diagnoses[{index}]"]
+        assert " ".join(text[start:end].split()) == value
+
+
+@pytest.mark.parametrize(("sentence", "expected"), MECHANISMS)
+def test_mechanism_as_a_short_phrase(sentence: str, expected: str | None) -> None:
+    text, summary = _summary(sentence)
+    evidence = Evidence()
+    got, reading = extract_mechanism(text, summary, evidence)
+    assert (got, reading.read) == (expected, True)
+    if got is not None:
+        (start, end), *_ = evidence.fields()["determination.patient.mechanism_of_injury"]
+        assert text[start:end] == got
+
+
+def test_a_diagnosis_in_an_unread_wording_is_not_read_not_empty() -> None:
+    text, summary = _summary("Diagnostic codes were listed but the diagnosis remained uncertain.")
+    got, reading = extract_diagnoses(text, summary, Evidence())
+    assert got == []
+    assert not reading.read
+    assert (reading.note or "").startswith("not read")
+
+
+def test_a_letter_without_a_summary_says_not_read() -> None:
+    text = "INDEPENDENT MEDICAL REVIEW\nIMR ISSUES, DECISIONS AND RATIONALES:\nMRI of the knee: Upheld\n"
+    rules = extract_rules(text)
+    notes = {check.field: check.note for check in rules.checks}
+    assert notes == {
+        "determination.patient.diagnoses": NO_SUMMARY,
+        "determination.patient.mechanism_of_injury": NO_SUMMARY,
+    }
+    record = extract(text, backend="rules")
+    assert record.needs_review
+    assert {c.field for c in record.checks} >= set(notes)

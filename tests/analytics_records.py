@@ -7,9 +7,10 @@
 | C | 70 female | Orthopedic Surgery, Pain Management | Standard | 2018-04-02 | surgery: O, imaging: U |
 | D | (none) | (none) | Standard | 2018-04-30 | medication: U (retrospective), dme: U (partial) |
 
-O: overturned, U: upheld; three of ten items are overturned. Only the first items of A and C
-have a reviewer citing a title the claims administrator did not. A has two checks (one
-disagreeing), B one; errors.jsonl beside them holds two failed letters.
+O: overturned, U: upheld; three of ten items are overturned. Body regions: A's first item the
+left low back, C's first the low back and a knee, C's second a knee; patient A the low back.
+Only the first items of A and C have a reviewer citing a title the claims administrator did
+not. A has two checks (one disagreeing), B one; errors.jsonl beside them holds two failed letters.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 from pathlib import Path
 
 from extractor.schemas import (
+    BodyRegion,
     Case,
     Category,
     Check,
@@ -30,6 +32,7 @@ from extractor.schemas import (
     Item,
     Patient,
     Record,
+    Region,
     Reviewer,
 )
 
@@ -37,6 +40,7 @@ OVER, UP = Decision.OVERTURNED, Decision.UPHELD
 CHRONIC_PAIN = Guideline(
     source=GuidelineSource.MTUS, title="Chronic Pain", sections=["Opioids"], pages=[76, 77]
 )
+LOW_BACK_LEFT, KNEE = BodyRegion(region=Region.LUMBAR_SPINE, side="left"), BodyRegion(region=Region.KNEE)
 LOW_BACK = Guideline(source=GuidelineSource.ODG, title="Low Back", sections=["MRIs"], pages=[])
 
 
@@ -80,9 +84,11 @@ def record(
 MEDICATION, IMAGING = Category.MEDICATION, Category.IMAGING
 RECORDS = [
     record(
-        "A", Patient(age=25, sex="male", diagnoses=["lumbar strain"], mechanism_of_injury="lifting a box"),
+        "A", Patient(age=25, sex="male", diagnoses=["lumbar strain"], mechanism_of_injury="lifting a box",
+                 body_regions=[LOW_BACK_LEFT]),
         ["Orthopedic Surgery"], "Standard", "2018-03-05",
-        [item(IMAGING, OVER, new_title=True), item(IMAGING, UP), item(MEDICATION, UP)],
+        [item(IMAGING, OVER, new_title=True, body_regions=[LOW_BACK_LEFT]), item(IMAGING, UP),
+         item(MEDICATION, UP)],
         [Check(field="determination.items[0].decision", rules="Overturned", llm="Overturned", status="agree"),
          Check(field="determination.items[1].category", rules="imaging", llm="dme", status="disagree",
                review=True)],
@@ -96,7 +102,8 @@ RECORDS = [
     record(
         "C", Patient(age=70, sex="female"), ["Orthopedic Surgery", "Pain Management"],
         "Standard", "2018-04-02",
-        [item(Category.SURGERY, OVER, new_title=True), item(IMAGING, UP)],
+        [item(Category.SURGERY, OVER, new_title=True, body_regions=[LOW_BACK_LEFT, KNEE]),
+         item(IMAGING, UP, body_regions=[KNEE])],
     ),
     record(
         "D", Patient(), [], "Standard", "2018-04-30",

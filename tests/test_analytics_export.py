@@ -20,7 +20,7 @@ from tests.analytics_records import RECORDS, write_batch
 from tests.documents import require_letter
 
 LETTERS = ["CM16-0213037.pdf", "CM16-0219557.pdf", "CM16-0230548.pdf"]
-TABLES = ("letters", "items", "guidelines", "diagnoses", "checks")
+TABLES = ("letters", "items", "guidelines", "diagnoses", "checks", "body_regions", "patient_body_regions")
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,14 @@ def expected(records: list[Record]) -> dict[str, set[tuple[object, ...]]]:
             )
         )
         rows["diagnoses"] |= {(doc, i, d) for i, d in enumerate(patient.diagnoses)}
+        rows["patient_body_regions"] |= {
+            (doc, i, r.region.value, r.side) for i, r in enumerate(patient.body_regions)
+        }
         rows["checks"] |= {(doc, i, c.field, c.status, c.review) for i, c in enumerate(record.checks)}
         for index, item in enumerate(record.determination.items):
+            rows["body_regions"] |= {
+                (doc, index, i, r.region.value, r.side) for i, r in enumerate(item.body_regions)
+            }
             rows["items"].add(
                 (
                     doc,
@@ -91,6 +97,10 @@ QUERIES = {
     "diagnoses": "SELECT document_id, position, diagnosis FROM diagnoses JOIN letters USING (letter_key)",
     "checks": "SELECT document_id, position, field, status, review "
     "FROM checks JOIN letters USING (letter_key)",
+    "patient_body_regions": "SELECT document_id, position, region, side "
+    "FROM patient_body_regions JOIN letters USING (letter_key)",
+    "body_regions": "SELECT document_id, item_index, position, region, side "
+    "FROM body_regions JOIN items_wide USING (item_key)",
     "items": "SELECT document_id, item_index, request, original_request, decision, category, rationale "
     "FROM items_wide",
     "guidelines": "SELECT document_id, item_index, side, position, source, title, sections, pages "

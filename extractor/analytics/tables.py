@@ -8,7 +8,8 @@ source of truth for names. Tables (documented in the README):
 - ``items``: one row per disputed item, every scalar or list-of-scalar item field;
 - ``guidelines``: one row per citation, ``side`` naming the item's list it came from;
 - ``diagnoses`` and ``checks``: one row per diagnosis and per cross-check;
-- one table per other list of models on an item (none today), named after the field;
+- one table per other list of models: an item's named after its field (``body_regions``), the
+  patient's with ``patient_`` before it (``patient_body_regions``);
 - the view ``items_wide``: ``letters`` joined to ``items``.
 """
 
@@ -109,11 +110,17 @@ def _letters_sql() -> str:
     return f"SELECT letter_key, {_select(parts)} FROM records ORDER BY letter_key"
 
 
-def item_lists() -> dict[str, type[BaseModel]]:
-    """Item fields that are lists of models: the citation lists and any other."""
+def model_lists(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The fields of ``model`` that are lists of models (an item's citation lists and others)."""
     return {
-        name: model for name, f in Item.model_fields.items() if _is_model(model := _item_model(f.annotation))
+        name: element
+        for name, f in model.model_fields.items()
+        if _is_model(element := _item_model(f.annotation))
     }
+
+
+def item_lists() -> dict[str, type[BaseModel]]:
+    return model_lists(Item)
 
 
 def _citation_sides() -> dict[str, str]:
@@ -143,14 +150,22 @@ def _guidelines_sql() -> str:
     )
 
 
-def other_item_tables() -> dict[str, str]:
-    """Item lists of models other than citations, as table name -> SQL (none on today's schema)."""
-    return {
+def child_tables() -> dict[str, str]:
+    """Other lists of models as table name -> SQL: an item's named after the field
+    (``body_regions``), the patient's after the field with ``patient_`` before it."""
+    found = {
         field: f"SELECT item_key, position, {_select(flat_columns(model, 'element'))} "
         f"FROM ({_child_sql(field)}) ORDER BY item_key, position"
         for field, model in item_lists().items()
         if not field.endswith(GUIDELINE_SUFFIX)
     }
+    for field, model in model_lists(Patient).items():
+        rows = _exploded("letter_key", f'determination.patient."{field}"', "element", "records")
+        found[f"patient_{field}"] = (
+            f"SELECT letter_key, position, {_select(flat_columns(model, 'element'))} "
+            f"FROM ({rows}) ORDER BY letter_key, position"
+        )
+    return found
 
 
 def _statements(records: Path) -> Iterator[str]:
@@ -182,7 +197,7 @@ def _statements(records: Path) -> Iterator[str]:
         f"CREATE TABLE checks AS SELECT letter_key, position, {check_columns} "
         f"FROM ({checks}) ORDER BY letter_key, position"
     )
-    for name, sql in other_item_tables().items():
+    for name, sql in child_tables().items():
         yield f'CREATE TABLE "{name}" AS {sql}'
     yield f"CREATE VIEW {WIDE} AS SELECT * FROM letters JOIN items USING (letter_key) ORDER BY item_key"
     yield "DROP TABLE raw_items"

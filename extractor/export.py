@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from extractor.schemas import BodyRegion, Record
+from extractor.schemas import BodyRegion, Guideline, Record
 
 ITEM_COLUMNS = (
     "document_id", "path", "case_number", "date_assigned", "decision_date", "date_of_injury",
@@ -15,6 +15,9 @@ ITEM_COLUMNS = (
     "decision", "category", "claims_administrator_sources", "reviewer_sources", "reviewer_pages",
     "needs_review", "backend", "authorized", "depends_on", "date_of_service", "body_regions",
     "patient_body_regions",
+    # added later, at the end so that scripts reading columns by position keep working
+    "mechanism_of_injury", "claims_administrator_titles", "claims_administrator_sections",
+    "claims_administrator_pages", "reviewer_titles", "reviewer_sections", "rationale",
 )  # fmt: skip
 
 
@@ -25,6 +28,15 @@ def _joined(values: Iterable[object]) -> str:
 def _regions(regions: Iterable[BodyRegion]) -> str:
     """``shoulder:right; cervical_spine`` (a region without a side is written alone)."""
     return _joined(f"{r.region.value}:{r.side}" if r.side else r.region.value for r in regions)
+
+
+def _citations(side: str, guidelines: list[Guideline]) -> dict[str, str]:
+    """One side's titles, sections and pages, each joined across its citations."""
+    return {
+        f"{side}_titles": _joined(g.title for g in guidelines),
+        f"{side}_sections": _joined(section for g in guidelines for section in g.sections),
+        f"{side}_pages": _joined(page for g in guidelines for page in g.pages),
+    }
 
 
 def item_rows(record: Record) -> Iterator[dict[str, object]]:
@@ -43,6 +55,7 @@ def item_rows(record: Record) -> Iterator[dict[str, object]]:
         "sex": patient.sex,
         "diagnoses": _joined(patient.diagnoses),
         "patient_body_regions": _regions(patient.body_regions),
+        "mechanism_of_injury": patient.mechanism_of_injury,
         "needs_review": record.needs_review,
         "backend": record.provenance.backend,
     }
@@ -60,11 +73,13 @@ def item_rows(record: Record) -> Iterator[dict[str, object]]:
             "reviewer_sources": _joined(
                 g.source.value if g.source else "none cited" for g in item.reviewer_guidelines
             ),
-            "reviewer_pages": _joined(page for g in item.reviewer_guidelines for page in g.pages),
             "body_regions": _regions(item.body_regions),
             "authorized": item.authorized,
             "depends_on": item.depends_on,
             "date_of_service": item.date_of_service.isoformat() if item.date_of_service else None,
+            **_citations("claims_administrator", item.claims_administrator_guidelines),
+            **_citations("reviewer", item.reviewer_guidelines),
+            "rationale": item.rationale,
         }
 
 

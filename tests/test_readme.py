@@ -157,6 +157,26 @@ def test_batch_then_export(seeds: list[Path], tmp_path: Path) -> None:
     assert "is a folder; give the records.jsonl in it" in wrong.stderr
 
 
+def test_the_analyst_layer_exports_a_database_and_a_report(seeds: list[Path], tmp_path: Path) -> None:
+    documented(".venv/bin/extractor export out/records.jsonl --to duckdb out/imr.duckdb")
+    documented(".venv/bin/extractor stats out/ --html out/report.html")
+    out = tmp_path / "out"
+    assert extractor("batch", str(seeds[0].parent), "--out", str(out), "-q").returncode == 0
+    export = extractor("export", str(out / "records.jsonl"), "--to", "duckdb", str(out / "imr.duckdb"))
+    assert export.returncode == 0, export.stderr
+    assert f"{len(seeds)} letters" in export.stderr
+    query = "avg((decision = 'Overturned')::int) rate from items group by 1"
+    documented(query)
+    database, select = str(out / "imr.duckdb"), f"select category, {query}"
+    ask = f"import duckdb; print(duckdb.connect({database!r}).sql({select!r}))"
+    answer = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, env=env())
+    assert answer.returncode == 0, answer.stderr
+    assert "category" in answer.stdout
+    stats = extractor("stats", str(out), "--html", str(out / "report.html"))
+    assert stats.returncode == 0, stats.stderr
+    assert "<svg" in (out / "report.html").read_text(encoding="utf-8")
+
+
 def test_the_rules_eval_holds_its_committed_baseline() -> None:
     documented(
         ".venv/bin/extractor eval --backend rules --min-accuracy 0.99 --baseline evals/reports/rules.json"

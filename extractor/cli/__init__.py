@@ -1,8 +1,9 @@
 """IMR determination letters in, validated and cross-checked records out.
 
 Commands: extract, text, schema (one letter at a time), batch and export (folders of letters,
-resumable), eval (score against hand labels, from a checkout), local-server (a small local
-model for the LLM pass) and review (check records against their letters in a web page).
+resumable), stats (overturn rates and the rest of the analyst report), eval (score against hand
+labels, from a checkout), local-server (a small local model for the LLM pass) and review (check
+records against their letters in a web page).
 """
 
 from __future__ import annotations
@@ -14,10 +15,20 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from extractor.cli import batch, evaluate, export, extract, local_server, review, schema, text
+from extractor.cli import (
+    batch,
+    evaluate,
+    export,
+    extract,
+    local_server,
+    review,
+    schema,
+    stats,
+    text,
+)
 from extractor.cli.options import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-COMMANDS = (extract, text, schema, batch, export, evaluate, local_server, review)
+COMMANDS = (extract, text, schema, batch, export, stats, evaluate, local_server, review)
 """Each module adds its subcommands with ``register``; none of them imports this package."""
 
 

@@ -1,45 +1,58 @@
-"""``extractor export``: items.csv from a batch's records.jsonl."""
+"""``extractor export``: items.csv, or the analyst tables (DuckDB, Parquet, CSV), from a records.jsonl."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from extractor.cli.options import EXIT_OK, fail
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records
+
+FORMATS = ("duckdb", "parquet", "csv")
 
 
-def _not_records(path: Path) -> str:
-    """Why ``path`` is not a records.jsonl, in words that say what to pass instead."""
+def _unusable_target(to: str, target: Path) -> str | None:
+    """Why the tables cannot go to ``target``; a batch's own folder is refused, since its
+    items.csv (one wide row per item) would be replaced by the normalised table of that name."""
+    if to == "duckdb":
+        return f"{target} is a folder; give the database file to write" if target.is_dir() else None
+    if target.exists() and not target.is_dir():
+        return f"{target} is a file; --to {to} writes a folder of tables"
+    if (target / "records.jsonl").exists():
+        return f"{target} is a batch's folder; write the {to} tables to a folder of their own"
+    return None
+
+
+def _export_tables(path: Path, to: str, target: Path) -> int:
+    from extractor.analytics.export import export
+    from extractor.analytics.tables import NotRecords
+
+    if (why := _unusable_target(to, target)) is not None:
+        return fail("export", why)
     try:
-        with path.open(encoding="utf-8") as lines:
-            first = json.loads(next((line for line in lines if line.strip()), "{}"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return f"{path} is not a records.jsonl (not JSON lines)"
-    if isinstance(first, dict) and "error" in first and "determination" not in first:
-        return f"{path} is an errors file (one failed letter a line); export reads a batch's records.jsonl"
-    return f"{path} holds a line that is not a record"
+        counts = export(path, to, target)  # type: ignore[arg-type]
+    except NotRecords:
+        return fail("export", not_records(path))
+    except OSError as error:
+        return fail("export", error)
+    tables = ", ".join(f"{rows} {name}" for name, rows in counts.items())
+    print(f"extractor export: {tables} -> {target}", file=sys.stderr)
+    return EXIT_OK
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _export_items(path: Path, csv: str) -> int:
     from extractor.jobs import export_items
 
-    path: Path = args.records
-    if path.is_dir():
-        return fail("export", f"{path} is a folder; give the records.jsonl in it")
-    if args.reviewed is not None:
-        return _export_reviewed(path, args.reviewed)
     try:
-        rows = export_items(path, None if args.csv == "-" else Path(args.csv))
+        rows = export_items(path, None if csv == "-" else Path(csv))
     except FileNotFoundError:
         return fail("export", f"no such file: {path}")
     except (ValidationError, UnicodeDecodeError):
-        return fail("export", _not_records(path))
-    if args.csv != "-":
-        print(f"extractor export: {rows} items -> {args.csv}", file=sys.stderr)
+        return fail("export", not_records(path))
+    if csv != "-":
+        print(f"extractor export: {rows} items -> {csv}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -56,23 +69,54 @@ def _export_reviewed(path: Path, out: str) -> int:
     except FileNotFoundError:
         return fail("export", f"no such file: {path}")
     except (ValidationError, UnicodeDecodeError):
-        return fail("export", _not_records(path))
+        return fail("export", not_records(path))
     except CorrectionError as error:
         return fail("export", f"{log.path}: {error}")
     print(f"extractor export: {len(records)} records, {reviewed} reviewed -> {out}", file=sys.stderr)
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    path: Path = args.records
+    if path.is_dir():
+        return fail("export", f"{path} is a folder; give the records.jsonl in it")
+    if args.reviewed is not None:
+        return _export_reviewed(path, args.reviewed)
+    if args.to is None:
+        return _export_items(path, args.csv)
+    to, target = args.to
+    if to not in FORMATS:
+        print(f"extractor export: error: --to {to}: choose one of {', '.join(FORMATS)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not path.is_file():
+        return fail("export", f"no such file: {path}")
+    return _export_tables(path, to, Path(target))
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("export", help="write items.csv from a records.jsonl")
+    p = sub.add_parser(
+        "export",
+        help="write items.csv, or the analyst tables, from a records.jsonl",
+        description="items.csv (one row per item; the default), or with --to the normalised tables "
+        "letters, items, guidelines, diagnoses, checks and the view items_wide.",
+    )
     p.add_argument("records", type=Path, metavar="RECORDS.jsonl")
-    p.add_argument("--csv", default="-", metavar="ITEMS.csv", help="where to write it (default: stdout)")
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--csv", default="-", metavar="ITEMS.csv", help="where to write items.csv (default: stdout)"
+    )
+    where.add_argument(
+        "--to",
+        nargs=2,
+        metavar=("FORMAT", "TARGET"),
+        help="duckdb FILE (one database), parquet DIR or csv DIR (one file per table)",
+    )
+    where.add_argument(
         "--reviewed",
         nargs="?",
         const="-",
         metavar="OUT.jsonl",
-        help="instead, write the records as JSON lines with the corrections from `extractor review` "
+        help="the records as JSON lines with the corrections from `extractor review` "
         "(reviews.jsonl beside them) applied (default: stdout)",
     )
     p.set_defaults(func=_cmd_export)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import socket
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import IO, get_args
 
 from extractor.llm.config import LLMConfig, ModeName
@@ -43,6 +45,18 @@ def fail(command: str, message: object) -> int:
         message = f"{message.strerror}{where}"
     print(f"extractor {command}: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def not_records(path: Path) -> str:
+    """Why ``path`` is not a records.jsonl, in words that say what to pass instead."""
+    try:
+        with path.open(encoding="utf-8") as lines:
+            first = json.loads(next((line for line in lines if line.strip()), "{}"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return f"{path} is not a records.jsonl (not JSON lines)"
+    if isinstance(first, dict) and "error" in first and "determination" not in first:
+        return f"{path} is an errors file (one failed letter a line); give a batch's records.jsonl"
+    return f"{path} holds a line that is not a record"
 
 
 def positive(text: str) -> int:

@@ -1,0 +1,75 @@
+"""The report as rich tables in the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from extractor.analytics.stats import SMALL_GROUP, Counts, CrossTab, RateTable, Report, percent
+
+SMALL_NOTE = f"* fewer than {SMALL_GROUP} items: read the interval, not the rate"
+
+
+def rate_table(table: RateTable) -> Table:
+    small = any(rate.small for rate in table.rates)
+    view = Table(
+        title=f"overturn rate by {table.title}", title_justify="left", caption=SMALL_NOTE if small else None
+    )
+    for name in (table.title, "items", "overturned", "rate", "95% CI"):
+        view.add_column(name, justify="left" if name == table.title else "right")
+    for rate in table.rates:
+        low, high = rate.interval
+        view.add_row(
+            rate.group,
+            f"{rate.n}{'*' if rate.small else ''}",
+            str(rate.overturned),
+            percent(rate.rate),
+            f"{percent(low)}-{percent(high)}",
+            style="dim" if rate.small else None,
+        )
+    return view
+
+
+def counts_table(counts: Counts) -> Table:
+    view = Table(title=counts.title, title_justify="left")
+    for index, name in enumerate(counts.header):
+        view.add_column(name, justify="left" if index == 0 else "right", overflow="fold")
+    for row in counts.rows:
+        view.add_row(*(str(value) for value in row))
+    return view
+
+
+def crosstab_table(tab: CrossTab) -> Table:
+    view = Table(
+        title=f"overturn rate by {tab.rows_by} and {tab.columns_by}: rate (overturned/items)",
+        title_justify="left",
+        caption=SMALL_NOTE if any(rate.small for rate in tab.cells.values()) else None,
+    )
+    view.add_column(f"{tab.rows_by} \\ {tab.columns_by}")
+    for column in tab.columns:
+        view.add_column(column, justify="right")
+    for row in tab.rows:
+        cells = (tab.cells.get((row, column)) for column in tab.columns)
+        view.add_row(
+            row,
+            *(
+                f"{percent(c.rate)} ({c.overturned}/{c.n}{'*' if c.small else ''})" if c else ""
+                for c in cells
+            ),
+        )
+    return view
+
+
+def render(report: Report, console: Console) -> None:
+    """The report; with ``--by``, only the overall line and the table asked for."""
+    where = f" where {report.where}" if report.where else ""
+    console.print(f"[bold]{report.source}[/bold]{where}: {report.letters} letters, {report.overall.n} items")
+    console.print(f"overturned: {report.overall.describe()}")
+    if report.by or report.crosstab:
+        console.print(rate_table(report.by) if report.by else crosstab_table(report.crosstab))  # type: ignore[arg-type]
+        return
+    for table in report.rates:
+        console.print(rate_table(table))
+    for part in (report.kinds, report.items_per_letter, *report.citations, *report.quality):
+        if part is not None:
+            console.print(rate_table(part) if isinstance(part, RateTable) else counts_table(part))

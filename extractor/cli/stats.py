@@ -1,0 +1,72 @@
+"""``extractor stats``: overturn rates and the rest of the analyst report, in the terminal or as HTML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records
+
+
+def fields(text: str) -> list[str]:
+    """An argparse type: one or two comma-separated field names."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not 1 <= len(names) <= 2:
+        raise argparse.ArgumentTypeError("give one field or two separated by a comma")
+    return names
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from extractor.analytics import terminal
+    from extractor.analytics.stats import StatsError, records_and_errors, report
+    from extractor.analytics.tables import NotRecords
+
+    source: Path = args.source
+    try:
+        made = report(source, where=args.where, by=args.by)
+    except FileNotFoundError as missing:
+        return fail("stats", f"no such file: {missing}")
+    except NotRecords:
+        return fail("stats", not_records(records_and_errors(source)[0]))
+    except StatsError as error:
+        print(f"extractor stats: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.html is None:
+        terminal.render(made, Console())
+        return EXIT_OK
+    from extractor.analytics.report import render
+    from extractor.jobs.ledger import write_atomically
+
+    page = render(made)
+    try:
+        write_atomically(args.html, lambda stream: stream.write(page))
+    except OSError as error:
+        return fail("stats", error)
+    print(f"extractor stats: {made.letters} letters, {made.overall.n} items -> {args.html}", file=sys.stderr)
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "stats",
+        help="overturn rates, citations and data quality of a batch (terminal or HTML)",
+        description="Overturn rates with 95%% Wilson intervals by category, guideline source, reviewer "
+        "specialty, priority, decision month, age band and sex; items, citations and data quality.",
+    )
+    p.add_argument(
+        "source", type=Path, metavar="OUT_DIR|RECORDS.jsonl", help="a batch's folder or its records"
+    )
+    p.add_argument("--html", type=Path, metavar="FILE", help="write one self-contained HTML page with charts")
+    p.add_argument(
+        "--by",
+        type=fields,
+        metavar="FIELD[,FIELD]",
+        help="rates by one field, or a two-way table by two (a dimension or any column of items_wide)",
+    )
+    p.add_argument(
+        "--where", metavar="SQL", help="a DuckDB condition on items_wide, e.g. \"category = 'imaging'\""
+    )
+    p.set_defaults(func=_cmd_stats)

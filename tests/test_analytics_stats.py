@@ -1,0 +1,135 @@
+"""extractor stats on a hand-built batch whose rates are counted by hand (tests/analytics_records.py),
+Wilson intervals against values worked out by hand, and an HTML report that names no URL."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from extractor.analytics.charts import rate_chart
+from extractor.analytics.report import CHARTS_ALWAYS
+from extractor.analytics.stats import Rate, Report, StatsError, report, wilson
+from extractor.cli import main
+from tests.analytics_records import write_batch
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_batch(tmp_path_factory.mktemp("out"))
+
+
+@pytest.fixture(scope="module")
+def made(batch: Path) -> Report:
+    return report(batch)
+
+
+def rates(made: Report, name: str) -> dict[str, tuple[int, int]]:
+    (table,) = [t for t in made.rates if t.name == name]
+    return {r.group: (r.overturned, r.n) for r in table.rates}
+
+
+def test_wilson_matches_the_interval_worked_by_hand() -> None:
+    z2 = 1.959963984540054**2
+    # 3 of 10: centre (0.3 + z²/20) / (1 + z²/10), half-width z·sqrt(0.021 + z²/400) / (1 + z²/10)
+    centre = (0.3 + z2 / 20) / (1 + z2 / 10)
+    half = math.sqrt(z2 * (0.021 + z2 / 400)) / (1 + z2 / 10)
+    assert wilson(3, 10) == pytest.approx((centre - half, centre + half))
+    assert wilson(3, 10) == pytest.approx((0.1078, 0.6032), abs=5e-5)  # the published table's value
+    assert wilson(0, 1) == pytest.approx((0.0, z2 / (1 + z2)))  # 0 of 1: [0, z²/(1+z²)] = [0, 0.7935]
+    assert wilson(5, 5)[1] == 1.0
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_rates_by_each_dimension_are_the_counts_by_hand(made: Report) -> None:
+    assert (made.letters, made.overall.n, made.overall.overturned) == (4, 10, 3)
+    assert rates(made, "category") == {
+        "medication": (1, 5),
+        "imaging": (1, 3),
+        "surgery": (1, 1),
+        "dme": (0, 1),
+    }
+    assert rates(made, "specialty") == {"Orthopedic Surgery": (2, 5), "Pain Management": (2, 5)}
+    assert rates(made, "priority") == {"Standard": (2, 7), "Expedited": (1, 3)}
+    assert rates(made, "decision_month") == {"2018-03": (2, 6), "2018-04": (1, 4)}
+    assert rates(made, "age_band") == {"18-30": (1, 3), "41-50": (1, 3), "65+": (1, 2), "unknown": (0, 2)}
+    assert rates(made, "sex") == {"male": (1, 3), "female": (2, 5), "unknown": (0, 2)}
+    assert rates(made, "guideline_source") == {"MTUS": (3, 9), "ODG": (2, 2)}  # D's first item cites none
+    assert rates(made, "reviewer_adds_guideline") == {"yes": (2, 2), "no": (1, 8)}
+    (age,) = [t for t in made.rates if t.name == "age_band"]
+    assert [r.group for r in age.rates] == ["18-30", "41-50", "65+", "unknown"]  # bands in order, not by size
+    assert rates(made, "body_region") == {"lumbar_spine": (2, 2), "knee": (1, 2)}
+
+
+def test_items_citations_and_data_quality(made: Report) -> None:
+    assert made.kinds is not None
+    assert made.items_per_letter is not None
+    kinds = {r.group: (r.overturned, r.n) for r in made.kinds.rates}
+    assert {kind: kinds[kind] for kind in ("all items", "partial authorisation", "retrospective")} == {
+        "all items": (3, 10), "partial authorisation": (0, 1), "retrospective": (0, 1),
+    }  # fmt: skip
+    assert made.items_per_letter.rows == [(2, 2), (3, 2)]
+    citations = {c.name: c.rows for c in made.citations}
+    assert citations["reviewer_titles"] == [("Chronic Pain", 9, 6, 3), ("Low Back", 2, 0, 2)]
+    assert citations["claims_administrator_sections"] == [("Opioids", 9, 6, 3)]
+    quality = {c.name: c.rows for c in made.quality}
+    assert quality["needs_review"] == [(4, 1)]
+    assert quality["checks_by_status"] == [("agree", 1), ("disagree", 1), ("rules_only", 1)]
+    assert ("determination.items[].category", 1, 0, 1, 0, 0, 1) in quality["checks_by_field"]
+    assert quality["failed"] == [("not_imr_letter", 2)]
+
+
+def test_where_and_by_go_to_duckdb(batch: Path) -> None:
+    imaging = report(batch, where="category = 'imaging'", by=["sex"])
+    assert (imaging.overall.overturned, imaging.overall.n) == (1, 3)
+    assert imaging.by is not None
+    assert {r.group: (r.overturned, r.n) for r in imaging.by.rates} == {"male": (1, 2), "female": (0, 1)}
+    crossed = report(batch, by=["category", "priority"]).crosstab
+    assert crossed is not None
+    assert crossed.cells[("medication", "Expedited")] == Rate("medication / Expedited", 3, 1)
+    assert crossed.rows[0] == "medication"
+    assert ("surgery", "Expedited") not in crossed.cells
+    by_column = report(batch, by=["document_id"]).by  # any column of items_wide
+    assert by_column is not None
+    assert {r.group for r in by_column.rates} == {"A", "B", "C", "D"}
+    with pytest.raises(StatsError, match="--where"):
+        report(batch, where="no_such_column = 1")
+    with pytest.raises(StatsError, match="no such field"):
+        report(batch, by=["no_such_field"])
+
+
+def test_the_terminal_shows_rates_counts_and_intervals(
+    batch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["stats", str(batch / "records.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "30.0% (3/10, 95% CI 10.8%-60.3%)" in out
+    assert "overturn rate by reviewer specialty" in out
+    assert "most cited titles: reviewer" in out
+    assert "letters that failed" not in out  # a records file alone has no errors.jsonl beside it
+    assert main(["stats", str(batch), "--by", "category,priority"]) == 0
+    assert "33.3% (1/3*)" in capsys.readouterr().out
+    assert main(["stats", str(batch), "--where", "nonsense ="]) == 64
+    with pytest.raises(SystemExit) as usage:
+        main(["stats", str(batch), "--by", "a,b,c"])
+    assert usage.value.code == 64
+    assert main(["stats", str(batch / "missing")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["stats", str(batch / "errors.jsonl")]) == 2
+    assert "is an errors file" in capsys.readouterr().err
+
+
+def test_the_html_report_has_every_chart_and_names_no_url(batch: Path, made: Report, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    assert main(["stats", str(batch), "--html", str(page), "--by", "category,sex"]) == 0
+    text = page.read_text(encoding="utf-8")
+    charts = set(re.findall(r'<figure id="chart-(\w+)" class="chart"><svg', text))
+    assert charts == {t.name for t in made.rates} | {"item_kinds", *CHARTS_ALWAYS}
+    for external in ("http://", "https://", "//cdn", "<script", "src=", "@import"):
+        assert external not in text
+    assert not re.search(r"url\((?!#)", text)  # only references to the page's own clip paths
+    assert "Overturn rate by category and sex" in text
+    assert "not_imr_letter" in text
+    assert rate_chart(made.rates[0]) == rate_chart(made.rates[0])  # no date or random id: reruns agree

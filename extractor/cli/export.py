@@ -25,6 +25,7 @@ def _not_records(path: Path) -> str:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from extractor.errors import UnsafeTarget
     from extractor.jobs import export_items
 
     path: Path = args.records
@@ -38,6 +39,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return fail("export", f"no such file: {path}")
     except (ValidationError, UnicodeDecodeError):
         return fail("export", _not_records(path))
+    except UnsafeTarget as error:
+        return fail("export", error)
     if args.csv != "-":
         print(f"extractor export: {rows} items -> {args.csv}", file=sys.stderr)
     return EXIT_OK

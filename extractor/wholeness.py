@@ -7,7 +7,7 @@ record-level check with ``review: true``.
 
 How IMR letters end, in all 63 the project has (50 PDFs, 5 seeds, 8 synthetic; 158 items):
 the text stops at the end of a sentence, the last item block has its "Decision rationale:",
-and every rationale states its verdict ("... is not medically necessary", "certified").
+and every rationale ends by stating its verdict ("... is not medically necessary", "certified").
 Each letter has one heading of each kind below, whatever its layout.
 """
 
@@ -24,7 +24,14 @@ LETTER_HEADINGS = ("credentials", "summary", "decisions")
 """Headings every letter has once; a document with more of each holds several letters."""
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s*$")
 _RATIONALE = re.compile(r"\brationale\s*:(?P<rationale>.*)", re.I | re.S)
-_VERDICT = re.compile(r"\b(?:necessary|necessity|non-?certified|certified|certify)\b|medically\s+\w+", re.I)
+_VERDICT = re.compile(
+    r"\b(?:necessary|necessity|non-?certified|certified|certify)\b|medically\s+(?:reasonable|appropriate|indicated)",
+    re.I,
+)
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+VERDICT_SENTENCES = 3
+"""The verdict is in a rationale's last sentence in every real letter (its last three in the
+project's hand-written ones); earlier sentences often quote guidelines with the same words."""
 _NAMED = 10
 """Case numbers named in a note, at most (a file of a hundred letters names ten and counts the rest)."""
 
@@ -47,7 +54,8 @@ def cut_off(text: str, sections: Sections) -> str | None:
     rationale = _RATIONALE.search(text, last.decision[1], last.end)
     if rationale is None:
         return "the letter looks cut off: its last item has no decision rationale"
-    if not _VERDICT.search(rationale.group("rationale")):
+    sentences = _SENTENCE_BREAK.split(rationale.group("rationale").strip())
+    if not _VERDICT.search(" ".join(sentences[-VERDICT_SENTENCES:])):
         return "the letter looks cut off: its last item's rationale stops before its verdict"
     return None
 

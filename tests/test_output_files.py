@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ from extractor.errors import UnsafeTarget
 from extractor.export import spreadsheet_safe, write_items_csv
 from extractor.jobs.ledger import write_atomically
 from tests.documents import require_letter
+
+BOUND = 60
 
 
 @pytest.fixture
@@ -72,17 +76,34 @@ def test_export_to_a_fifo_is_one_line_and_exit_2(
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
-def test_a_batch_whose_items_csv_is_a_fifo_stops_before_any_work(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.fixture
+def bounded() -> Iterator[None]:
+    """Fail after BOUND seconds rather than hang, should a FIFO be opened after all."""
+
+    def hung(*_: object) -> None:
+        raise TimeoutError(f"still running after {BOUND} s: a FIFO was opened")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(BOUND)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("name", ["records.jsonl", "errors.jsonl", "items.csv", "summary.json"])
+@pytest.mark.usefixtures("bounded")
+def test_a_batch_whose_output_file_is_a_fifo_stops_before_any_work(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Not a hang (opening a FIFO waits for a reader), not a replaced FIFO: one line, exit 2."""
     out = tmp_path / "out"
     out.mkdir()
-    os.mkfifo(out / "items.csv")
+    os.mkfifo(out / name)
     letter = require_letter("seeds/000_bcbad93b04dfc64b.txt")
     assert main(["batch", str(letter), "--out", str(out), "--backend", "rules", "--workers", "1", "-q"]) == 2
-    assert "items.csv is a FIFO" in capsys.readouterr().err
-    assert not (out / "records.jsonl").exists() or (out / "records.jsonl").read_text() == ""
-    assert stat.S_ISFIFO((out / "items.csv").stat().st_mode)
+    assert f"{name} is a FIFO, not a regular file" in capsys.readouterr().err
+    assert stat.S_ISFIFO((out / name).stat().st_mode)
+    assert sorted(path.name for path in out.iterdir()) == sorted({".lock", name})
 
 
 @pytest.mark.parametrize(

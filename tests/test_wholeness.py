@@ -145,10 +145,17 @@ YEAR_3000 = {
 }
 
 
+INVENTED_AGE = 117
+INVENTED_STATE = "WY"
+
+
 def in_year_3000(received: Received) -> Step:
-    """A model that reads everything right but dates every event in the year 3000."""
+    """A model that reads everything right but dates every event in the year 3000, makes the
+    patient 117 and adds a state the letter never names."""
     answer: dict[str, Any] = json.loads(perfect_arguments(received.json))
     answer["case"].update(YEAR_3000)
+    answer["patient"]["age"] = INVENTED_AGE
+    answer["reviewer"]["licensure_states"].append(INVENTED_STATE)
     return completion(answer)
 
 
@@ -157,7 +164,7 @@ def llm_record(endpoint: FakeOpenAI, letter: str) -> Record:
     return extract(letter, backend="llm", llm_config=config)
 
 
-def test_llm_dates_not_in_the_letter_are_flagged() -> None:
+def test_llm_dates_ages_and_states_not_in_the_letter_are_flagged() -> None:
     letter = require_letter("letters/CM16-0213037.pdf")
     with FakeOpenAI(default=respond(in_year_3000)) as endpoint:
         record = llm_record(endpoint, str(letter))
@@ -168,13 +175,19 @@ def test_llm_dates_not_in_the_letter_are_flagged() -> None:
     for name, written in YEAR_3000.items():
         assert flagged[f"determination.case.{name}"].llm == written
         assert f"determination.case.{name}" not in record.evidence
+    assert flagged["determination.patient.age"].llm == INVENTED_AGE
+    states = record.determination.reviewer.licensure_states
+    invented = f"determination.reviewer.licensure_states[{len(states) - 1}]"
+    assert flagged[invented].llm == INVENTED_STATE
+    assert len(flagged) == len(YEAR_3000) + 2  # the states the letter names are grounded
 
 
-def test_llm_dates_the_letter_writes_are_grounded() -> None:
+def test_llm_values_the_letter_writes_are_grounded() -> None:
     from tests.fake_openai import perfect
 
     letter = require_letter("letters/CM16-0213037.pdf")
     with FakeOpenAI(default=perfect) as endpoint:
         record = llm_record(endpoint, str(letter))
-    assert not [c for c in record.checks if c.field.startswith("determination.case.") and c.review]
-    assert record.evidence["determination.case.decision_date"]
+    assert not [c for c in record.checks if c.note == NOT_FOUND]
+    for field in ("case.decision_date", "patient.age", "reviewer.licensure_states[0]"):
+        assert record.evidence[f"determination.{field}"]

@@ -7,7 +7,10 @@ and ``hybrid`` backends send the same request and share it.  What a cassette kee
   the body itself (the letter) is never stored.  Authorization, api-key, x-api-key,
   openai-organization, cookie and set-cookie headers are dropped.
 - responses: status, ``content-type`` and the body (the model's answer, which replay needs).
-  Rate-limit and server-error answers are not recorded (replay serves the good answer at once).
+  No 4xx or 5xx answer is recorded (an error body may echo the request, key included; replay
+  serves the good answer at once).
+- the API key (read from the request's auth headers, and ``OPENAI_API_KEY``) is replaced by
+  :data:`REDACTED` wherever else it appears: URL, response body.
 - metadata: ``model``, ``prompt_version`` and the instructor ``mode``, so that a changed
   prompt (or a replay in another mode) says so.
 
@@ -29,9 +32,10 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import vcr
+import yaml  # type: ignore[import-untyped]
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from extractor.errors import LLMError
@@ -40,11 +44,16 @@ CASSETTES_DIR = Path(__file__).resolve().parent / "cassettes"
 MATCHER_NAME = "body_digest"
 MATCH_ON = ("method", "path", MATCHER_NAME)
 FILTER_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization", "cookie", "set-cookie")
+KEY_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+REDACTED = "<redacted>"
+MIN_SECRET_CHARS = 8
+"""Shorter "keys" (local servers take any) are not scrubbed: replacing them could corrupt an answer."""
 KEPT_RESPONSE_HEADERS = frozenset({"content-type"})
 DUMMY_API_KEY = "sk-replay-from-cassette"
 RERECORD_HINT = "re-record with `extractor eval --backend hybrid --record` (or `make record`)"
 
 RecordMode = Literal["none", "new_episodes", "all"]
+T = TypeVar("T")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -52,6 +61,12 @@ class MissingCassette(LLMError):
     """Replay found no recorded answer for this request (prompt, schema or model changed)."""
 
     kind = "missing_cassette"
+
+
+class DamagedCassette(MissingCassette):
+    """The cassette file exists but cannot be read as one (cut, hand-edited, not YAML)."""
+
+    kind = "damaged_cassette"
 
 
 # --------------------------------------------------------------------------- request/response filters
@@ -80,32 +95,59 @@ def stub_digest(body: bytes | str | None) -> str | None:
     return None
 
 
-def scrub_request(request: Any) -> Any:
-    """``before_record_request``: the body becomes ``{"sha256": <digest of the body>}``.
+class Scrubber:
+    """``before_record_request`` and ``before_record_response`` sharing the keys they have seen.
 
-    vcrpy also runs this on every incoming request before matching, so it must be idempotent.
-    The headers named in :data:`FILTER_HEADERS` are removed by vcrpy's ``filter_headers``.
+    vcrpy runs the request filter before the response filter of the same interaction, so the
+    key a request was sent with is known when its answer is scrubbed.
     """
-    raw = request.body
-    if hasattr(raw, "read"):  # a file-like body
-        raw = raw.read()
-    elif raw is not None and not isinstance(raw, bytes | str):  # an iterator body
-        raw = b"".join(raw)
-    request.body = json.dumps({"sha256": body_digest(raw)})
-    for name in list(request.headers):
-        if name.lower() == "content-length":
-            del request.headers[name]
-    return request
 
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
 
-def scrub_response(response: dict[str, Any]) -> dict[str, Any] | None:
-    """``before_record_response``: keep status, content-type and body; drop 429 and 5xx answers."""
-    code = response.get("status", {}).get("code", 200)
-    if code == 429 or code >= 500:
-        return None
-    headers = response.get("headers") or {}
-    response["headers"] = {k: v for k, v in headers.items() if k.lower() in KEPT_RESPONSE_HEADERS}
-    return response
+    def request(self, request: Any) -> Any:
+        """The body becomes ``{"sha256": <digest of the body>}``; secret headers go, their keys kept.
+
+        vcrpy also runs this on every incoming request before matching, so it is idempotent.
+        """
+        raw = request.body
+        if hasattr(raw, "read"):  # a file-like body
+            raw = raw.read()
+        elif raw is not None and not isinstance(raw, bytes | str):  # an iterator body
+            raw = b"".join(raw)
+        request.body = json.dumps({"sha256": body_digest(raw)})
+        for name in list(request.headers):
+            lowered = name.lower()
+            if lowered in KEY_HEADERS:
+                self.secrets.add(str(request.headers[name]).removeprefix("Bearer ").strip())
+            if lowered in FILTER_HEADERS or lowered == "content-length":
+                del request.headers[name]
+        request.uri = self.redact(request.uri)
+        return request
+
+    def response(self, response: dict[str, Any]) -> dict[str, Any] | None:
+        """Keep status, content-type and a redacted body; drop every 4xx and 5xx answer."""
+        code = response.get("status", {}).get("code", 200)
+        if code >= 400:
+            return None
+        headers = response.get("headers") or {}
+        response["headers"] = {k: v for k, v in headers.items() if k.lower() in KEPT_RESPONSE_HEADERS}
+        body = response.get("body") or {}
+        if isinstance(body.get("string"), bytes | str):
+            body["string"] = self.redact(body["string"])
+        return response
+
+    def redact(self, value: T) -> T:
+        """``value`` (text or bytes) with every known key replaced by :data:`REDACTED`."""
+        known = {*self.secrets, os.environ.get("OPENAI_API_KEY", "")} - {DUMMY_API_KEY}
+        for secret in sorted(known, key=len, reverse=True):
+            if len(secret) < MIN_SECRET_CHARS:
+                continue
+            if isinstance(value, bytes):
+                value = value.replace(secret.encode(), REDACTED.encode())  # type: ignore[assignment]
+            elif isinstance(value, str):
+                value = value.replace(secret, REDACTED)  # type: ignore[assignment]
+        return value
 
 
 def digest_matcher(r1: Any, r2: Any) -> None:
@@ -129,10 +171,10 @@ def vcr_config() -> dict[str, Any]:
 
     No ``record_mode`` here: the harness and pytest's ``--record-mode`` choose it.
     """
+    scrubber = Scrubber()
     return {
-        "filter_headers": list(FILTER_HEADERS),
-        "before_record_request": scrub_request,
-        "before_record_response": scrub_response,
+        "before_record_request": scrubber.request,
+        "before_record_response": scrubber.response,
         "decode_compressed_response": True,
         "match_on": list(MATCH_ON),
         "allow_playback_repeats": True,
@@ -313,7 +355,10 @@ def use_fixture_cassette(
         path.unlink()
     vcr_mode: RecordMode = "none" if record == "none" else "new_episodes"
     recorder = make_vcr(vcr_mode, path.parent)
-    with recorder.use_cassette(path.name, allow_playback_repeats=True) as cassette:
+    with contextlib.ExitStack() as stack:
+        cassette = _open(stack, recorder, path)
+        if record == "none" and not cassette.data:  # vcrpy reads a file it cannot decode as empty
+            raise _damaged(path, "it holds no recorded answer")
         replay = Replay(cassette, fixture_id, model, prompt_version, mode)
         if record == "none" and replay.stale():
             raise MissingCassette(replay.message(""))
@@ -329,6 +374,18 @@ def use_fixture_cassette(
             if missing is None:
                 raise
             raise missing from error
+
+
+def _open(stack: contextlib.ExitStack, recorder: vcr.VCR, path: Path) -> Any:
+    """vcrpy's cassette for ``path``, or a :class:`DamagedCassette` naming the file."""
+    try:
+        return stack.enter_context(recorder.use_cassette(path.name, allow_playback_repeats=True))
+    except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise _damaged(path, f"not a cassette: {type(error).__name__}") from None
+
+
+def _damaged(path: Path, reason: str) -> DamagedCassette:
+    return DamagedCassette(f"damaged cassette {_shown(path)} ({reason}): delete it and {RERECORD_HINT}")
 
 
 def _metadata(cassette: Any) -> dict[str, Any]:

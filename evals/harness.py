@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evals import cassettes
-from evals.cassettes import MissingCassette
+from evals.cassettes import DamagedCassette, MissingCassette
 from evals.fixtures import FIXTURES_DIR, DocumentsRootMissing, LoadedFixture, load_fixtures
 from evals.scoring import (
     FieldCount,
@@ -92,7 +92,8 @@ class BackendRun:
 
     @property
     def missing_cassettes(self) -> list[LetterScore]:
-        return [s for s in self.errors if (s.error or "").startswith(f"{MissingCassette.kind}:")]
+        kinds = (f"{MissingCassette.kind}:", f"{DamagedCassette.kind}:")
+        return [s for s in self.errors if (s.error or "").startswith(kinds)]
 
 
 def error_line(error: BaseException) -> str:
@@ -519,7 +520,7 @@ def _verdict(
     missing = [letter for run in runs.values() for letter in run.missing_cassettes]
     if missing:
         failures.append(
-            f"{len(missing)} LLM run(s) had no cassette: "
+            f"{len(missing)} LLM run(s) had no cassette (or a damaged one): "
             f"re-record with `extractor eval --backend hybrid --record` (or `make record`)"
         )
     if args.min_accuracy is not None:

@@ -106,6 +106,10 @@ class LedgerError(Exception):
     """A batch's output folder is in a state the batch will not guess about; the message says why."""
 
 
+class UnsafeTarget(Exception):
+    """A file to be written exists as something replacing would destroy (a device, a FIFO, a folder)."""
+
+
 class InputNotFound(ValueError):
     """A batch INPUT argument names nothing: the batch does not start."""
 

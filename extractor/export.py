@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -19,6 +20,22 @@ ITEM_COLUMNS = (
     "mechanism_of_injury", "claims_administrator_titles", "claims_administrator_sections",
     "claims_administrator_pages", "reviewer_titles", "reviewer_sections", "rationale",
 )  # fmt: skip
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """``value`` as a cell no spreadsheet runs: text starting like a formula gets a leading ``'``.
+
+    Only text is touched, and text that is just a number (``-5``) is left as is: neither can
+    be a formula, and numeric columns (age, item_index) stay numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _joined(values: Iterable[object]) -> str:
@@ -96,6 +113,6 @@ def write_items_csv(records: Iterable[Record], stream: IO[str]) -> int:
     rows = 0
     for record in records:
         for row in item_rows(record):
-            writer.writerow(row)
+            writer.writerow({column: spreadsheet_safe(cell) for column, cell in row.items()})
             rows += 1
     return rows

@@ -1,7 +1,9 @@
-"""Aligning the LLM's strings to the letter: exact, fuzzy, or not found (possibly invented)."""
+"""Aligning the LLM's values to the letter: strings exact, fuzzy, or not found (possibly
+invented); dates found as the letter writes them, or not found."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
@@ -10,10 +12,13 @@ from difflib import SequenceMatcher
 from typing import Literal
 
 from extractor.fields import path
+from extractor.normalize import DATE, parse_date, state_codes
 from extractor.schemas import Check, Determination, Span
 
 FUZZY_THRESHOLD = 0.8
 _WORD = re.compile(r"\S+")
+_DATE = re.compile(DATE, re.I)
+NOT_FOUND = "not found in the letter: possibly invented"
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class LetterIndex:
     """The letter's words, lower-cased, with their offsets, for repeated look-ups."""
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.words = [
             (m.group(0).lower().strip(".,;:()\"'"), m.start(), m.end()) for m in _WORD.finditer(text)
         ]
@@ -37,6 +43,28 @@ class LetterIndex:
             position += len(word) + 1
         self._matcher = SequenceMatcher(None, autojunk=False)
         self._matcher.set_seq2(self.flat)
+
+    def dates(self, reference: dt.date | None) -> dict[dt.date, Span]:
+        """Every date the letter writes, in any form, at its first place; two-digit years
+        expand against ``reference`` (the decision date) as the record's dates do."""
+        written: dict[dt.date, Span] = {}
+        for match in _DATE.finditer(self.text):
+            value = parse_date(match.group(0), reference)
+            if value is not None:
+                written.setdefault(value, match.span())
+        return written
+
+    def number(self, value: int) -> Span | None:
+        """Where the letter writes ``value`` as a number of its own, if it does."""
+        match = re.search(rf"(?<![\d.]){value}(?![\d])", self.text)
+        return match.span() if match else None
+
+    def states(self) -> dict[str, Span]:
+        """Every state the letter names (as a name or a USPS code), at its first place."""
+        named: dict[str, Span] = {}
+        for code, span in state_codes(self.text):
+            named.setdefault(code, span)
+        return named
 
     def _span(self, flat_start: int, flat_end: int) -> Span:
         first = max(0, bisect_right(self._starts, flat_start) - 1)
@@ -83,22 +111,38 @@ def string_fields(determination: Determination) -> Iterator[tuple[str, str]]:
             yield path("items", index, "original_request"), item.original_request
 
 
+Found = tuple[str, object, Span | None]
+"""(field path, value, where the letter writes it, or None)."""
+
+
+def written_values(determination: Determination, letter: LetterIndex) -> Iterator[Found]:
+    """Every date, age and state the model can invent: values a string match cannot ground."""
+    written = letter.dates(determination.case.decision_date)
+    for name, value in determination.case:
+        if isinstance(value, dt.date):
+            yield path("case", name), value.isoformat(), written.get(value)
+    for index, item in enumerate(determination.items):
+        for name, value in item:
+            if isinstance(value, dt.date):
+                yield path("items", index, name), value.isoformat(), written.get(value)
+    if determination.patient.age is not None:
+        age = determination.patient.age
+        yield path("patient", "age"), age, letter.number(age)
+    states = letter.states()
+    for index, code in enumerate(determination.reviewer.licensure_states):
+        yield path("reviewer", "licensure_states", index), code, states.get(code)
+
+
 def ground(determination: Determination, letter: LetterIndex) -> tuple[dict[str, list[Span]], list[Check]]:
     """Evidence spans for what was found, and a flagged check for what was not."""
-    evidence: dict[str, list[Span]] = {}
-    checks: list[Check] = []
-    for field, value in string_fields(determination):
-        found = letter.find(value)
-        if found.span is not None:
-            evidence[field] = [found.span]
-        else:
-            checks.append(
-                Check(
-                    field=field,
-                    llm=value,
-                    status="llm_only",
-                    review=True,
-                    note="not found in the letter: possibly invented",
-                )
-            )
+    found: list[Found] = [
+        (field, value, letter.find(value).span) for field, value in string_fields(determination)
+    ]
+    found.extend(written_values(determination, letter))
+    evidence = {field: [span] for field, _, span in found if span is not None}
+    checks = [
+        Check(field=field, llm=value, status="llm_only", review=True, note=NOT_FOUND)
+        for field, value, span in found
+        if span is None
+    ]
     return evidence, checks

@@ -63,6 +63,11 @@ def split_sections(text: str) -> Sections:
     return Sections(header=(0, header_end), parts=parts)
 
 
+def heading_count(text: str, name: str) -> int:
+    """How many lines of ``text`` are a heading of ``name``: one in a letter, more in several."""
+    return len({m.start() for part, pattern in _PATTERNS if part == name for m in pattern.finditer(text)})
+
+
 # --------------------------------------------------------------------------- item blocks
 
 _DECISION_AT_END = re.compile(r"(?P<before>.*?)[ \t]*\b(?P<decision>Upheld|Overturned)\.?[ \t]*")

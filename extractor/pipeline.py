@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Literal
 from extractor.crosscheck import merge
 from extractor.errors import NotAnIMRLetter, TruncatedLetter
 from extractor.fields import path
+from extractor.layout import split_sections
 from extractor.reading import SourceText, read_bytes, read_path, read_string
 from extractor.rules import RulesResult, extract_rules
 from extractor.schemas import Backend, Check, CheckStatus, Determination, Provenance, Record
+from extractor.wholeness import wholeness_checks
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig, LLMResult
@@ -115,9 +117,13 @@ def build_record(
         backend = "llm"
     else:  # pragma: no cover - callers always run one pass
         raise ValueError("no pass ran")
-    header = rules.sections.header if rules is not None else None
-    header_chars = len(source.text[header[0] : header[1]].strip()) if header is not None else None
-    checks = checks + review_checks(determination, backend, header_chars)
+    sections = rules.sections if rules is not None else split_sections(source.text)
+    header_chars = len(source.text[slice(*sections.header)].strip()) if rules is not None else None
+    checks = [
+        *checks,
+        *review_checks(determination, backend, header_chars),
+        *wholeness_checks(source.text, sections, _LOOKED[backend]),
+    ]
     provenance = Provenance(backend=backend, seconds=round(time.perf_counter() - started, 4))
     if llm is not None:
         provenance = provenance.model_copy(

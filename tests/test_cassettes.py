@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from evals import cassettes
 from evals.cassettes import MissingCassette, use_fixture_cassette
+from tests import fake_openai as fake
 from tests.fake_openai import FakeOpenAI, completion
 
 SECRET_KEY = "sk-test-SECRET-KEY-0123456789"
@@ -176,18 +177,19 @@ def test_record_all_starts_afresh(tmp_path: Path, server: FakeOpenAI) -> None:
 def test_filters_are_idempotent_and_drop_errors() -> None:
     from vcr.request import Request
 
+    scrubber = cassettes.Scrubber()
     request = Request("POST", "http://h/v1/chat/completions", b'{"x": "letter"}', {"Content-Length": "15"})
-    once = cassettes.scrub_request(request)
-    twice = cassettes.scrub_request(once)
+    once = scrubber.request(request)
+    twice = scrubber.request(once)
     assert once.body == twice.body
     assert "content-length" not in {k.lower() for k in twice.headers}
     assert cassettes.body_digest(once.body) == cassettes.body_digest(b'{"x": "letter"}')
     cassettes.digest_matcher(once, Request("POST", "http://h/v1/chat/completions", b'{"x": "letter"}', {}))
     with pytest.raises(AssertionError):
         cassettes.digest_matcher(once, Request("POST", "http://h/v1/chat/completions", b'{"x": "other"}', {}))
-    assert cassettes.scrub_response({"status": {"code": 503}, "headers": {}, "body": {"string": ""}}) is None
-    assert cassettes.scrub_response({"status": {"code": 429}, "headers": {}, "body": {"string": ""}}) is None
-    kept = cassettes.scrub_response(
+    for code in (400, 401, 404, 429, 500, 503):
+        assert scrubber.response({"status": {"code": code}, "headers": {}, "body": {"string": ""}}) is None
+    kept = scrubber.response(
         {
             "status": {"code": 200},
             "headers": {"Content-Type": ["a/b"], "X-Id": ["1"]},
@@ -196,6 +198,83 @@ def test_filters_are_idempotent_and_drop_errors() -> None:
     )
     assert kept is not None
     assert kept["headers"] == {"Content-Type": ["a/b"]}
+
+
+def test_a_key_seen_in_a_request_is_redacted_from_url_and_answer() -> None:
+    from vcr.request import Request
+
+    scrubber = cassettes.Scrubber()
+    headers = {"Authorization": f"Bearer {SECRET_KEY}", "api-key": "azure-SECRET-KEY-42"}
+    url = "http://h/v1/chat/completions?api-key=azure-SECRET-KEY-42"
+    request = scrubber.request(Request("POST", url, b"{}", headers))
+    assert "SECRET" not in request.uri
+    assert not request.headers
+    body = f'{{"echo": "{SECRET_KEY} azure-SECRET-KEY-42"}}'.encode()
+    answer = scrubber.response({"status": {"code": 200}, "headers": {}, "body": {"string": body}})
+    assert answer is not None
+    assert answer["body"]["string"] == b'{"echo": "<redacted> <redacted>"}'
+
+
+def echo_key(received: Any) -> Any:
+    """An endpoint that quotes the key it was sent, as some error pages do."""
+    key = received.headers.get("authorization", "")
+    return fake.status(401, body={"error": {"message": f"Incorrect API key provided: {key}"}})
+
+
+def test_a_server_echoing_the_key_never_puts_it_in_a_cassette(tmp_path: Path) -> None:
+    with FakeOpenAI(default=fake.respond(echo_key)) as echoing:
+        with (
+            pytest.raises(InstructorRetryException, match="Incorrect API key"),
+            use_fixture_cassette(
+                "letter-1", model=MODEL, prompt_version="pv1", record="new_episodes", root=tmp_path
+            ),
+        ):
+            ask(echoing.base_url, MARKER)
+        echoing.enqueue(fake.completion({"answer": f"your key is {SECRET_KEY}"}, shape="content"))
+        path = record_answer(tmp_path, echoing.base_url)
+    text = path.read_text()
+    assert SECRET_KEY not in text
+    assert "Incorrect API key" not in text  # the 401 was not recorded at all
+    (interaction,) = yaml.safe_load(text)["interactions"]
+    assert "your key is <redacted>" in interaction["response"]["body"]["string"]
+
+
+def record_answer(root: Path, url: str) -> Path:
+    with use_fixture_cassette(
+        "letter-1", model=MODEL, prompt_version="pv1", record="new_episodes", root=root
+    ):
+        ask(url, MARKER)
+    return cassettes.cassette_path("letter-1", MODEL, root)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda text: text[: len(text) // 2] + "\n  - {unclosed: [", id="cut-mid-file"),
+        pytest.param(lambda text: "just a string\n", id="not-a-mapping"),
+        pytest.param(lambda text: "interactions:\n- request: 5\n", id="wrong-shape"),
+        pytest.param(lambda text: "\t: : :\n", id="not-yaml"),
+    ],
+)
+def test_a_damaged_cassette_is_one_line_naming_the_file(
+    tmp_path: Path, server: FakeOpenAI, damage: Any
+) -> None:
+    path = record(tmp_path, server.base_url)
+    path.write_text(damage(path.read_text()))
+    with pytest.raises(cassettes.DamagedCassette) as caught:
+        open_replay(tmp_path, "letter-1", MODEL, "pv1")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert "delete it and re-record with `extractor eval --backend hybrid --record`" in message
+    assert isinstance(caught.value, MissingCassette)  # the harness scores it as a missing run
+
+
+def test_a_cassette_that_is_not_text_is_damaged_too(tmp_path: Path, server: FakeOpenAI) -> None:
+    path = record(tmp_path, server.base_url)
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(cassettes.DamagedCassette, match="holds no recorded answer"):
+        open_replay(tmp_path, "letter-1", MODEL, "pv1")
 
 
 def test_model_folder_names() -> None:

@@ -146,6 +146,30 @@ def test_llm_without_cassette_says_how_to_record(
     assert data["hybrid"]["overall"]["right"] == 0
 
 
+def test_a_damaged_cassette_fails_the_eval_naming_the_file(
+    documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_llm_env(monkeypatch)
+    damaged = tmp_path / "qwen2.5-coder-1.5b-instruct" / "many-items.yaml"
+    damaged.parent.mkdir()
+    damaged.write_text("interactions:\n- request: {unclosed: [\n")
+    code = run_eval(
+        "--backend",
+        "llm",
+        "--documents",
+        str(documents),
+        "--cassettes",
+        str(tmp_path),
+        "--only",
+        "many-items",
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"damaged_cassette: damaged cassette {damaged} (not a cassette: " in " ".join(out.split())
+    assert "Traceback" not in out
+    assert "had no cassette (or a damaged one)" in out
+
+
 def test_llm_request_not_in_cassette_is_missing_cassette(
     documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

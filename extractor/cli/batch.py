@@ -93,7 +93,7 @@ def _options(args: argparse.Namespace) -> BatchOptions:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from extractor.errors import LedgerError, ResultsFileError
+    from extractor.errors import LedgerError, ResultsFileError, UnsafeTarget
     from extractor.jobs import BatchStopped, expand, resume_command, run_batch
 
     try:
@@ -112,7 +112,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         print(f"extractor batch: {stopped}", file=sys.stderr)
         print(f"extractor batch: to resume, run: {resume_command(sys.argv)}", file=sys.stderr)
         return stopped.exit_status
-    except (LedgerError, ResultsFileError, OSError) as error:
+    except (LedgerError, ResultsFileError, UnsafeTarget, OSError) as error:
         return fail("batch", error)
     if not args.quiet:
         print(_closing_line(summary, options), file=sys.stderr)

@@ -43,6 +43,7 @@ def _export_tables(path: Path, to: str, target: Path) -> int:
 
 
 def _export_items(path: Path, csv: str) -> int:
+    from extractor.errors import UnsafeTarget
     from extractor.jobs import export_items
 
     try:
@@ -51,6 +52,8 @@ def _export_items(path: Path, csv: str) -> int:
         return fail("export", f"no such file: {path}")
     except (ValidationError, UnicodeDecodeError):
         return fail("export", not_records(path))
+    except UnsafeTarget as error:
+        return fail("export", error)
     if csv != "-":
         print(f"extractor export: {rows} items -> {csv}", file=sys.stderr)
     return EXIT_OK

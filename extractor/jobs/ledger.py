@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import time
 import weakref
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
-from extractor.errors import LedgerError
+from extractor.errors import LedgerError, UnsafeTarget
 from extractor.jobs.inputs import Task, identity
 
 if sys.platform != "win32":
@@ -40,7 +41,11 @@ def write_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:
     """Write ``path`` through a temporary file and ``os.replace``: readers see old or new, never half.
 
     A write that fails or is interrupted removes its temporary; only a crash leaves one behind.
+    A symlink is written through (the file it names is replaced, the link stays); a target
+    that is not a regular file (a device such as /dev/null, a FIFO, a folder) is refused,
+    since replacing it would destroy it.
     """
+    path = replaceable(path)
     temporary = temporary_of(path)
     try:
         with open(temporary, "w", encoding="utf-8", newline="") as stream:
@@ -53,6 +58,29 @@ def write_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:
         raise
     _sync_folder(path.parent)
     return result
+
+
+def replaceable(path: Path) -> Path:
+    """The file ``path`` names (through symlinks), when it is missing or a regular file."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(mode):
+        raise UnsafeTarget(f"{path} is {_file_kind(mode)}, not a regular file; give a file path to write")
+    return target
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def _sync_folder(folder: Path) -> None:
@@ -180,10 +208,11 @@ class Ledger:
         self.errors = JsonLines(out / "errors.jsonl", sync_interval)
         try:
             for name in JOB_FILES:
+                replaceable(out / name)  # a FIFO or device there is refused, never opened or replaced
                 temporary_of(out / name).unlink(missing_ok=True)
             self.records.open()
             self.errors.open()
-        except OSError:
+        except (OSError, UnsafeTarget):
             self.close()
             raise
 

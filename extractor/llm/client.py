@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from extractor import schemas
 from extractor.errors import LLMBudgetExceeded
 from extractor.llm.config import LLMConfig
+from extractor.llm.deadline import AsyncDeadlineTransport, DeadlineTransport
 from extractor.llm.prompting import (
     DeterminationDraft,
     ItemsDraft,
@@ -91,14 +92,29 @@ def _openai_options(config: LLMConfig) -> dict[str, Any]:
     }
 
 
+def _openai(config: LLMConfig) -> openai.OpenAI:
+    """The openai client, each request of it bounded as a whole by ``config.timeout``."""
+    transport = DeadlineTransport(config.timeout)
+    return openai.OpenAI(
+        **_openai_options(config), http_client=openai.DefaultHttpxClient(transport=transport)
+    )
+
+
+def _async_openai(config: LLMConfig) -> openai.AsyncOpenAI:
+    transport = AsyncDeadlineTransport(config.timeout)
+    return openai.AsyncOpenAI(
+        **_openai_options(config), http_client=openai.DefaultAsyncHttpxClient(transport=transport)
+    )
+
+
 def make_client(config: LLMConfig) -> instructor.Instructor:
     """A client to share between letters; close it with ``client.client.close()``."""
-    return instructor.from_openai(openai.OpenAI(**_openai_options(config)), mode=config.instructor_mode)
+    return instructor.from_openai(_openai(config), mode=config.instructor_mode)
 
 
 def make_async_client(config: LLMConfig) -> instructor.AsyncInstructor:
     """The async twin of :func:`make_client`; one per event loop."""
-    return instructor.from_openai(openai.AsyncOpenAI(**_openai_options(config)), mode=config.instructor_mode)
+    return instructor.from_openai(_async_openai(config), mode=config.instructor_mode)
 
 
 class _Meter:
@@ -162,7 +178,7 @@ def extract_with_llm(
     Pass a :func:`make_client` client to reuse its connections across letters.
     """
     if client is None:
-        with openai.OpenAI(**_openai_options(config)) as raw:
+        with _openai(config) as raw:
             own = instructor.from_openai(raw, mode=config.instructor_mode)
             return extract_with_llm(text, config, client=own)
     started = time.perf_counter()
@@ -187,7 +203,7 @@ async def aextract_with_llm(
 ) -> LLMResult:
     """The async twin of :func:`extract_with_llm`."""
     if client is None:
-        async with openai.AsyncOpenAI(**_openai_options(config)) as raw:
+        async with _async_openai(config) as raw:
             own = instructor.from_openai(raw, mode=config.instructor_mode)
             return await aextract_with_llm(text, config, client=own)
     started = time.perf_counter()

@@ -52,7 +52,7 @@ class LLMConfig(BaseModel):
     api_key: SecretStr | None = None
     model: str = DEFAULT_MODEL
     mode: ModeName | None = Field(default=None, description="None: chosen by default_mode()")
-    timeout: float = Field(default=300.0, gt=0, description="Seconds per HTTP request.")
+    timeout: float = Field(default=300.0, gt=0, description="Seconds per whole HTTP request.")
     transport_retries: int = Field(default=3, ge=0, description="For 429, 5xx, timeouts.")
     max_retries: int = Field(default=2, ge=0, description="Re-asks after a validation error.")
     max_tokens: int = Field(default=2048, gt=0, description="Completion tokens per request.")

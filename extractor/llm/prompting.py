@@ -227,6 +227,15 @@ def clean(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
 
 
+_DELIMITER = re.compile(r"<(/?)(letter(?:_part)?)(\s*)>", re.I)
+
+
+def fenced(text: str) -> str:
+    """The letter with any ``<letter>`` or ``<letter_part>`` tag of its own escaped, so that the one pair of
+    tags the template puts around it is the only pair: a letter cannot close its own fence."""
+    return _DELIMITER.sub(r"&lt;\1\2\3&gt;", text)
+
+
 def request(response_model: type[DeterminationDraft] | type[ItemsDraft], text: str) -> Request:
     template = "user.md" if response_model is DeterminationDraft else "user_items.md"
     return Request(
@@ -234,7 +243,7 @@ def request(response_model: type[DeterminationDraft] | type[ItemsDraft], text: s
         [
             {"role": "system", "content": _template("system.md")},
             # replace, not format: the letter may hold braces of its own.
-            {"role": "user", "content": _template(template).replace("{letter}", text)},
+            {"role": "user", "content": _template(template).replace("{letter}", fenced(text))},
         ],
     )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from extractor.crosscheck import merge
-from extractor.errors import NotAnIMRLetter, TruncatedLetter
+from extractor.errors import LLMError, NotAnIMRLetter, TruncatedLetter, describe
 from extractor.fields import path
 from extractor.layout import split_sections
 from extractor.reading import SourceText, read_bytes, read_path, read_string
@@ -96,16 +96,37 @@ def resolve_backend(backend: BackendChoice, config: LLMConfig | None) -> Backend
     return "hybrid" if LLMConfig.is_configured() else "rules"
 
 
+LLM_FAILED = "LLM pass failed"
+"""How a hybrid record whose LLM pass failed says so (the start of its check's note)."""
+
+OnLLMError = Literal["raise", "keep_rules"]
+"""What a hybrid extraction does when the LLM pass fails after its retries: raise the typed
+error, or keep the rules record with a check naming the failure (the batch's choice: a rerun
+with ``--retry-llm`` completes it later)."""
+
+
+def llm_failed(record: Record) -> bool:
+    """Whether ``record`` is a hybrid record whose LLM pass failed."""
+    return any(check.note is not None and check.note.startswith(LLM_FAILED) for check in record.checks)
+
+
 def build_record(
     source: SourceText,
     rules: RulesResult | None,
     llm: LLMResult | None,
     started: float,
+    llm_error: LLMError | None = None,
 ) -> Record:
-    """Assemble the record from whichever passes ran."""
+    """Assemble the record from whichever passes ran (``llm_error``: the LLM pass of a hybrid
+    extraction failed, and the rules record stands alone, flagged)."""
     if rules is not None and llm is not None:
         determination, evidence, checks = merge(rules, llm.determination, source.text)
         backend: Backend = "hybrid"
+    elif rules is not None and llm_error is not None:
+        kind, reason = describe(llm_error)
+        failed = Check(field=path(), status="rules_only", review=True, note=f"{LLM_FAILED}: {kind}: {reason}")
+        determination, evidence, checks = rules.determination, rules.evidence, [*rules.checks, failed]
+        backend = "hybrid"
     elif rules is not None:
         determination, evidence, checks = rules.determination, rules.evidence, rules.checks
         backend = "rules"
@@ -154,23 +175,36 @@ def _rules_pass(
     return letter, resolve_backend(backend, config), rules
 
 
+def _without_llm(
+    error: LLMError, letter: SourceText, chosen: Backend, rules: RulesResult, started: float, on: OnLLMError
+) -> Record:
+    """The rules record, flagged, for a hybrid extraction asked to keep it; else the error."""
+    if chosen == "llm" or on == "raise":
+        raise error
+    return build_record(letter, rules, None, started, llm_error=error)
+
+
 def extract(
     source: Source,
     backend: BackendChoice = "rules",
     llm_config: LLMConfig | None = None,
+    on_llm_error: OnLLMError = "raise",
 ) -> Record:
-    """Extract one letter (a path, or the letter's text) into a validated record.
+    """Extract one letter (a path, the letter's text, or a file's bytes) into a validated record.
 
     Raises an ``extractor.errors.ExtractionError`` subclass with a reason when the input
-    cannot give a record.
+    cannot give a record (see :data:`OnLLMError` for a hybrid one whose LLM pass failed).
     """
     started = time.perf_counter()
     letter, chosen, rules = _rules_pass(source, backend, llm_config)
-    llm = None
-    if chosen != "rules":
-        from extractor.llm import LLMConfig, extract_with_llm
+    if chosen == "rules":
+        return build_record(letter, rules, None, started)
+    from extractor.llm import LLMConfig, extract_with_llm
 
+    try:
         llm = extract_with_llm(letter.text, llm_config or LLMConfig.from_env())
+    except LLMError as error:
+        return _without_llm(error, letter, chosen, rules, started, on_llm_error)
     return build_record(letter, rules if chosen != "llm" else None, llm, started)
 
 
@@ -178,13 +212,17 @@ async def aextract(
     source: Source,
     backend: BackendChoice = "rules",
     llm_config: LLMConfig | None = None,
+    on_llm_error: OnLLMError = "raise",
 ) -> Record:
     """The async twin of :func:`extract`: the LLM call awaits, the rules pass runs inline."""
     started = time.perf_counter()
     letter, chosen, rules = _rules_pass(source, backend, llm_config)
-    llm = None
-    if chosen != "rules":
-        from extractor.llm import LLMConfig, aextract_with_llm
+    if chosen == "rules":
+        return build_record(letter, rules, None, started)
+    from extractor.llm import LLMConfig, aextract_with_llm
 
+    try:
         llm = await aextract_with_llm(letter.text, llm_config or LLMConfig.from_env())
+    except LLMError as error:
+        return _without_llm(error, letter, chosen, rules, started, on_llm_error)
     return build_record(letter, rules if chosen != "llm" else None, llm, started)

@@ -21,9 +21,10 @@ import pytest
 from extractor.errors import ResultsFileError
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, extract_with_llm, prompt_version
+from extractor.pipeline import LLM_FAILED
 from extractor.reading import read_path
 from tests.documents import require_letter
-from tests.fake_openai import FakeOpenAI, perfect, perfect_completion
+from tests.fake_openai import FakeOpenAI, perfect, perfect_completion, status
 from tests.test_batch import cli, lines
 
 TWO_PARTS = "CM16-0213037.pdf"  # sent in two requests under SMALL_CONTEXT
@@ -223,3 +224,35 @@ def test_a_results_file_of_other_requests_is_refused(
         == 2
     )
     assert "need the llm or hybrid backend" in capsys.readouterr().err
+
+
+def test_a_failing_endpoint_keeps_every_rules_record_and_a_later_run_completes_them(
+    inbox: Path, tmp_path: Path, endpoint: FakeOpenAI
+) -> None:
+    """Degraded, not lost: a hybrid letter whose LLM pass fails is its rules record, flagged;
+    --retry-llm redoes exactly those letters once the endpoint answers again."""
+    out = tmp_path / "out"
+    with FakeOpenAI(default=status(503)) as down:
+        failing = LLMConfig(base_url=down.base_url, model="fake", transport_retries=0, **SMALL_CONTEXT)
+        summary = batch(inbox, out, failing)
+    assert (summary["records"], summary["errors"], summary["llm_failed"]) == (3, 2, 3)
+    for record in by_path(out).values():
+        (failed,) = [c for c in record["checks"] if (c["note"] or "").startswith(LLM_FAILED)]
+        assert failed["note"].startswith(f"{LLM_FAILED}: llm_server_error: ")
+        assert record["needs_review"]
+        assert record["determination"]["items"]  # the rules pass's items, with their evidence
+        assert any(key.startswith("determination.items[0].") for key in record["evidence"])
+
+    again = batch(inbox, out, config(endpoint))  # without --retry-llm nothing is redone
+    assert (again["status"]["done"], again["llm_failed"]) == (0, 3)
+
+    before = len(endpoint.requests)
+    redo = batch(inbox, out, config(endpoint), retry_llm=True)
+    assert redo["status"]["done"] == 3
+    assert (redo["records"], redo["errors"], redo["llm_failed"]) == (3, 2, 0)
+    assert len(endpoint.requests) - before == 4  # the three letters, one of them in two parts
+    records = lines(out / "records.jsonl")
+    assert len(records) == 3  # each letter once: the kept rules records were replaced
+    for record in records:
+        assert not any((c["note"] or "").startswith(LLM_FAILED) for c in record["checks"])
+        assert record["provenance"]["usage"]["prompt_tokens"] > 0

@@ -33,6 +33,7 @@ import pytest
 from extractor import ExtractionError, aextract, extract
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, prompt_version
+from extractor.pipeline import LLM_FAILED, llm_failed
 from extractor.reading import read_path
 from extractor.schemas import Record, Usage
 from tests.documents import require_letter
@@ -384,25 +385,32 @@ def test_a_batch_types_every_fault_and_finishes_the_rest(inbox: Path, tmp_path: 
     assert fake.pending == 0
     assert fake.unscripted == 0
     assert fake.errors == []
-    assert sorted([*records, *errors]) == sorted([*BATCH_LETTERS, "shopping"])
+    assert sorted(records) == sorted(BATCH_LETTERS)  # hybrid: a failed LLM pass keeps the rules record
+    assert list(errors) == ["shopping"]
     assert errors["shopping"]["error"]["type"] == "not_imr_letter"
     assert requests_for(fake, "milk") == 0
     for number, fault in BATCH_FAULTS.items():
         assert requests_for(fake, number) == fault.requests, (number, fault.name)
+        record = records[number]
         if fault.error is None:
-            provenance = records[number]["provenance"]
+            provenance = record["provenance"]
             assert provenance["attempts"] == fault.requests, number
             assert provenance["usage"] == fault.expected_usage.model_dump(), number
         else:
-            assert errors[number]["error"]["type"] == fault.error, (number, errors[number])
-            assert len(errors[number]["document"]["sha256"]) == 64
+            (failure,) = [c for c in record["checks"] if (c["note"] or "").startswith(LLM_FAILED)]
+            assert failure["note"].startswith(f"{LLM_FAILED}: {fault.error}: "), (number, failure)
+            assert (failure["status"], failure["review"]) == ("rules_only", True)
+            assert record["needs_review"]
+            assert record["provenance"]["backend"] == "hybrid"
+            assert record["determination"]["items"]  # the rules pass's reading, whole
     for number in CLEAN:
         assert requests_for(fake, number) == 1
         assert records[number]["provenance"]["attempts"] == 1
         assert not records[number]["needs_review"]
     failed = Counter(f.error for f in BATCH_FAULTS.values() if f.error)
-    assert summary["errors_by_type"] == {**failed, "not_imr_letter": 1}
-    assert summary["records"] == len(records) == len(BATCH_LETTERS) - sum(failed.values())
+    assert summary["errors_by_type"] == {"not_imr_letter": 1}
+    assert summary["llm_failed"] == sum(failed.values())
+    assert summary["records"] == len(records) == len(BATCH_LETTERS)
     assert summary["records"] + summary["errors"] == summary["inputs"] == len(BATCH_LETTERS) + 1
     total = sum((Usage.model_validate(r["provenance"]["usage"]) for r in records.values()), Usage())
     assert Usage.model_validate(summary["tokens"]) == total
@@ -441,17 +449,22 @@ def test_the_cli_batch_under_the_default_policy(inbox: Path, tmp_path: Path) -> 
     records, errors = outcomes(tmp_path / "out")
     expected = {"CM16-0213037": 3, "CM16-0219557": 4, "CM16-0230548": 3, "CM16-0231706": 3, "CM16-0231884": 3}
     assert {number: requests_for(fake, number) for number in expected} == expected
-    assert {number: e["error"]["type"] for number, e in errors.items()} == {
+    assert {number: e["error"]["type"] for number, e in errors.items()} == {"shopping": "not_imr_letter"}
+    kept = {
+        number: next(c["note"] for c in record["checks"] if (c["note"] or "").startswith(LLM_FAILED))
+        for number, record in records.items()
+        if any((c["note"] or "").startswith(LLM_FAILED) for c in record["checks"])
+    }
+    assert {number: note.split(": ")[1] for number, note in kept.items()} == {
         "CM16-0219557": "llm_server_error",
         "CM16-0230548": "llm_invalid_output",
-        "shopping": "not_imr_letter",
     }
     assert records["CM16-0213037"]["provenance"]["attempts"] == 3
     assert records["CM16-0231706"]["provenance"]["usage"] == {
         "prompt_tokens": GOOD_USAGE[0] + 2 * BAD_USAGE[0],
         "completion_tokens": GOOD_USAGE[1] + 2 * BAD_USAGE[1],
     }
-    assert len(records) == len(BATCH_LETTERS) - 2
+    assert len(records) == len(BATCH_LETTERS)
     assert KEY not in done.stderr
     assert "retrying" in done.stderr  # each transport retry is announced (without letter text)
 
@@ -538,3 +551,19 @@ def test_the_server_stops_with_requests_in_flight() -> None:
         assert time.monotonic() - started < 2
         assert all(future.result(timeout=5) != "answered" for future in waiting)
     fake.stop()  # idempotent
+
+
+def test_extract_keeps_the_rules_record_only_when_asked(tmp_path: Path) -> None:
+    """The library raises by default (a caller decides); the CLI and the batch keep the rules record."""
+    letter = read_path(require_letter("letters/CM16-0213037.pdf"))
+    with FakeOpenAI(default=status(503)) as down:
+        llm = config(down, transport_retries=0)
+        with pytest.raises(ExtractionError) as raised:
+            extract(letter, backend="hybrid", llm_config=llm)
+        kept = extract(letter, backend="hybrid", llm_config=llm, on_llm_error="keep_rules")
+        with pytest.raises(ExtractionError):  # an llm-only extraction has no rules record to keep
+            extract(letter, backend="llm", llm_config=llm, on_llm_error="keep_rules")
+    assert raised.value.kind == "llm_server_error"
+    assert llm_failed(kept)
+    assert kept.needs_review
+    assert kept.determination == extract(letter).determination

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from extractor.pipeline import LLM_FAILED
 from extractor.reading import read_path
 from tests.documents import require_letter, shared_root
 from tests.fake_openai import FakeOpenAI, Received, Step, invalid_against_schema, perfect, status
@@ -193,11 +194,15 @@ def test_every_command_ran(session: Session) -> None:
     for run in session.runs:
         if run.name.startswith("replay"):
             assert "no cassette" not in contents(run.stdout), run.name
-    for out in ("hybrid-default", "hybrid-debug", "llm-debug"):
+    for out in ("hybrid-default", "hybrid-debug"):  # the invalid answer's letter keeps its rules record
         records = (session.root / "out" / out / "records.jsonl").read_text().splitlines()
-        assert len(records) == len(FIXTURES), out
-        (error,) = (session.root / "out" / out / "errors.jsonl").read_text().splitlines()
-        assert '"type": "llm_invalid_output"' in error
+        assert len(records) == len(FIXTURES) + 1, out
+        assert sum(f"{LLM_FAILED}: llm_invalid_output: " in line for line in records) == 1, out
+        assert (session.root / "out" / out / "errors.jsonl").read_text() == ""
+    records = (session.root / "out" / "llm-debug" / "records.jsonl").read_text().splitlines()
+    assert len(records) == len(FIXTURES)
+    (error,) = (session.root / "out" / "llm-debug" / "errors.jsonl").read_text().splitlines()
+    assert '"type": "llm_invalid_output"' in error
     stderr = "".join(contents(run.stderr) for run in session.runs)
     assert "LLM request failed (HTTP 503); retrying" in stderr
     info = contents(session.root / "logs" / "batch-hybrid-debug.info-stderr")

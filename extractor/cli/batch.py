@@ -37,7 +37,9 @@ can be a .txt file too.
 Run the same command again after a crash or kill: inputs already in records.jsonl or
 errors.jsonl (same path and same content) are skipped, a line torn by the crash is dropped,
 and every input ends up exactly once in records.jsonl or errors.jsonl.  --retry-errors
-redoes the errors.  The exit status is 0 when the run finished, whatever the letters gave.
+redoes the errors.  With --backend hybrid, a letter whose LLM pass fails after its retries
+keeps its rules record, flagged with a check naming the failure; --retry-llm redoes exactly
+those letters later.  The exit status is 0 when the run finished, whatever the letters gave.
 
 Scale-out: --prepare-batch writes the LLM requests as an OpenAI Batch API input file (vLLM's
 run-batch reads it too) instead of sending them; --ingest, with the same INPUTs and DIR,
@@ -61,6 +63,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="processes reading letters and running the rules (default: one per CPU)",
     )  # fmt: skip
     p.add_argument("--retry-errors", action="store_true", help="redo the inputs in errors.jsonl")
+    p.add_argument(
+        "--retry-llm",
+        action="store_true",
+        help="redo the hybrid records whose LLM pass failed (kept meanwhile as flagged rules records)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no closing line")
     scale_out = p.add_mutually_exclusive_group()
     scale_out.add_argument(
@@ -86,6 +93,7 @@ def _options(args: argparse.Namespace) -> BatchOptions:
         workers=args.workers,
         concurrency=args.concurrency,
         retry_errors=args.retry_errors,
+        retry_llm=args.retry_llm,
         progress=not args.quiet and sys.stderr.isatty(),
         prepare_batch=args.prepare_batch,
         ingest=args.ingest,
@@ -129,4 +137,9 @@ def _closing_line(summary: dict[str, Any], options: BatchOptions) -> str:
         f"{f' ({rate:.1f} letters/s)' if rate else ''}; {summary['items']} items "
         f"({summary['upheld']} upheld, {summary['overturned']} overturned), "
         f"{summary['needs_review']} records need review -> {where}"
+        + (
+            f"; {failed} kept without their LLM pass: rerun with --retry-llm when the endpoint is back"
+            if (failed := summary.get("llm_failed"))
+            else ""
+        )
     )

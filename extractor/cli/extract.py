@@ -30,7 +30,7 @@ from extractor.cli.options import (
 )
 from extractor.errors import ExtractionError, fail_line
 from extractor.export import write_items_csv
-from extractor.pipeline import extract
+from extractor.pipeline import extract, llm_failed
 from extractor.schemas import Backend, Record
 
 if TYPE_CHECKING:
@@ -47,10 +47,17 @@ def _records(
 ) -> Iterator[Record]:
     for name in names:
         try:
-            yield extract(read_source(name), backend=backend, llm_config=config)
+            record = extract(read_source(name), backend=backend, llm_config=config, on_llm_error="keep_rules")
         except ExtractionError as error:
             print(fail_line(name, error), file=sys.stderr)
             failed.append(name)
+            continue
+        if llm_failed(record):
+            print(
+                f"{name}: the LLM pass failed: the rules record is written, flagged for review",
+                file=sys.stderr,
+            )
+        yield record
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from extractor.errors import WorkerCrashed
+from extractor.errors import LLMError, WorkerCrashed
 from extractor.jobs import work
 from extractor.jobs.inputs import Task, distinct_files, hashed
 from extractor.jobs.ledger import Ledger, write_atomically
@@ -62,6 +62,8 @@ class BatchOptions:
     concurrency: int = 8
     """LLM calls in flight at once."""
     retry_errors: bool = False
+    retry_llm: bool = False
+    """Redo the hybrid records whose LLM pass failed (kept as flagged rules records)."""
     progress: bool = False
     sync_interval: float = 1.0
     """Seconds between fsyncs of the output files (see extractor.jobs.ledger)."""
@@ -212,7 +214,7 @@ def _run(
     results: BatchResults | None,
 ) -> None:
     tasks = hashed(files)
-    todo = ledger.pending(tasks, options.retry_errors)
+    todo = ledger.pending(tasks, options.retry_errors, options.retry_llm)
     counts.skipped = len(tasks) - len(todo)
     if results is not None:
         answered = [task for task in todo if task in results]
@@ -386,6 +388,11 @@ class _Job:
             started = time.perf_counter()
             try:
                 llm = await self._answer(letter)
+            except LLMError as error:
+                if self.options.backend == "hybrid" and self.results is None:  # live calls only
+                    elapsed = letter.seconds + time.perf_counter() - started
+                    return await self.pool.run(work.keep_rules, letter, error, elapsed)
+                return Failure.of(error, letter.document())
             except Exception as error:
                 return Failure.of(error, letter.document())
             self.counts.usage += llm.usage

@@ -17,6 +17,7 @@ from typing import Any
 
 from extractor.export import write_items_csv
 from extractor.jobs.ledger import JsonLines, write_atomically
+from extractor.pipeline import llm_failed
 from extractor.schemas import Decision, Record, Usage
 
 
@@ -43,6 +44,7 @@ class RunCounts:
 class _Tally:
     records: int = 0
     needs_review: int = 0
+    llm_failed: int = 0
     items: int = 0
     decisions: Counter[Decision] = field(default_factory=Counter)
     usage: Usage = field(default_factory=Usage)
@@ -51,6 +53,7 @@ class _Tally:
         for record in records:
             self.records += 1
             self.needs_review += record.needs_review
+            self.llm_failed += llm_failed(record)
             self.items += len(record.determination.items)
             self.decisions.update(item.decision for item in record.determination.items)
             self.usage += record.provenance.usage
@@ -95,6 +98,7 @@ def write_outputs(
         "records": tally.records,
         "errors": sum(errors.values()),
         "needs_review": tally.needs_review,
+        "llm_failed": tally.llm_failed,
         "items": tally.items,
         "upheld": tally.decisions[Decision.UPHELD],
         "overturned": tally.decisions[Decision.OVERTURNED],

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from extractor.errors import ExtractionError, describe
+from extractor.errors import ExtractionError, LLMError, describe
 from extractor.jobs.inputs import Task
 from extractor.pipeline import build_record, check_letter
 from extractor.reading import SourceText, read_path
@@ -110,6 +110,16 @@ def finish(letter: Read, llm: LLMResult, backend: Literal["llm", "hybrid"], elap
         return build_record(letter.source, rules, llm, started).model_dump_json()
     except Exception as error:
         return Failure.of(error, letter.document())
+
+
+def keep_rules(letter: Read, error: LLMError, elapsed: float) -> str | Failure:
+    """The rules record of a hybrid letter whose LLM pass failed, with a check naming why: the
+    letter is not lost, and ``--retry-llm`` completes it later."""
+    started = time.perf_counter() - elapsed
+    try:
+        return build_record(letter.source, letter.rules, None, started, llm_error=error).model_dump_json()
+    except Exception as failure:
+        return Failure.of(failure, letter.document())
 
 
 def batch_requests(task: Task, config: LLMConfig) -> list[str] | Failure:

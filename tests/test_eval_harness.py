@@ -153,16 +153,7 @@ def test_a_damaged_cassette_fails_the_eval_naming_the_file(
     damaged = tmp_path / "qwen2.5-coder-1.5b-instruct" / "many-items.yaml"
     damaged.parent.mkdir()
     damaged.write_text("interactions:\n- request: {unclosed: [\n")
-    code = run_eval(
-        "--backend",
-        "llm",
-        "--documents",
-        str(documents),
-        "--cassettes",
-        str(tmp_path),
-        "--only",
-        "many-items",
-    )
+    code = replay_many_items(documents, tmp_path)
     out = capsys.readouterr().out
     assert code == 1
     assert f"damaged_cassette: damaged cassette {damaged} (not a cassette: " in " ".join(out.split())
@@ -199,16 +190,7 @@ def test_llm_request_not_in_cassette_is_missing_cassette(
             }
         )
     )
-    code = run_eval(
-        "--backend",
-        "llm",
-        "--documents",
-        str(documents),
-        "--cassettes",
-        str(tmp_path),
-        "--only",
-        "many-items",
-    )
+    code = replay_many_items(documents, tmp_path)
     out = capsys.readouterr().out
     assert code == 1
     assert "no cassette for many-items" in out
@@ -289,6 +271,20 @@ def test_hybrid_is_scored_beside_its_passes_and_judged_alone(
     lowered.write_text(json.dumps(baseline))
     assert run_eval(*common, "--baseline", str(lowered)) == 1
     assert "hybrid items[].decision accuracy" in capsys.readouterr().out
+
+
+def replay_many_items(documents: Path, cassettes: Path) -> int:
+    """``extractor eval --backend llm`` of the synthetic many-items letter, from ``cassettes``."""
+    return run_eval(
+        "--backend",
+        "llm",
+        "--documents",
+        str(documents),
+        "--cassettes",
+        str(cassettes),
+        "--only",
+        "many-items",
+    )
 
 
 def test_the_scores_never_lose_a_figure_on_a_narrow_terminal() -> None:

@@ -105,9 +105,13 @@ error, or keep the rules record with a check naming the failure (the batch's cho
 with ``--retry-llm`` completes it later)."""
 
 
+def llm_failure(record: Record) -> str | None:
+    """``LLM pass failed: KIND: reason`` when ``record`` is a hybrid record whose LLM pass failed."""
+    return next((c.note for c in record.checks if c.note is not None and c.note.startswith(LLM_FAILED)), None)
+
+
 def llm_failed(record: Record) -> bool:
-    """Whether ``record`` is a hybrid record whose LLM pass failed."""
-    return any(check.note is not None and check.note.startswith(LLM_FAILED) for check in record.checks)
+    return llm_failure(record) is not None
 
 
 def build_record(

@@ -30,7 +30,7 @@ from extractor.cli.options import (
 )
 from extractor.errors import ExtractionError, fail_line
 from extractor.export import write_items_csv
-from extractor.pipeline import extract, llm_failed
+from extractor.pipeline import extract, llm_failure
 from extractor.schemas import Backend, Record
 
 if TYPE_CHECKING:
@@ -52,11 +52,8 @@ def _records(
             print(fail_line(name, error), file=sys.stderr)
             failed.append(name)
             continue
-        if llm_failed(record):
-            print(
-                f"{name}: the LLM pass failed: the rules record is written, flagged for review",
-                file=sys.stderr,
-            )
+        if failure := llm_failure(record):
+            print(f"{name}: {failure}; the rules record is written, flagged for review", file=sys.stderr)
         yield record
 
 

@@ -82,6 +82,7 @@ def test_a_value_only_the_model_reports_is_llm_only_and_kept_out() -> None:
         ("items[0]", "request", ".items[0].request"),
         ("patient", "mechanism_of_injury", ".patient.mechanism_of_injury"),
     ],
+    ids=["request", "mechanism"],
 )
 def test_a_value_the_letter_never_states_is_possibly_invented(section: str, key: str, field: str) -> None:
     made_up = "hyperbaric oxygen chamber sessions twice weekly"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from extractor import extract
-from extractor.crosscheck import KEPT_OUT
+from extractor.crosscheck import KEPT_OUT, UNCONFIRMED, compare
 from extractor.llm import LLMConfig
 from extractor.schemas import Backend, Check, Record
 from tests.fake_openai import FakeOpenAI, completion
@@ -47,13 +47,22 @@ def test_an_answer_as_labelled_agrees_on_every_item(stem: str) -> None:
     ]
     items = [c for c in record.checks if c.field.startswith("determination.items")]
     assert {c.status for c in items} == {"agree"}, [c for c in items if c.status != "agree"]
+    assert record.determination.reviewer == loaded.fixture.determination.reviewer
+
+
+def test_a_request_worded_a_little_differently_agrees() -> None:
+    """Requests are compared as similar text, not equal strings: case and a stray word pass."""
+    request = MANY.fixture.determination.items[0].request
+    record = run(MANY.document, replaced(answer(MANY), "items[0]", "request", request.lower()))
+    assert check(record, ".items[0].request").status == "agree"
+    assert record.determination.items[0].request == request
 
 
 def test_a_decision_the_passes_disagree_on_is_flagged_and_the_rules_value_stands() -> None:
     record = run(MANY.document, flipped(answer(MANY), 1))
     found = check(record, ".items[1].decision")
     assert (found.status, found.review) == ("disagree", True)
-    assert found.rules != found.llm
+    assert {found.rules, found.llm} == {"Upheld", "Overturned"}  # as the record writes them
     assert record.determination.items[1].decision == MANY.fixture.determination.items[1].decision
     assert record.needs_review
 
@@ -111,6 +120,7 @@ def test_an_item_only_the_model_reports_is_flagged_and_not_added() -> None:
     record = run(MANY.document, invented(answer(MANY), request))
     found = check(record, ".items")
     assert (found.status, found.review, found.llm) == ("llm_only", True, request)
+    assert found.note == "item only the LLM reported (not added to items)"
     assert request not in [i.request for i in record.determination.items]
     assert len(record.determination.items) == len(MANY.fixture.determination.items)
 
@@ -130,3 +140,17 @@ def test_dates_out_of_order_are_flagged_inconsistent(backend: Backend, tmp_path:
     assert record.needs_review
     consistent = run(MANY.document, answer(MANY)).checks
     assert not [c for c in consistent if (c.note or "").startswith("inconsistent")]
+
+
+def test_guidelines_the_passes_cite_differently_disagree_as_json() -> None:
+    cited = answer(MANY)["items"][0]["reviewer_guidelines"]
+    other = [{**cited[0], "pages": [999]}]
+    record = run(MANY.document, replaced(answer(MANY), "items[0]", "reviewer_guidelines", other))
+    found = check(record, ".items[0].reviewer_guidelines")
+    assert (found.status, found.review, found.llm) == ("disagree", True, other)
+    assert found.rules == cited
+
+
+def test_a_value_only_the_model_reports_is_unconfirmed() -> None:
+    found = compare("determination.patient.age", None, 40)
+    assert (found.status, found.review, found.llm, found.note) == ("llm_only", True, 40, UNCONFIRMED)

@@ -15,8 +15,11 @@ LLM_ARGS   ?=
 # Seconds per request while recording: on a 2-core CPU the first request of the 21-item letter
 # takes about 6 minutes, past the default 300 s, and a timed-out request is sent again.
 RECORD_TIMEOUT ?= 1800
+# `make mutate`: which mutants (mutmut's name globs: module.function), and how many at once
+MUTATE     ?=
+MUTATE_JOBS ?= 2
 
-.PHONY: help install test lint eval reports record
+.PHONY: help install test lint eval reports record mutate
 
 ## help: list the targets (what a bare `make` does; it changes nothing)
 help:
@@ -50,3 +53,11 @@ test:
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+## mutate: mutation testing of the modules that decide correctness (slow: not part of `make test`)
+# The modules and the tests run against each mutant are [tool.mutmut] in pyproject.toml; narrow
+# a run with e.g. MUTATE='extractor.grounding*'. Survivors: `mutmut results`, `mutmut show NAME`.
+mutate:
+	rm -rf mutants
+	IMR_DOCUMENTS=$${IMR_DOCUMENTS:-$(CURDIR)/../shared} $(VENV)/bin/mutmut run --max-children $(MUTATE_JOBS) $(MUTATE)
+	$(VENV)/bin/mutmut results

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -181,7 +182,9 @@ def _score(
     except Exception as error:  # every failure is a scored miss, never a crash of the eval
         if replay is not None:
             error = replay.explain(error) or error
-        log.debug("%s on %s failed", run.backend, item.id, exc_info=True)
+        # where it failed, not the exception's messages: pydantic's quote the model's answer
+        where = "".join(traceback.format_tb(error.__traceback__))
+        log.debug("%s on %s failed: %s\n%s", run.backend, item.id, error_line(error), where)
         run.letters.append(score_fixture(item.fixture, None, skip=skip, error=error_line(error)))
         return None
     finally:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -88,6 +89,8 @@ class Received:
     json: Any
     """The body parsed as JSON (None when it is not JSON)."""
     step: str
+    at: float = 0.0
+    """``time.monotonic()`` when the request arrived: waits between requests are measured here."""
 
     @property
     def text(self) -> str:
@@ -467,6 +470,7 @@ class FakeOpenAI:
         raise RuntimeError("responders nested too deep")
 
     def _serve(self, handler: _Handler) -> None:
+        at = time.monotonic()
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         try:
@@ -474,7 +478,7 @@ class FakeOpenAI:
         except ValueError:
             body = None
         headers = {name.lower(): value for name, value in handler.headers.items()}
-        received = Received(handler.command, handler.path, headers, body, "pending")
+        received = Received(handler.command, handler.path, headers, body, "pending", at)
         if handler.command == "GET" and handler.path.rstrip("/").endswith("/models"):
             self._log(received, "models")
             self._send(handler, 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
@@ -504,9 +508,7 @@ class FakeOpenAI:
 
     def _log(self, received: Received, step: str) -> None:
         with self._lock:
-            self._requests.append(
-                Received(received.method, received.path, received.headers, received.json, step)
-            )
+            self._requests.append(dataclasses.replace(received, step=step))
 
     def _answer(self, handler: _Handler, step: Step | None, received: Received) -> None:
         if step is None:

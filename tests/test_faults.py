@@ -279,6 +279,18 @@ def test_fault_sequence_async(fault: Fault, letter: str, rules_record: Record) -
     check(fault, result, fake, rules_record)
 
 
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+def test_a_positive_retry_after_is_waited_for(run_async: bool, letter: str) -> None:
+    """Measured where it matters, on the server: the retry arrives no sooner than it was asked."""
+    asked = 1
+    with FakeOpenAI(script=[status(429, headers={"Retry-After": str(asked)})], default=good) as fake:
+        result = outcome(letter, config(fake, backoff_max=asked + 1), run_async)
+    assert isinstance(result, Record)
+    first, second = fake.requests
+    assert (first.step, second.step) == ("status", "completion")
+    assert second.at - first.at >= asked
+
+
 def test_a_perfect_answer_through_the_llm_backend_needs_no_review(letter: str) -> None:
     with FakeOpenAI(default=good) as fake:
         record = extract(letter, backend="llm", llm_config=config(fake))

@@ -10,10 +10,17 @@ values, and for whole sentences of the letters: none may be there.  Allowed: a c
 the model's answers (requests, diagnoses: values read from the letter, not its sentences), and
 records.jsonl and items.csv hold each item's decision rationale, which the record contract
 quotes from the letter; the case summary's sentences are in neither.
+
+Whole sentences can hide (YAML folds lines, JSON escapes them), so two synthetic letters also
+carry canaries: a unique marker in the case summary (found nowhere, in any form) and another in
+an item's rationale (only in the records that quote it).  One of them gets invalid answers that
+quote both, so the markers are also offered to error lines, errors.jsonl and the eval's report;
+``extract`` runs on both beside the batches and the evals.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -23,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from evals.fixtures import FIXTURES_DIR
 from extractor.pipeline import LLM_FAILED
 from extractor.reading import read_path
 from tests.documents import require_letter, shared_root
@@ -35,6 +44,48 @@ ECHO = "She reported low back pain radiating to the right leg after lifting a bo
 COOKIE = "session-" + secrets.token_hex(8)
 LEVELS = {"default": [], "debug": ["-vv"]}
 AUTHORIZATION = re.compile(r"authorization['\"]?\s*[:=,]\s*['\"]?\S", re.IGNORECASE)
+
+SUMMARY_MARK = f'Smry{secrets.token_hex(6)} "canary\u00e9"'
+"""In the canary letters' case summary: no file or log may hold it."""
+RATIONALE_MARK = f'Rtnl{secrets.token_hex(6)} "canary\u00e9"'
+"""In an item's rationale: only the records, which quote each rationale, may hold it."""
+QUOTED_BY_RECORDS = ("records.jsonl", "items.csv", "extract.json")
+CANARIES = {"canary": "CM17-0094413", "canary-echoed": "CM17-0094414"}
+"""The canary letters and their case numbers; the second gets invalid answers quoting it."""
+MANY_ITEMS = "synthetic/many-items.txt"
+
+
+def canary_letter(case_number: str) -> str:
+    """The many-items synthetic letter with both markers and its own case number."""
+    text = (FIXTURES_DIR / MANY_ITEMS).read_text(encoding="utf-8").replace("CM17-0094412", case_number)
+    text = text.replace(
+        "all medical records:\n", f"all medical records:\nThe file was tagged {SUMMARY_MARK}.\n", 1
+    )
+    marked = text.replace("Repeat imaging is reserved", f"{RATIONALE_MARK} Repeat imaging is reserved", 1)
+    assert SUMMARY_MARK in marked
+    assert RATIONALE_MARK in marked
+    return marked
+
+
+def canary_label(name: str, case_number: str) -> str:
+    """The many-items label for a canary letter, so ``eval`` scores it too."""
+    label = json.loads((FIXTURES_DIR / "synthetic-many-items.json").read_text(encoding="utf-8"))
+    label["document"] = {"id": name, "path": f"synthetic/{name}.txt"}
+    label["determination"]["case"]["case_number"] = case_number
+    return json.dumps(label)
+
+
+def forms(marker: str) -> list[str]:
+    """The marker as a file may hold it: as is, JSON-escaped (both ways) and YAML-escaped, and
+    its unique token alone, which no escaping or line folding splits."""
+    return [
+        marker,
+        json.dumps(marker)[1:-1],
+        json.dumps(marker, ensure_ascii=True)[1:-1],
+        yaml.safe_dump(marker, default_style='"', allow_unicode=False).strip()[1:-1],
+        yaml.safe_dump(marker, allow_unicode=True).strip().strip("'").removesuffix("\n..."),
+        marker.split()[0],
+    ]
 
 
 @dataclass(frozen=True)
@@ -56,7 +107,11 @@ class Session:
 
     def files(self) -> list[Path]:
         """Everything the commands wrote: cassettes, reports, outputs and the captured logs."""
-        return sorted(path for path in self.root.rglob("*") if path.is_file() and "inbox" not in path.parts)
+        return sorted(
+            path
+            for path in self.root.rglob("*")
+            if path.is_file() and not {"inbox", "labels"} & set(path.parts)
+        )
 
 
 _RECORD = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ", re.MULTILINE)
@@ -115,12 +170,26 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     for number in FIXTURES:
         (inbox / f"{number}.pdf").write_bytes(require_letter(f"letters/{number}.pdf").read_bytes())
     (inbox / "echoed.txt").write_bytes(require_letter(ECHOED).read_bytes())
-    only = ["--only", *FIXTURES]
+    labels = root / "labels"
+    (labels / "synthetic").mkdir(parents=True)
+    for number in FIXTURES:
+        (labels / f"{number}.json").write_bytes((FIXTURES_DIR / f"{number}.json").read_bytes())
+    for name, case_number in CANARIES.items():
+        (inbox / f"{name}.txt").write_text(canary_letter(case_number), encoding="utf-8")
+        (labels / "synthetic" / f"{name}.txt").write_text(canary_letter(case_number), encoding="utf-8")
+        (labels / f"{name}.json").write_text(canary_label(name, case_number), encoding="utf-8")
+    only = ["--fixtures", str(labels), "--only", *FIXTURES, *CANARIES]
     cassettes = ["--cassettes", str(root / "cassettes")]
 
     def evaluate(name: str, *more: str) -> list[str]:
         report = ["--report", str(root / "reports" / f"{name}.json")]
         return ["eval", "--backend", "llm,hybrid", *only, *cassettes, *url, *report, *more]
+
+    def extract(name: str) -> list[str]:
+        output = root / "out" / f"extract-{name}"
+        output.mkdir(parents=True)
+        letter = str(inbox / f"{name}.txt")
+        return ["extract", letter, "--backend", "hybrid", *url, "-o", str(output / "extract.json")]
 
     def batch(backend: str, level: str) -> list[str]:
         out = root / "out" / f"{backend}-{level}"
@@ -137,6 +206,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
             _start(root, f"batch-{backend}-{level}", level, batch(backend, level), key)
             for backend, level in [("hybrid", "default"), ("hybrid", "debug"), ("llm", "debug")]
         ]
+        started += [_start(root, f"extract-{name}", "debug", extract(name), key) for name in CANARIES]
         runs = _finish(started)
     # the key did go out, on every request: its absence below means something
     assert {received.headers.get("authorization") for received in fake.requests} == {f"Bearer {key}"}
@@ -155,6 +225,11 @@ def echo_invalid(received: Received) -> Step:
     if "CM17-0187342" in received.text:  # the echoed letter's case number
         return invalid_against_schema(
             {"case": {"case_number": ECHO}, "patient": {"age": ECHO}, "items": [{"request": ECHO}]}
+        )
+    if CANARIES["canary-echoed"] in received.text:
+        quoted = f"{SUMMARY_MARK} {RATIONALE_MARK}"
+        return invalid_against_schema(
+            {"case": {"case_number": quoted}, "patient": {"age": quoted}, "items": [{"request": quoted}]}
         )
     return perfect(received)
 
@@ -185,24 +260,25 @@ def contents(path: Path) -> str:
 
 
 def test_every_command_ran(session: Session) -> None:
-    for run in session.runs:
+    for run in session.runs:  # the echoed canary's extract keeps its rules record (and says why)
         assert run.returncode == 0, (run.name, contents(run.stderr)[-2000:])
     names = {path.name for path in session.files()}
-    assert {"records.jsonl", "summary.json", "items.csv"} <= names
+    assert {"records.jsonl", "summary.json", "items.csv", "extract.json"} <= names
     cassettes = [path for path in session.files() if path.suffix == ".yaml"]
-    assert len(cassettes) == len(FIXTURES)
+    assert len(cassettes) == len(FIXTURES) + len(CANARIES)
     for run in session.runs:
         if run.name.startswith("replay"):
             assert "no cassette" not in contents(run.stdout), run.name
-    for out in ("hybrid-default", "hybrid-debug"):  # the invalid answer's letter keeps its rules record
+    for out in ("hybrid-default", "hybrid-debug"):  # the two echoed letters keep their rules records
         records = (session.root / "out" / out / "records.jsonl").read_text().splitlines()
-        assert len(records) == len(FIXTURES) + 1, out
-        assert sum(f"{LLM_FAILED}: llm_invalid_output: " in line for line in records) == 1, out
-        assert (session.root / "out" / out / "errors.jsonl").read_text() == ""
+        assert len(records) == len(FIXTURES) + 3, out  # the echoed letter and both canaries
+        assert sum(f"{LLM_FAILED}: llm_invalid_output: " in line for line in records) == 2, out
+        assert (session.root / "out" / out / "errors.jsonl").read_text() == "", out
     records = (session.root / "out" / "llm-debug" / "records.jsonl").read_text().splitlines()
-    assert len(records) == len(FIXTURES)
-    (error,) = (session.root / "out" / "llm-debug" / "errors.jsonl").read_text().splitlines()
-    assert '"type": "llm_invalid_output"' in error
+    assert len(records) == len(FIXTURES) + 1  # and the canary
+    errors = (session.root / "out" / "llm-debug" / "errors.jsonl").read_text().splitlines()
+    assert len(errors) == 2  # the echoed letter and the echoed canary: no rules record to keep
+    assert all('"type": "llm_invalid_output"' in error for error in errors)
     stderr = "".join(contents(run.stderr) for run in session.runs)
     assert "LLM request failed (HTTP 503); retrying" in stderr
     info = contents(session.root / "logs" / "batch-hybrid-debug.info-stderr")
@@ -249,3 +325,29 @@ def test_debug_logging_keeps_the_letter_out(session: Session) -> None:
         if run.level == "debug":
             stderr = contents(run.stderr)
             assert not [line for line in sentences if line in stderr], run.name
+
+
+def test_the_canaries_were_sent_and_quoted(session: Session) -> None:
+    """The markers did go where they should: their absence elsewhere means something."""
+    for out in ("hybrid-default", "hybrid-debug"):  # the llm pass reads no rationale
+        records = (session.root / "out" / out / "records.jsonl").read_text(encoding="utf-8")
+        assert any(form in records for form in forms(RATIONALE_MARK)), out
+    extracted = (session.root / "out" / "extract-canary" / "extract.json").read_text(encoding="utf-8")
+    assert any(form in extracted for form in forms(RATIONALE_MARK))
+    report = (session.root / "reports" / "replay-default.json").read_text(encoding="utf-8")
+    assert "canary-echoed" in report  # scored by eval, its failure reported
+    stderr = contents(session.root / "logs" / "extract-canary-echoed.stderr")
+    assert f"{LLM_FAILED}: llm_invalid_output: " in stderr  # its rules record kept, and why
+
+
+def test_no_canary_where_it_does_not_belong(session: Session) -> None:
+    """The summary's marker nowhere; the rationale's only in records; at every level, every command."""
+    files = session.files()
+    assert len([path for path in files if path.suffix == ".stderr"]) == len(session.runs)
+    for path in files:
+        if path.name == "canary-echoed.yaml":
+            continue  # a cassette keeps the model's answers, and this model echoes the letter
+        text = contents(path)
+        assert not [form for form in forms(SUMMARY_MARK) if form in text], path
+        if path.name not in QUOTED_BY_RECORDS:
+            assert not [form for form in forms(RATIONALE_MARK) if form in text], path

@@ -72,10 +72,12 @@ def _version() -> str:
 
 
 def quiet_clients(level: int) -> None:
-    """The HTTP clients log request bodies (the letter) at DEBUG and instructor quotes the
-    model's answers in its error lines: neither reaches a log, whatever the verbosity."""
+    """The HTTP clients log request bodies (the letter) at DEBUG, instructor quotes the
+    model's answers in its error lines and vcrpy (eval's cassettes) logs every response at INFO:
+    none of them reaches a log, whatever the verbosity."""
     for name in ("openai", "httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(name).setLevel(max(level, logging.INFO))
+    logging.getLogger("vcr").setLevel(logging.WARNING)
     logging.getLogger("instructor").setLevel(logging.CRITICAL)
 
 

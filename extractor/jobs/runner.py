@@ -258,6 +258,16 @@ def _execute(
         raise _Interrupted  # the run is cut short: a requests file is not written half
 
 
+def _kill_survivors(executor: ProcessPoolExecutor) -> None:
+    """End the workers of a broken pool that still live.
+
+    The pool's manager ends them with SIGTERM and then waits for each, but workers ignore
+    SIGTERM (see ``work.start_worker``): an idle survivor kept the batch from exiting.
+    """
+    for process in list((executor._processes or {}).values()):
+        process.kill()
+
+
 class _Pool:
     """The worker processes; replaced when one dies (a crash in the PDF library, the OOM killer).
 
@@ -291,6 +301,7 @@ class _Pool:
             except BrokenProcessPool:
                 if executor is self._executor:
                     log.warning("a worker process died; starting new ones")
+                    _kill_survivors(executor)
                     executor.shutdown(wait=False, cancel_futures=True)
                     self._executor = self._start()
         raise WorkerCrashed("a worker process died twice while this letter was in flight")

@@ -1,0 +1,156 @@
+"""Every flag the hybrid raises, each provoked by a model answer that errs in one known way.
+
+The answers come from the hand labels (tests/labelled.py), not from the rules pass, so the
+merge is tested against a second reading of the letter; each test fails when its flag is not
+raised: a disagreement, a value only one pass read, a value the letter never states, dates out
+of order, an item the model missed, an item it invented.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractor import extract
+from extractor.crosscheck import KEPT_OUT, UNCONFIRMED, compare
+from extractor.llm import LLMConfig
+from extractor.schemas import Backend, Check, Record
+from tests.fake_openai import FakeOpenAI, completion
+from tests.labelled import SYNTHETIC, answer, flipped, invented, labelled, missing, replaced
+
+MANY = labelled("synthetic-many-items")
+"""Five items, every header date, a reviewer and a patient: room for every kind of error."""
+
+
+def run(letter: Path | str, arguments: dict[str, Any], backend: Backend = "hybrid") -> Record:
+    with FakeOpenAI(default=completion(arguments)) as fake:
+        config = LLMConfig(base_url=fake.base_url, model="labelled", api_key="sk-test", max_retries=0)
+        record = extract(letter, backend=backend, llm_config=config)
+    assert fake.errors == []
+    return record
+
+
+def check(record: Record, field: str) -> Check:
+    (found,) = [c for c in record.checks if c.field == f"determination{field}"]
+    return found
+
+
+@pytest.mark.parametrize("stem", SYNTHETIC)
+def test_an_answer_as_labelled_agrees_on_every_item(stem: str) -> None:
+    loaded = labelled(stem)
+    record = run(loaded.document, answer(loaded))
+    labels = loaded.fixture.determination.items
+    assert [(i.request, i.decision) for i in record.determination.items] == [
+        (i.request, i.decision) for i in labels
+    ]
+    items = [c for c in record.checks if c.field.startswith("determination.items")]
+    assert {c.status for c in items} == {"agree"}, [c for c in items if c.status != "agree"]
+    assert record.determination.reviewer == loaded.fixture.determination.reviewer
+
+
+def test_a_request_worded_a_little_differently_agrees() -> None:
+    """Requests are compared as similar text, not equal strings: case and a stray word pass."""
+    request = MANY.fixture.determination.items[0].request
+    record = run(MANY.document, replaced(answer(MANY), "items[0]", "request", request.lower()))
+    assert check(record, ".items[0].request").status == "agree"
+    assert record.determination.items[0].request == request
+
+
+def test_a_decision_the_passes_disagree_on_is_flagged_and_the_rules_value_stands() -> None:
+    record = run(MANY.document, flipped(answer(MANY), 1))
+    found = check(record, ".items[1].decision")
+    assert (found.status, found.review) == ("disagree", True)
+    assert {found.rules, found.llm} == {"Upheld", "Overturned"}  # as the record writes them
+    assert record.determination.items[1].decision == MANY.fixture.determination.items[1].decision
+    assert record.needs_review
+
+
+def test_a_value_the_model_left_empty_is_rules_only() -> None:
+    record = run(MANY.document, replaced(answer(MANY), "patient", "mechanism_of_injury", None))
+    found = check(record, ".patient.mechanism_of_injury")
+    assert (found.status, found.review, found.llm) == ("rules_only", False, None)
+    labelled_mechanism = MANY.fixture.determination.patient.mechanism_of_injury
+    assert record.determination.patient.mechanism_of_injury == labelled_mechanism
+
+
+def test_a_value_only_the_model_reports_is_llm_only_and_kept_out() -> None:
+    assert MANY.fixture.determination.reviewer.subspecialties == []
+    guess = ["Hand Surgery"]
+    record = run(MANY.document, replaced(answer(MANY), "reviewer", "subspecialties", guess))
+    found = check(record, ".reviewer.subspecialties")
+    assert (found.status, found.review, found.llm, found.note) == ("llm_only", True, guess, KEPT_OUT)
+    assert record.determination.reviewer.subspecialties == []
+    assert record.needs_review
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "field"),
+    [
+        ("items[0]", "request", ".items[0].request"),
+        ("patient", "mechanism_of_injury", ".patient.mechanism_of_injury"),
+    ],
+    ids=["request", "mechanism"],
+)
+def test_a_value_the_letter_never_states_is_possibly_invented(section: str, key: str, field: str) -> None:
+    made_up = "hyperbaric oxygen chamber sessions twice weekly"
+    record = run(MANY.document, replaced(answer(MANY), section, key, made_up), backend="llm")
+    found = check(record, field)
+    assert (found.status, found.review, found.llm) == ("llm_only", True, made_up)
+    assert "possibly invented" in (found.note or "")
+    assert record.needs_review
+    grounded = run(MANY.document, answer(MANY), backend="llm")
+    assert not [c for c in grounded.checks if "possibly invented" in (c.note or "")]
+
+
+def test_an_item_the_model_missed_is_flagged_and_kept() -> None:
+    labels = MANY.fixture.determination.items
+    record = run(MANY.document, missing(answer(MANY), 2))
+    found = check(record, ".items[2]")
+    assert (found.status, found.review, found.rules) == ("rules_only", True, labels[2].request)
+    assert found.note == "item the LLM did not report"
+    assert [i.request for i in record.determination.items] == [i.request for i in labels]
+    count = check(record, ".items.count")
+    assert (count.status, count.rules, count.llm) == ("disagree", len(labels), len(labels) - 1)
+
+
+def test_an_item_only_the_model_reports_is_flagged_and_not_added() -> None:
+    request = "Hyperbaric oxygen therapy, 20 sessions"
+    record = run(MANY.document, invented(answer(MANY), request))
+    found = check(record, ".items")
+    assert (found.status, found.review, found.llm) == ("llm_only", True, request)
+    assert found.note == "item only the LLM reported (not added to items)"
+    assert request not in [i.request for i in record.determination.items]
+    assert len(record.determination.items) == len(MANY.fixture.determination.items)
+
+
+@pytest.mark.parametrize("backend", ["rules", "hybrid"])
+def test_dates_out_of_order_are_flagged_inconsistent(backend: Backend, tmp_path: Path) -> None:
+    """Injured after the UR denial: the rules pass reads the dates as written and says so."""
+    letter = tmp_path / "out-of-order.txt"
+    text = MANY.document.read_text(encoding="utf-8")
+    text = text.replace("Date of Injury: 10/05/2016", "Date of Injury: 10/05/2017", 1)
+    letter.write_text(text, encoding="utf-8")
+    # a model held to the schema cannot answer inconsistent dates: it leaves the injury date out
+    record = run(letter, replaced(answer(MANY), "case", "date_of_injury", None), backend=backend)
+    found = check(record, "")
+    assert found.review
+    assert found.note == "inconsistent: date_of_injury 2017-10-05 is after ur_denial_date 2017-04-06"
+    assert record.needs_review
+    consistent = run(MANY.document, answer(MANY)).checks
+    assert not [c for c in consistent if (c.note or "").startswith("inconsistent")]
+
+
+def test_guidelines_the_passes_cite_differently_disagree_as_json() -> None:
+    cited = answer(MANY)["items"][0]["reviewer_guidelines"]
+    other = [{**cited[0], "pages": [999]}]
+    record = run(MANY.document, replaced(answer(MANY), "items[0]", "reviewer_guidelines", other))
+    found = check(record, ".items[0].reviewer_guidelines")
+    assert (found.status, found.review, found.llm) == ("disagree", True, other)
+    assert found.rules == cited
+
+
+def test_a_value_only_the_model_reports_is_unconfirmed() -> None:
+    found = compare("determination.patient.age", None, 40)
+    assert (found.status, found.review, found.llm, found.note) == ("llm_only", True, 40, UNCONFIRMED)

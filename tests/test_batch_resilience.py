@@ -30,6 +30,7 @@ from extractor.jobs import BatchOptions, expand, resume_command, run_batch
 from extractor.jobs.inputs import identity, printable
 from extractor.jobs.ledger import Ledger
 from tests.documents import shared_root
+from tests.test_crash_safety import written
 
 COPIES = 2  # of the 50 sample PDFs: 100 inputs
 STOPS = ["SIGKILL"] * 3 + ["SIGTERM"] * 2 + ["SIGINT"]  # to the parent alone; SIGINT to the group
@@ -124,15 +125,6 @@ def entries(out: Path) -> list[dict[str, Any]]:
         data = (out / name).read_bytes() if (out / name).exists() else b""
         found += [json.loads(line) for line in data.split(b"\n")[:-1]]
     return found
-
-
-def written(out: Path) -> int:
-    """Whole lines in records.jsonl and errors.jsonl now (cheap: polled while the batch runs)."""
-    total = 0
-    for name in ("records.jsonl", "errors.jsonl"):
-        with contextlib.suppress(FileNotFoundError):
-            total += (out / name).read_bytes().count(b"\n")
-    return total
 
 
 def assert_at_most_once(out: Path) -> Counter[str]:

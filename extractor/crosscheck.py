@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from extractor.alignment import align
-from extractor.fields import KeyField, cross_checked, path
+from extractor.fields import Comparator, KeyField, cross_checked, path
 from extractor.grounding import LetterIndex, ground
 from extractor.rules import RulesResult
 from extractor.rules.categories import cited, is_confident
@@ -37,7 +37,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-def compare(field: str, rules: Any, llm: Any, same: Any = None) -> Check:
+def compare(field: str, rules: Any, llm: Any, same: Comparator | None = None) -> Check:
     """One key field: empty on a side makes it one-sided, else agree or disagree.
 
     A disagreement and a value only the model reported (no evidence from the rules) both need

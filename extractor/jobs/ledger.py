@@ -23,7 +23,6 @@ from typing import IO, TypeVar
 
 from extractor.errors import LedgerError, UnsafeTarget
 from extractor.jobs.inputs import Task, identity
-from extractor.pipeline import LLM_FAILED
 
 if sys.platform != "win32":
     import fcntl
@@ -181,19 +180,6 @@ class JsonLines:
         write_atomically(self.path, lambda stream: stream.writelines(kept))
 
 
-def _llm_failed_lines(log: JsonLines) -> set[int]:
-    """Numbers of the lines of records.jsonl that are hybrid records whose LLM pass failed."""
-    failed = set()
-    for number, line in enumerate(log.lines()):
-        try:
-            checks = json.loads(line).get("checks", [])
-        except ValueError:
-            continue
-        if any(str(check.get("note") or "").startswith(LLM_FAILED) for check in checks):
-            failed.add(number)
-    return failed
-
-
 def _key(raw: bytes) -> Key | None:
     try:
         document = json.loads(raw)["document"]
@@ -231,7 +217,10 @@ class Ledger:
             raise
 
     def pending(
-        self, tasks: Iterable[Task], retry_errors: bool = False, retry_llm: bool = False
+        self,
+        tasks: Iterable[Task],
+        retry_errors: bool = False,
+        redo_record: Callable[[str], bool] | None = None,
     ) -> list[Task]:
         """The tasks still to do, after dropping the lines that redoing them supersedes.
 
@@ -239,17 +228,19 @@ class Ledger:
         spelling of it counts).  A task is done when such a line has its sha256, or, for a
         file that cannot be read, when it has any line (a record is never dropped because its
         file went away).  Lines of the same file with other content are stale and dropped;
-        with ``retry_errors`` so are the task's error lines, and with ``retry_llm`` the records
-        whose LLM pass failed (kept as rules records).  Both files are rewritten
-        (atomically) before anything is redone, so every input ends up exactly once in
-        records ∪ errors.
+        with ``retry_errors`` so are the task's error lines, and so are the record lines for
+        which ``redo_record`` says yes (``--retry-llm``: the records whose LLM pass failed).
+        Both files are rewritten (atomically) before anything is redone, so every input ends
+        up exactly once in records ∪ errors.
         """
         lines: dict[str, list[tuple[JsonLines, int, str | None]]] = defaultdict(list)
         for log in (self.records, self.errors):
             for number, (path, sha) in enumerate(log.recover()):
                 lines[identity(path)].append((log, number, sha))
         drop: dict[JsonLines, set[int]] = {self.records: set(), self.errors: set()}
-        kept_rules = _llm_failed_lines(self.records) if retry_llm else set()
+        redone = set()
+        if redo_record is not None:
+            redone = {number for number, line in enumerate(self.records.lines()) if redo_record(line)}
         todo: list[Task] = []
         for task in tasks:
             current: dict[JsonLines, list[int]] = {self.records: [], self.errors: []}
@@ -259,8 +250,8 @@ class Ledger:
                 else:  # the file has changed since that line was written
                     drop[log].add(number)
             recorded, failed = current[self.records], current[self.errors]
-            if retry_llm and recorded and all(number in kept_rules for number in recorded):
-                drop[self.records].update(recorded)  # a rules record whose LLM pass failed: redo it
+            if recorded and all(number in redone for number in recorded):
+                drop[self.records].update(recorded)
                 recorded = []
             redo = not recorded and (retry_errors or not failed)
             if recorded or redo:  # a record wins over an error; a redo replaces it

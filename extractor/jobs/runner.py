@@ -27,6 +27,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
+
 from extractor.errors import LLMError, WorkerCrashed
 from extractor.jobs import work
 from extractor.jobs.inputs import Task, distinct_files, hashed
@@ -34,7 +36,8 @@ from extractor.jobs.ledger import Ledger, write_atomically
 from extractor.jobs.progress import BatchProgress
 from extractor.jobs.summary import RunCounts, write_outputs
 from extractor.jobs.work import Failure, Read
-from extractor.schemas import Backend
+from extractor.pipeline import llm_failed
+from extractor.schemas import Backend, Record
 
 if TYPE_CHECKING:
     import instructor
@@ -172,6 +175,14 @@ class _Stop:
             raise _Interrupted
 
 
+def _llm_failed_line(line: str) -> bool:
+    """A line of records.jsonl that ``--retry-llm`` redoes: a hybrid record whose LLM pass failed."""
+    try:
+        return llm_failed(Record.model_validate_json(line))
+    except ValidationError:
+        return False
+
+
 def run_batch(paths: Sequence[str], options: BatchOptions) -> dict[str, Any]:
     """Extract every file of ``paths`` into ``options.out``; returns the summary.
 
@@ -214,7 +225,7 @@ def _run(
     results: BatchResults | None,
 ) -> None:
     tasks = hashed(files)
-    todo = ledger.pending(tasks, options.retry_errors, options.retry_llm)
+    todo = ledger.pending(tasks, options.retry_errors, _llm_failed_line if options.retry_llm else None)
     counts.skipped = len(tasks) - len(todo)
     if results is not None:
         answered = [task for task in todo if task in results]
@@ -397,16 +408,17 @@ class _Job:
             if isinstance(letter, Failure):
                 return letter
             started = time.perf_counter()
+            llm: LLMResult | LLMError
             try:
                 llm = await self._answer(letter)
             except LLMError as error:
-                if self.options.backend == "hybrid" and self.results is None:  # live calls only
-                    elapsed = letter.seconds + time.perf_counter() - started
-                    return await self.pool.run(work.keep_rules, letter, error, elapsed)
-                return Failure.of(error, letter.document())
+                if self.options.backend != "hybrid" or self.results is not None:  # kept: live hybrid only
+                    return Failure.of(error, letter.document())
+                llm = error
             except Exception as error:
                 return Failure.of(error, letter.document())
-            self.counts.usage += llm.usage
+            if not isinstance(llm, LLMError):
+                self.counts.usage += llm.usage
             elapsed = letter.seconds + time.perf_counter() - started
             return await self.pool.run(work.finish, letter, llm, self.options.backend, elapsed)
         except WorkerCrashed as error:

@@ -98,8 +98,12 @@ def rules_record(task: Task) -> str | Failure:
     return build_record(letter.source, letter.rules, None, started).model_dump_json()
 
 
-def finish(letter: Read, llm: LLMResult, backend: Literal["llm", "hybrid"], elapsed: float) -> str | Failure:
-    """Cross-check the LLM's answer with the rules (hybrid) or ground it in the text (llm).
+def finish(
+    letter: Read, llm: LLMResult | LLMError, backend: Literal["llm", "hybrid"], elapsed: float
+) -> str | Failure:
+    """Cross-check the LLM's answer with the rules (hybrid) or ground it in the text (llm); for a
+    hybrid letter whose LLM pass failed (``llm`` is the error), the rules record with a check
+    naming why, so the letter is not lost and ``--retry-llm`` completes it later.
 
     ``elapsed`` is the time the letter has taken so far, so the record's seconds cover
     reading, the rules, the LLM and this step.
@@ -107,19 +111,11 @@ def finish(letter: Read, llm: LLMResult, backend: Literal["llm", "hybrid"], elap
     started = time.perf_counter() - elapsed
     try:
         rules = letter.rules if backend == "hybrid" else None
+        if isinstance(llm, LLMError):
+            return build_record(letter.source, rules, None, started, llm_error=llm).model_dump_json()
         return build_record(letter.source, rules, llm, started).model_dump_json()
     except Exception as error:
         return Failure.of(error, letter.document())
-
-
-def keep_rules(letter: Read, error: LLMError, elapsed: float) -> str | Failure:
-    """The rules record of a hybrid letter whose LLM pass failed, with a check naming why: the
-    letter is not lost, and ``--retry-llm`` completes it later."""
-    started = time.perf_counter() - elapsed
-    try:
-        return build_record(letter.source, letter.rules, None, started, llm_error=error).model_dump_json()
-    except Exception as failure:
-        return Failure.of(failure, letter.document())
 
 
 def batch_requests(task: Task, config: LLMConfig) -> list[str] | Failure:

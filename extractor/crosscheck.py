@@ -5,16 +5,15 @@ field and found it empty (the letter states none), a value only the LLM reports 
 check, not part of the record, so hybrid is never below rules on a field the rules read. The
 LLM fills only what the rules could not read (a field the rules pass marks "not read",
 categories the classifier could not decide, and guidelines the rules could not read when their
-titles are in the letter); an item only the LLM reports is a flagged check, not an item, since
-the rules pass reads every decision line the letter has; every comparison is a ``Check`` and
-every disagreement is flagged for review, never silently resolved.
+titles are in the letter).  Items pair by position: both passes read the same item blocks of the
+letter's layout, one item per block.  Every comparison is a ``Check`` and every disagreement is
+flagged for review, never silently resolved.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from extractor.alignment import align
 from extractor.fields import Comparator, KeyField, cross_checked, path
 from extractor.grounding import LetterIndex, ground
 from extractor.rules import RulesResult
@@ -85,10 +84,15 @@ def _merge_item(rules: Item, llm: Item, letter: LetterIndex) -> Item:
     return rules.model_copy(update=update)
 
 
-def _merge_section(section: str, ours: Any, theirs: Any, unread: dict[str, str], checks: list[Check]) -> Any:
+def _merge_section(
+    section: str, ours: Any, theirs: Any, unread: dict[str, str], checks: list[Check], read: frozenset[str]
+) -> Any:
     """A copy of the rules pass's ``section``; a value only the LLM found fills a field the rules
-    could not read (flagged), and is kept out of one the rules read and found empty (flagged)."""
+    could not read (flagged), and is kept out of one the rules read and found empty (flagged).
+    A section the model was not asked about (``read``) is the rules pass's, unchecked."""
     merged = ours.model_copy()
+    if section not in read:
+        return merged
     for key in cross_checked(section):
         where = path(section, key.key)
         check = _check(key, where, ours, theirs)
@@ -102,43 +106,31 @@ def _merge_section(section: str, ours: Any, theirs: Any, unread: dict[str, str],
     return merged
 
 
+ALL_SECTIONS = frozenset({"case", "reviewer", "patient", "items"})
+
+
 def merge(
-    rules: RulesResult, llm: Determination, text: str
+    rules: RulesResult, llm: Determination, text: str, read: frozenset[str] = ALL_SECTIONS
 ) -> tuple[Determination, dict[str, list[Span]], list[Check]]:
-    """The hybrid determination, its evidence and one check per key field."""
+    """The hybrid determination, its evidence and one check per key field the model was asked
+    about (``read``: the sections it was asked for; the header is not asked when the rules read it)."""
     ours = rules.determination
     checks: list[Check] = []
-    case = _merge_section("case", ours.case, llm.case, rules.unread, checks)
-    reviewer = _merge_section("reviewer", ours.reviewer, llm.reviewer, rules.unread, checks)
-    patient = _merge_section("patient", ours.patient, llm.patient, rules.unread, checks)
-    checks.append(compare(path("items", "count"), len(ours.items), len(llm.items)))
-
-    items: list[Item] = []
-    item_checks: list[Check] = []
-    order: list[int] = []  # the rules item behind each merged item, for its evidence
+    case = _merge_section("case", ours.case, llm.case, rules.unread, checks, read)
+    reviewer = _merge_section("reviewer", ours.reviewer, llm.reviewer, rules.unread, checks, read)
+    patient = _merge_section("patient", ours.patient, llm.patient, rules.unread, checks, read)
+    if len(llm.items) != len(ours.items):  # both passes read the layout's item blocks
+        raise ValueError(f"the passes read {len(ours.items)} and {len(llm.items)} item blocks")
     letter = LetterIndex(text)
-    for left, right in align([i.request for i in ours.items], [i.request for i in llm.items]):
-        if left is not None and right is not None:
-            item_checks.extend(
-                _check(key, path("items", len(items), key.key), ours.items[left], llm.items[right])
-                for key in cross_checked("items")
-            )
-            items.append(_merge_item(ours.items[left], llm.items[right], letter))
-            order.append(left)
-        elif left is not None:
-            item_checks.append(Check(field=path("items", len(items)), rules=ours.items[left].request,
-                                     status="rules_only", review=True,
-                                     note="item the LLM did not report"))  # fmt: skip
-            items.append(ours.items[left])
-            order.append(left)
-        elif right is not None:
-            # Not added: every decision line the letter has is already an item of the rules pass.
-            item_checks.append(Check(field=path("items"), llm=llm.items[right].request,
-                                     status="llm_only", review=True,
-                                     note="item only the LLM reported (not added to items)"))  # fmt: skip
+    item_checks = [
+        _check(key, path("items", index, key.key), mine, theirs)
+        for index, (mine, theirs) in enumerate(zip(ours.items, llm.items, strict=True))
+        for key in cross_checked("items")
+    ]
+    items = [_merge_item(mine, theirs, letter) for mine, theirs in zip(ours.items, llm.items, strict=True)]
     merged = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
     grounded, unfound = ground(merged, letter)
-    evidence = rules.evidence_for(order)
+    evidence = rules.evidence
     for field, spans in grounded.items():
         evidence.setdefault(field, spans)
     grounded_checks = [c for c in unfound if c.field not in evidence]

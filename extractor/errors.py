@@ -81,6 +81,12 @@ class LLMBudgetExceeded(LLMError):
     kind = "llm_budget_exceeded"
 
 
+class LLMContextExceeded(LLMError):
+    """A part of the letter is longer than the model's context: no request could hold it."""
+
+    kind = "llm_context_exceeded"
+
+
 class WorkerCrashed(ExtractionError):
     """A batch worker process died twice with the letter in flight (a crash reading it, the OOM killer)."""
 

@@ -186,15 +186,15 @@ KEY_FIELDS: tuple[KeyField, ...] = (
     KeyField("patient.sex", agree=exact),
     KeyField("patient.diagnoses", agree=same_diagnoses),  # scored one unit per diagnosis (evals.scoring)
     KeyField("patient.mechanism_of_injury", fuzzy_equal, similar(PASSES_SIMILARITY)),
-    KeyField("patient.body_regions", same_regions),  # the LLM is not asked: scored, not cross-checked
+    KeyField("patient.body_regions", same_regions, same_regions),
     KeyField(ITEMS, agree=exact),  # the passes compare how many items they read
     KeyField(f"{ITEM_PREFIX}request", fuzzy_equal, similar(PASSES_SIMILARITY)),
     KeyField(f"{ITEM_PREFIX}original_request", fuzzy_equal),
     KeyField(f"{ITEM_PREFIX}decision", agree=exact),
     KeyField(f"{ITEM_PREFIX}category", agree=exact),
+    KeyField(f"{ITEM_PREFIX}body_regions", same_regions, same_regions),
+    KeyField(f"{ITEM_PREFIX}authorized", fuzzy_equal, similar(PASSES_SIMILARITY)),
     # read by the rules pass only (the LLM is not asked): scored, not cross-checked
-    KeyField(f"{ITEM_PREFIX}body_regions", same_regions),
-    KeyField(f"{ITEM_PREFIX}authorized", fuzzy_equal),
     KeyField(f"{ITEM_PREFIX}depends_on"),
     KeyField(f"{ITEM_PREFIX}date_of_service"),
     KeyField(f"{ITEM_PREFIX}claims_administrator_guidelines", same_guidelines, same_sources_pages),

@@ -148,3 +148,30 @@ def item_blocks(text: str, section: Span) -> list[ItemBlock]:
 def item_spans(text: str, decisions: Span) -> list[Span]:
     """Where each item block runs, from its heading to the next heading (or the section end)."""
     return [(block.heading[0], block.end) for block in item_blocks(text, decisions)]
+
+
+# 2013 letters: "1) MAXIMUS Federal Services, Inc. has determined the request for X is not
+# medically necessary and appropriate." (pdfium sometimes loses the space in "not medically").
+_DETERMINED = re.compile(
+    r"^\(?(?P<number>\d{1,2})[.)]\s+MAXIMUS\s+Federal\s+Services,?\s+Inc\.?\s+has\s+determined\s+the\s+"
+    r"request\s+for\s+(?P<request>.+?)\s+(?:is|are)\s+(?P<negation>not\s*)?medically\s+necessary"
+    r"(?:\s+and\s+appropriate)?\.",
+    re.M | re.S | re.I,
+)
+
+
+def determined_sentences(text: str) -> list[re.Match[str]]:
+    """The items of a 2013 letter, one sentence each: the first statement of each number (the
+    letter states every decision twice)."""
+    found: dict[str, re.Match[str]] = {}
+    for match in _DETERMINED.finditer(text):
+        found.setdefault(match.group("number"), match)
+    return list(found.values())
+
+
+def item_texts(text: str, sections: Sections) -> list[Span]:
+    """Where each disputed item is stated: its block in the decisions (or issues) section, else,
+    in a 2013 letter, its determination sentence."""
+    decisions = sections.get("decisions") or sections.get("issues")
+    spans = item_spans(text, decisions) if decisions is not None else []
+    return spans or [match.span() for match in determined_sentences(text)]

@@ -124,7 +124,7 @@ def build_record(
     """Assemble the record from whichever passes ran (``llm_error``: the LLM pass of a hybrid
     extraction failed, and the rules record stands alone, flagged)."""
     if rules is not None and llm is not None:
-        determination, evidence, checks = merge(rules, llm.determination, source.text)
+        determination, evidence, checks = merge(rules, llm.determination, source.text, read=llm.read)
         backend: Backend = "hybrid"
     elif rules is not None and llm_error is not None:
         kind, reason = describe(llm_error)
@@ -179,6 +179,15 @@ def _rules_pass(
     return letter, resolve_backend(backend, config), rules
 
 
+def asks_header(chosen: Backend, rules: RulesResult) -> bool:
+    """Whether the LLM pass asks for the header and the credentials: always for the llm backend;
+    in hybrid only when the rules pass could not read them (the case number, the decision date,
+    the reviewer's states and specialties), so that no request repeats what the rules read."""
+    case, reviewer = rules.determination.case, rules.determination.reviewer
+    read = None not in (case.case_number, case.decision_date) and bool(reviewer.licensure_states)
+    return chosen == "llm" or not (read and bool(reviewer.specialties))
+
+
 def _without_llm(
     error: LLMError, letter: SourceText, chosen: Backend, rules: RulesResult, started: float, on: OnLLMError
 ) -> Record:
@@ -206,7 +215,8 @@ def extract(
     from extractor.llm import LLMConfig, extract_with_llm
 
     try:
-        llm = extract_with_llm(letter.text, llm_config or LLMConfig.from_env())
+        config = llm_config or LLMConfig.from_env()
+        llm = extract_with_llm(letter.text, config, ask_header=asks_header(chosen, rules))
     except LLMError as error:
         return _without_llm(error, letter, chosen, rules, started, on_llm_error)
     return build_record(letter, rules if chosen != "llm" else None, llm, started)
@@ -226,7 +236,8 @@ async def aextract(
     from extractor.llm import LLMConfig, aextract_with_llm
 
     try:
-        llm = await aextract_with_llm(letter.text, llm_config or LLMConfig.from_env())
+        config = llm_config or LLMConfig.from_env()
+        llm = await aextract_with_llm(letter.text, config, ask_header=asks_header(chosen, rules))
     except LLMError as error:
         return _without_llm(error, letter, chosen, rules, started, on_llm_error)
     return build_record(letter, rules if chosen != "llm" else None, llm, started)

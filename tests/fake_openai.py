@@ -59,21 +59,16 @@ DEFAULT_USAGE = (100, 20)
 """prompt_tokens and completion_tokens of a scripted completion unless it says otherwise."""
 
 SAMPLE_ARGUMENTS: JSON = {
-    "case": {"case_number": "CM00-0000000", "date_of_injury": "01/02/2015"},
-    "reviewer": {"licensure_states": ["CA"], "specialties": [], "subspecialties": []},
-    "patient": {"age": 50, "sex": "female", "diagnoses": [], "mechanism_of_injury": None},
-    "items": [
-        {
-            "request": "MRI of the lumbar spine",
-            "original_request": None,
-            "decision": "Upheld",
-            "category": "imaging",
-            "claims_administrator_guidelines": [],
-            "reviewer_guidelines": [],
-        }
-    ],
+    "request": "MRI of the lumbar spine",
+    "decision": "Upheld",
+    "original_request": None,
+    "category": "imaging",
+    "body_regions": [{"region": "lumbar_spine", "side": None}],
+    "authorized": None,
+    "claims_administrator_guidelines": [],
+    "reviewer_guidelines": [],
 }
-"""A valid ``Determination`` tool call; :func:`truncated_json` cuts it off by default."""
+"""A valid ``Item`` tool call; :func:`truncated_json` cuts it off by default."""
 
 _ids = itertools.count(1)
 
@@ -204,38 +199,80 @@ def respond(responder: Responder) -> Step:
 
 _DECISIONS = "IMR ISSUES, DECISIONS AND RATIONALES"
 _DATES = ("date_of_injury", "ur_denial_date", "application_received", "date_assigned")
+BLOCK = "_block"
+"""A scripted item's heading as the letter writes it, when its request says something else."""
+_NOT_ASKED = ("rationale", "depends_on", "date_of_service", BLOCK)
+"""An item's keys the Item response model does not ask for."""
 
 
 def _letter(messages: Iterable[Mapping[str, Any]]) -> str:
-    """The letter (or part of one) inside the user message, where the prompt wraps it in tags."""
+    """The part of a letter inside the user message, where the prompt wraps it in tags."""
     content = str(next((m.get("content") for m in messages if m.get("role") == "user"), "") or "")
-    for tag in ("letter_part", "letter"):
-        start, end = content.find(f"<{tag}>"), content.rfind(f"</{tag}>")
-        if 0 <= start < end:
-            return content[start + len(tag) + 2 : end]
-    return content
+    start, end = content.find("<letter_part>"), content.rfind("</letter_part>")
+    return content[start + len("<letter_part>") : end] if 0 <= start < end else content
+
+
+def asked(body: Mapping[str, Any]) -> str:
+    """Which response model a request asks for: ``Header``, ``Patient`` or ``Item`` (by its forced
+    tool, or by the JSON Schema title a JSON mode writes into the messages)."""
+    tools = body.get("tools") or []
+    if tools:
+        return str(tools[0]["function"]["name"])
+    sent = json.dumps(body.get("messages", []))
+    return next(name for name in ("Header", "Patient", "Item") if f'\\"title\\": \\"{name}\\"' in sent)
+
+
+def _item(item: JSON) -> JSON:
+    return {key: value for key, value in item.items() if key not in _NOT_ASKED}
 
 
 @functools.lru_cache(maxsize=1024)
-def _rules_answer(letter: str, items_only: bool) -> str:
+def _rules_answer(part: str, kind: str) -> str:
     """Cached, so a benchmark measures the batch rather than this server's rules pass."""
-    # A later part of a long letter is item blocks alone: give the rules their section heading.
-    determination = extract_rules(f"{_DECISIONS}\n{letter}" if items_only else letter).determination
-    if determination.problems():  # keep the answer valid under the schema's strict check
+    # An item block alone: give the rules pass its section heading.
+    determination = extract_rules(f"{_DECISIONS}\n{part}" if kind == "Item" else part).determination
+    if determination.problems():  # keep the answer valid under the schema's date order
         for name in _DATES:
             setattr(determination.case, name, None)
     data = determination.model_dump(mode="json")
-    for item in data["items"]:
-        item.pop("rationale", None)
-    return json.dumps({"items": data["items"]} if items_only else data)
+    if kind == "Item":
+        return json.dumps(_item(data["items"][0]))
+    return json.dumps(
+        data["patient"] if kind == "Patient" else {"case": data["case"], "reviewer": data["reviewer"]}
+    )
 
 
 def perfect_arguments(body: Mapping[str, Any]) -> str:
     """What a perfect model fills for the request ``body`` (JSON): the rules pass's reading of
-    the letter in it, as the ``Determination`` (or, for a later part, ``Items``) it asks for."""
-    tools = body.get("tools") or []
-    items_only = bool(tools) and tools[0]["function"]["name"] == "Items"
-    return _rules_answer(_letter(body.get("messages", [])), items_only)
+    the part of the letter in it, as the ``Header``, ``Patient`` or ``Item`` it asks for."""
+    return _rules_answer(_letter(body.get("messages", [])), asked(body))
+
+
+def _squeezed(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def served(whole: JSON) -> Callable[[Received], JSON]:
+    """Arguments for :func:`completion` that answer each focused request with its share of
+    ``whole`` (a determination: case, reviewer, patient, items): the header and reviewer, the
+    patient, or the item whose request the block's heading holds (the longest such).  A block
+    no item of ``whole`` matches raises, which the server answers with HTTP 418."""
+
+    def share(received: Received) -> JSON:
+        body = received.json if isinstance(received.json, dict) else {}
+        kind = asked(body)
+        if kind == "Header":
+            return {"case": whole.get("case", {}), "reviewer": whole.get("reviewer", {})}
+        if kind == "Patient":
+            return dict(whole.get("patient", {}))
+        block = _squeezed(_letter(body.get("messages", [])))
+        heading = {id(item): _squeezed(item.get(BLOCK, item["request"])) for item in whole["items"]}
+        matching = [item for item in whole["items"] if heading[id(item)] in block]
+        if not matching:
+            raise LookupError("no item of the scripted answer is in this block")
+        return _item(max(matching, key=lambda item: len(heading[id(item)])))
+
+    return share
 
 
 def _estimated_usage(body: Mapping[str, Any], arguments: str) -> tuple[int, int]:
@@ -262,7 +299,7 @@ def chat_completion(step: Step, received: Received) -> JSON:
     if callable(arguments):
         arguments = arguments(received)
     text = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    tool = step.name or received.tool_name or "Determination"
+    tool = step.name or received.tool_name or "Item"
     as_tool = step.shape == "tool" or (step.shape == "auto" and received.tool_name is not None)
     message: JSON = {"role": "assistant", "content": text}
     if as_tool:
@@ -362,6 +399,9 @@ class FakeOpenAI:
         self.errors: list[Exception] = []
         """Exceptions raised by responders (each answered HTTP 418): a test should find none."""
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self.peak_in_flight = 0
+        """The most chat requests this server was answering at one time."""
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
@@ -487,24 +527,31 @@ class FakeOpenAI:
             self._log(received, "not_found")
             self._send(handler, 404, {"error": {"message": f"no route {handler.path}", "type": "not_found"}})
             return
+        with self._lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         try:
-            step = self._resolve(self._next(received.text), received)
-        except Exception as error:  # a responder's bug: say so, never hide it as a network fault
-            self._log(received, "error")
+            try:
+                step = self._resolve(self._next(received.text), received)
+            except Exception as error:  # a responder's bug: say so, never hide it as a network fault
+                self._log(received, "error")
+                with self._lock:
+                    self.errors.append(error)
+                message = f"FakeOpenAI responder failed: {type(error).__name__}: {error}"
+                self._send(handler, 418, {"error": {"message": message, "type": "responder_error"}})
+                return
+            self._log(received, step.kind if step is not None else "unscripted")
+            if self.latency and self._stopping.wait(self.latency):
+                return self._drop(handler)
+            try:
+                self._answer(handler, step, received)
+            except Exception as error:  # e.g. a completion step's arguments function failed
+                with self._lock:
+                    self.errors.append(error)
+                self._drop(handler)
+        finally:
             with self._lock:
-                self.errors.append(error)
-            message = f"FakeOpenAI responder failed: {type(error).__name__}: {error}"
-            self._send(handler, 418, {"error": {"message": message, "type": "responder_error"}})
-            return
-        self._log(received, step.kind if step is not None else "unscripted")
-        if self.latency and self._stopping.wait(self.latency):
-            return self._drop(handler)
-        try:
-            self._answer(handler, step, received)
-        except Exception as error:  # e.g. a completion step's arguments function failed
-            with self._lock:
-                self.errors.append(error)
-            self._drop(handler)
+                self._in_flight -= 1
 
     def _log(self, received: Received, step: str) -> None:
         with self._lock:

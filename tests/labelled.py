@@ -3,8 +3,8 @@
 ``tests.fake_openai.perfect`` answers with the rules pass's own reading, so a hybrid test built
 on it compares the rules pass with itself: a merge that ignored the LLM would still pass.  These
 answers come from evals/fixtures/*.json instead, and the helpers below turn one into a model
-that errs in one known way (a decision flipped, an item missed or invented, a value the letter
-never states), so each flag the hybrid raises can be asserted for the fault that should raise it.
+that errs in one known way (a decision flipped, a value the letter never states), so each flag
+the hybrid raises can be asserted for the fault that should raise it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import copy
 from typing import Any
 
 from evals.fixtures import FIXTURES_DIR, LoadedFixture, load_fixture
-from extractor.llm.prompting import DeterminationDraft
+from extractor.llm.drafts import HeaderDraft, ItemDraft, PatientDraft
+from tests.fake_openai import BLOCK
 
 JSON = dict[str, Any]
 
@@ -27,26 +28,27 @@ def labelled(stem: str) -> LoadedFixture:
     return load_fixture(FIXTURES_DIR / f"{stem}.json", FIXTURES_DIR, FIXTURES_DIR)
 
 
-def _asked(schema: JSON, section: str) -> list[str]:
-    """The keys the model is asked for in ``section`` of the response model (an item's for items)."""
-    node = schema["properties"][section]
-    reference = node.get("items", node)["$ref"]
+def _asked(model: type[HeaderDraft | PatientDraft | ItemDraft], section: str | None = None) -> list[str]:
+    """The keys a response model asks the model for (of its ``section``'s model, if given)."""
+    schema = model.model_json_schema()
+    if section is None:
+        return list(schema["properties"])
+    reference = schema["properties"][section]["$ref"]
     return list(schema["$defs"][reference.rsplit("/", 1)[-1]]["properties"])
 
 
 def answer(loaded: LoadedFixture) -> JSON:
-    """The ``Determination`` tool call a model that read exactly the labels would make.
+    """What a model that read exactly the labels would answer, as one determination (case,
+    reviewer, patient, items) that ``tests.fake_openai.served`` hands out a part per request.
 
-    Only the keys the prompt's schema asks for are kept, in the form the model writes them
+    Only the keys the response models ask for are kept, in the form the model writes them
     (dates as text: ISO, which the draft also reads).
     """
-    schema = DeterminationDraft.model_json_schema()
     label = loaded.fixture.determination.model_dump(mode="json")
-    data: JSON = {
-        section: {key: label[section][key] for key in _asked(schema, section)}
-        for section in ("case", "reviewer", "patient")
-    }
-    data["items"] = [{key: item[key] for key in _asked(schema, "items")} for item in label["items"]]
+    data: JSON = {section: {key: label[section][key] for key in _asked(HeaderDraft, section)}
+                  for section in ("case", "reviewer")}  # fmt: skip
+    data["patient"] = {key: label["patient"][key] for key in _asked(PatientDraft)}
+    data["items"] = [{key: item[key] for key in _asked(ItemDraft)} for item in label["items"]]
     return data
 
 
@@ -58,23 +60,11 @@ def flipped(data: JSON, index: int) -> JSON:
     return changed
 
 
-def missing(data: JSON, index: int) -> JSON:
-    """The answer without item ``index``: a model that missed it."""
-    changed = copy.deepcopy(data)
-    del changed["items"][index]
-    return changed
-
-
-def invented(data: JSON, request: str) -> JSON:
-    """The answer with one more item, ``request``, that the letter never decides."""
-    changed = copy.deepcopy(data)
-    changed["items"].append({**changed["items"][0], "request": request, "original_request": None})
-    return changed
-
-
 def replaced(data: JSON, section: str, key: str, value: Any) -> JSON:
     """The answer with ``section.key`` (``items[0]`` for an item) set to ``value``."""
     changed = copy.deepcopy(data)
     target = changed["items"][0] if section == "items[0]" else changed[section]
+    if section == "items[0]":  # the fake still finds the item's block by its labelled heading
+        target.setdefault(BLOCK, target["request"])
     target[key] = value
     return changed

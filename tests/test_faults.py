@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ import pytest
 from extractor import ExtractionError, aextract, extract
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, prompt_version
+from extractor.llm.prompting import clean, parts, plan
 from extractor.pipeline import LLM_FAILED, llm_failed
 from extractor.reading import read_path
 from extractor.schemas import Record, Usage
@@ -65,6 +68,8 @@ POLICY: dict[str, Any] = {
 }
 SLOW = 30.0  # far beyond the timeout; stopping the server ends the wait
 LETTER = "letters/CM16-0219557.pdf"
+PARTS = 2
+"""The requests a hybrid extraction of LETTER makes: its summary and its one item."""
 
 RETRY_NOW = {"Retry-After": "0"}
 PAST = email.utils.formatdate(time.time() - 3600, usegmt=True)  # an HTTP-date already gone: no wait
@@ -75,20 +80,12 @@ def good(received: Received) -> Step:
     return completion(perfect_arguments(received.json), usage=GOOD_USAGE)
 
 
-INCONSISTENT = {  # well-formed, schema-shaped, but injured after the UR denial: the schema refuses it
-    "case": {"date_of_injury": "10/10/2016", "ur_denial_date": "11/09/2015"},
-    "reviewer": {"licensure_states": [], "specialties": [], "subspecialties": []},
-    "patient": {"age": 34, "sex": "male", "diagnoses": [], "mechanism_of_injury": None},
-    "items": [
-        {
-            "request": "Facet joint injections L4-5, L5-S1",
-            "original_request": None,
-            "decision": "Upheld",
-            "category": "injection",
-            "claims_administrator_guidelines": [],
-            "reviewer_guidelines": [],
-        }
-    ],
+INCONSISTENT = {  # well-formed, schema-shaped, but 300 years old: the schema refuses it
+    "age": 300,
+    "sex": "male",
+    "diagnoses": [],
+    "mechanism_of_injury": None,
+    "body_regions": [],
 }
 
 
@@ -99,7 +96,8 @@ class Fault:
     name: str
     steps: tuple[Step, ...]
     requests: int
-    """Requests the server must see: the retries the policy allows, no more."""
+    """Requests the server must see for the letter's first part (the faults are served to it):
+    the retries the policy allows, no more; each later part is one more request."""
     error: str | None = None
     """The typed reason (errors.jsonl's error.type), or None for a record."""
     bad_usage: tuple[int, int] = (0, 0)
@@ -108,7 +106,7 @@ class Fault:
 
     @property
     def expected_usage(self) -> Usage:
-        good_answers = 1 if self.error is None else 0
+        good_answers = PARTS if self.error is None else 0
         return Usage(
             prompt_tokens=good_answers * GOOD_USAGE[0] + self.bad_usage[0],
             completion_tokens=good_answers * GOOD_USAGE[1] + self.bad_usage[1],
@@ -163,7 +161,7 @@ FAULTS = [
         "llm_invalid_output",
         _twice(BAD_USAGE),
     ),
-    Fault("inconsistent dates, then ok", (completion(INCONSISTENT),), 2, bad_usage=BAD_USAGE),
+    Fault("an age out of range, then ok", (completion(INCONSISTENT),), 2, bad_usage=BAD_USAGE),
     # the token budget stops re-asks
     Fault(
         "invalid answers past the token budget",
@@ -235,7 +233,8 @@ def outcome(letter: str, llm: LLMConfig, run_async: bool) -> Record | Exception:
 
 
 def check(fault: Fault, result: Record | Exception, fake: FakeOpenAI, rules: Record) -> None:
-    assert fake.count() == fault.requests, [r.step for r in fake.requests]
+    later = PARTS - 1 if fault.error is None else 0  # a failed part fails the letter: none is asked after it
+    assert fake.count() == fault.requests + later, [r.step for r in fake.requests]
     assert fake.unscripted == 0
     assert fake.errors == []
     for received in fake.requests:  # every try is the whole request, with the key
@@ -251,7 +250,7 @@ def check(fault: Fault, result: Record | Exception, fake: FakeOpenAI, rules: Rec
     provenance = result.provenance
     assert provenance.backend == "hybrid"
     assert (provenance.model, provenance.prompt_version) == ("fault-model", prompt_version())
-    assert provenance.attempts == fault.requests
+    assert provenance.attempts == fault.requests + later
     assert provenance.usage == fault.expected_usage
     assert result.determination.items == rules.determination.items
     assert not result.needs_review, [c for c in result.checks if c.status == "disagree" or c.review]
@@ -286,7 +285,7 @@ def test_a_positive_retry_after_is_waited_for(run_async: bool, letter: str) -> N
     with FakeOpenAI(script=[status(429, headers={"Retry-After": str(asked)})], default=good) as fake:
         result = outcome(letter, config(fake, backoff_max=asked + 1), run_async)
     assert isinstance(result, Record)
-    first, second = fake.requests
+    first, second = fake.requests[:2]
     assert (first.step, second.step) == ("status", "completion")
     assert second.at - first.at >= asked
 
@@ -295,12 +294,17 @@ def test_a_perfect_answer_through_the_llm_backend_needs_no_review(letter: str) -
     with FakeOpenAI(default=good) as fake:
         record = extract(letter, backend="llm", llm_config=config(fake))
     assert record.provenance.backend == "llm"
+    parts = PARTS + 1  # the llm backend also asks for the header, which hybrid has from the rules
     assert (record.provenance.attempts, record.provenance.usage) == (
-        1,
-        Usage(prompt_tokens=1000, completion_tokens=200),
+        parts,
+        Usage(prompt_tokens=1000 * parts, completion_tokens=200 * parts),
     )
     assert record.determination.case.decision_date is not None
     assert [check for check in record.checks if check.review] == []
+
+
+def test_the_letter_is_asked_in_parts(letter: str, rules_record: Record) -> None:
+    assert len(plan(letter, ask_header=False)) == PARTS == 1 + len(rules_record.determination.items)
 
 
 def test_the_sequences_are_many() -> None:
@@ -380,12 +384,28 @@ def outcomes(out: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, 
     return records, errors
 
 
+@functools.cache
+def first_part(number: str) -> tuple[str, int]:
+    """A line of the letter's case summary, which only its first request (the summary's: hybrid
+    has the header from the rules) carries, and how many requests the letter is asked in."""
+    text = read_path(require_letter(f"letters/{number}.pdf")).text
+    lines = [line for line in clean(parts(text).summary).splitlines() if len(line) > 40 and '"' not in line]
+    return lines[3], len(plan(text, ask_header=False))
+
+
+def routed(faults: Mapping[str, Iterable[Step]]) -> dict[str, Iterable[Step]]:
+    """The fake's ``when``: each letter's faults, served to its first request."""
+    return {first_part(number)[0]: steps for number, steps in faults.items()}
+
+
 def requests_for(fake: FakeOpenAI, number: str) -> int:
-    return sum(1 for received in fake.requests if number in received.text)
+    """The requests that asked for the letter's first part (its faults and its answer)."""
+    key = first_part(number)[0]
+    return sum(1 for received in fake.requests if key in received.text)
 
 
 def test_a_batch_types_every_fault_and_finishes_the_rest(inbox: Path, tmp_path: Path) -> None:
-    when = {number: fault.steps for number, fault in BATCH_FAULTS.items()}
+    when = routed({number: fault.steps for number, fault in BATCH_FAULTS.items()})
     with FakeOpenAI(when=when, default=good) as fake:
         llm = config(fake, token_budget=100_000, timeout=1.0)  # 2 CPUs busy: leave room
         options = BatchOptions(
@@ -400,14 +420,17 @@ def test_a_batch_types_every_fault_and_finishes_the_rest(inbox: Path, tmp_path: 
     assert sorted(records) == sorted(BATCH_LETTERS)  # hybrid: a failed LLM pass keeps the rules record
     assert list(errors) == ["shopping"]
     assert errors["shopping"]["error"]["type"] == "not_imr_letter"
-    assert requests_for(fake, "milk") == 0
+    assert not [r for r in fake.requests if "milk" in r.text]
     for number, fault in BATCH_FAULTS.items():
         assert requests_for(fake, number) == fault.requests, (number, fault.name)
         record = records[number]
         if fault.error is None:
             provenance = record["provenance"]
-            assert provenance["attempts"] == fault.requests, number
-            assert provenance["usage"] == fault.expected_usage.model_dump(), number
+            answers = first_part(number)[1]
+            assert provenance["attempts"] == fault.requests + answers - 1, number
+            usage = {"prompt_tokens": answers * GOOD_USAGE[0] + fault.bad_usage[0],
+                     "completion_tokens": answers * GOOD_USAGE[1] + fault.bad_usage[1]}  # fmt: skip
+            assert provenance["usage"] == usage, number
         else:
             (failure,) = [c for c in record["checks"] if (c["note"] or "").startswith(LLM_FAILED)]
             assert failure["note"].startswith(f"{LLM_FAILED}: {fault.error}: "), (number, failure)
@@ -417,7 +440,7 @@ def test_a_batch_types_every_fault_and_finishes_the_rest(inbox: Path, tmp_path: 
             assert record["determination"]["items"]  # the rules pass's reading, whole
     for number in CLEAN:
         assert requests_for(fake, number) == 1
-        assert records[number]["provenance"]["attempts"] == 1
+        assert records[number]["provenance"]["attempts"] == first_part(number)[1]
         assert not records[number]["needs_review"]
     failed = Counter(f.error for f in BATCH_FAULTS.values() if f.error)
     assert summary["errors_by_type"] == {"not_imr_letter": 1}
@@ -430,13 +453,15 @@ def test_a_batch_types_every_fault_and_finishes_the_rest(inbox: Path, tmp_path: 
 
 def test_the_cli_batch_under_the_default_policy(inbox: Path, tmp_path: Path) -> None:
     """``extractor batch`` as shipped: 4 tries per request, 3 attempts per answer, Retry-After believed."""
-    when = {
-        "CM16-0213037": [status(429, headers=RETRY_NOW)] * 2,  # ok on the 3rd try
-        "CM16-0219557": [status(503, headers=RETRY_NOW)] * 4,  # every try: server error
-        "CM16-0230548": [invalid_against_schema()] * 3,  # every attempt: invalid output
-        "CM16-0231706": [truncated_json(), invalid_against_schema()],  # ok on the 3rd attempt
-        "CM16-0231884": [status(500, headers=RETRY_NOW), truncated_json()],  # ok after both
-    }
+    when = routed(
+        {
+            "CM16-0213037": [status(429, headers=RETRY_NOW)] * 2,  # ok on the 3rd try
+            "CM16-0219557": [status(503, headers=RETRY_NOW)] * 4,  # every try: server error
+            "CM16-0230548": [invalid_against_schema()] * 3,  # every attempt: invalid output
+            "CM16-0231706": [truncated_json(), invalid_against_schema()],  # ok on the 3rd attempt
+            "CM16-0231884": [status(500, headers=RETRY_NOW), truncated_json()],  # ok after both
+        }
+    )
     with FakeOpenAI(when=when, default=good) as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EXTRACTOR_"))}
         env["OPENAI_API_KEY"] = KEY
@@ -471,10 +496,11 @@ def test_the_cli_batch_under_the_default_policy(inbox: Path, tmp_path: Path) -> 
         "CM16-0219557": "llm_server_error",
         "CM16-0230548": "llm_invalid_output",
     }
-    assert records["CM16-0213037"]["provenance"]["attempts"] == 3
+    assert records["CM16-0213037"]["provenance"]["attempts"] == 3 + first_part("CM16-0213037")[1] - 1
+    answers = first_part("CM16-0231706")[1]
     assert records["CM16-0231706"]["provenance"]["usage"] == {
-        "prompt_tokens": GOOD_USAGE[0] + 2 * BAD_USAGE[0],
-        "completion_tokens": GOOD_USAGE[1] + 2 * BAD_USAGE[1],
+        "prompt_tokens": answers * GOOD_USAGE[0] + 2 * BAD_USAGE[0],
+        "completion_tokens": answers * GOOD_USAGE[1] + 2 * BAD_USAGE[1],
     }
     assert len(records) == len(BATCH_LETTERS)
     assert KEY not in done.stderr

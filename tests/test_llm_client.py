@@ -19,15 +19,22 @@ from extractor import schemas
 from extractor.errors import (
     LLMBudgetExceeded,
     LLMConnectionError,
+    LLMContextExceeded,
     LLMError,
     LLMInvalidOutput,
     LLMRateLimited,
     LLMServerError,
     LLMTimeout,
 )
-from extractor.llm import LLMConfig, aextract_with_llm, extract_with_llm, make_client, prompt_version
-from extractor.llm.prompting import DeterminationDraft, clean, request
-from tests.fake_openai import FakeOpenAI, Step, completion, delay, status
+from extractor.llm import (
+    LLMConfig,
+    LLMResult,
+    aextract_with_llm,
+    extract_with_llm,
+    make_client,
+    prompt_version,
+)
+from tests.fake_openai import FakeOpenAI, Step, completion, delay, perfect, respond, status
 
 KEY = "sk-test-key-never-shown"
 MARKER = "ZEBRA-LETTER-MARKER"
@@ -67,30 +74,39 @@ def _config(endpoint: FakeOpenAI, **changes: Any) -> LLMConfig:
 
 ITEM: dict[str, Any] = {
     "request": "MRI of the right shoulder",
-    "original_request": None,
     "decision": "Upheld",
+    "original_request": None,
     "category": "imaging",
+    "body_regions": [{"region": "shoulder", "side": "right"}],
+    "authorized": None,
     "claims_administrator_guidelines": [],
     "reviewer_guidelines": [
         {"source": "MTUS", "title": "Shoulder Complaints 2004", "sections": [], "pages": []}
     ],
 }
-DETERMINATION: dict[str, Any] = {
+ITEMS = [
+    ITEM,
+    {**ITEM, "request": "Physical therapy 8 sessions", "decision": "Overturned", "body_regions": []},
+]
+HEADER: dict[str, Any] = {
     "case": {"date_of_injury": "2013-06-25"},
     "reviewer": {"licensure_states": ["CA"], "specialties": [], "subspecialties": []},
-    "patient": {"age": 58, "sex": "male", "diagnoses": [], "mechanism_of_injury": None},
-    "items": [ITEM, {**ITEM, "request": "Physical therapy 8 sessions", "decision": "Overturned"}],
 }
+PATIENT: dict[str, Any] = {"age": 58, "sex": "male", "diagnoses": [], "mechanism_of_injury": None}
+DETERMINATION: dict[str, Any] = {**HEADER, "patient": PATIENT, "items": ITEMS}
 INCONSISTENT: dict[str, Any] = {
-    **DETERMINATION,
+    **HEADER,
     "case": {"date_of_injury": "2013-06-25", "ur_denial_date": "2012-01-01"},
 }
+"""A header whose dates are out of order: the schema refuses it, so it is re-asked."""
+REQUESTS = 4
+"""The letter is asked in four requests: header, summary and its two items."""
 
 
 def answer(
     arguments: dict[str, Any],
     *,
-    name: str = "Determination",
+    name: str = "Header",
     prompt: int = 100,
     completion_tokens: int = 20,
     finish_reason: str | None = None,
@@ -105,27 +121,40 @@ def answer(
     )
 
 
-def test_a_valid_answer_is_one_attempt(endpoint: FakeOpenAI) -> None:
-    endpoint.enqueue(answer(DETERMINATION))
+def rest(prompt: int = 100) -> list[Step]:
+    """The answers to the requests after the header's, in the order they are asked."""
+    return [answer(PATIENT, name="Patient", prompt=prompt)] + [
+        answer(i, name="Item", prompt=prompt) for i in ITEMS
+    ]
+
+
+def test_each_part_is_one_request_and_the_answers_make_the_determination(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(answer(HEADER), *rest())
     result = extract_with_llm(LETTER, _config(endpoint))
     assert result.determination == schemas.Determination.model_validate(DETERMINATION)
-    assert (result.attempts, result.usage) == (1, schemas.Usage(prompt_tokens=100, completion_tokens=20))
+    assert (result.attempts, result.usage) == (
+        REQUESTS,
+        schemas.Usage(prompt_tokens=400, completion_tokens=80),
+    )
     assert (result.model, result.prompt_version) == ("test-model", prompt_version())
-    sent = endpoint.requests[0].json
-    assert sent["temperature"] == 0
-    assert sent["model"] == "test-model"
-    assert sent["tool_choice"]["function"]["name"] == "Determination"
-    assert clean(LETTER) in sent["messages"][1]["content"]
-    assert [r.headers.get("authorization") for r in endpoint.requests] == [f"Bearer {KEY}"]
+    assert result.read == {"case", "reviewer", "patient", "items"}
+    sent = [r.json for r in endpoint.requests]
+    assert {s["temperature"] for s in sent} == {0}
+    assert {s["model"] for s in sent} == {"test-model"}
+    assert [s["tool_choice"]["function"]["name"] for s in sent] == ["Header", "Patient", "Item", "Item"]
+    assert "MRI of the right shoulder: Upheld" in sent[2]["messages"][1]["content"]
+    assert MARKER in sent[1]["messages"][1]["content"]
+    assert not [s for s in sent if "Decision rationale" in s["messages"][1]["content"]]
+    assert {r.headers.get("authorization") for r in endpoint.requests} == {f"Bearer {KEY}"}
 
 
 def test_an_invalid_answer_is_re_asked_with_the_reason(endpoint: FakeOpenAI) -> None:
     endpoint.enqueue(
-        answer(INCONSISTENT, prompt=100, completion_tokens=20), answer(DETERMINATION, prompt=150)
+        answer(INCONSISTENT, prompt=100, completion_tokens=20), answer(HEADER, prompt=150), *rest()
     )
     result = extract_with_llm(LETTER, _config(endpoint))
-    assert result.attempts == 2
-    assert result.usage == schemas.Usage(prompt_tokens=250, completion_tokens=40)
+    assert result.attempts == REQUESTS + 1
+    assert result.usage == schemas.Usage(prompt_tokens=550, completion_tokens=100)
     re_ask = json.dumps(endpoint.requests[1].json["messages"])
     assert "date_of_injury 2013-06-25 is after ur_denial_date 2012-01-01" in re_ask
     assert result.determination.case.ur_denial_date is None
@@ -141,10 +170,10 @@ def test_answers_invalid_on_every_attempt_are_invalid_output(endpoint: FakeOpenA
 
 
 def test_a_rate_limit_is_retried_after_the_wait_it_asks(endpoint: FakeOpenAI) -> None:
-    endpoint.enqueue(status(429, headers={"Retry-After": "0"}), answer(DETERMINATION))
+    endpoint.enqueue(status(429, headers={"Retry-After": "0"}), answer(HEADER), *rest())
     result = extract_with_llm(LETTER, _config(endpoint))
-    assert result.attempts == 2
-    assert result.usage == schemas.Usage(prompt_tokens=100, completion_tokens=20)
+    assert result.attempts == REQUESTS + 1
+    assert result.usage == schemas.Usage(prompt_tokens=400, completion_tokens=80)
 
 
 def test_a_long_retry_after_gives_up_rate_limited(endpoint: FakeOpenAI) -> None:
@@ -163,15 +192,22 @@ def test_server_errors_are_retried_then_reported(endpoint: FakeOpenAI) -> None:
     assert KEY not in caught.value.message
 
 
+def test_a_failure_on_a_later_part_fails_the_letter_and_asks_no_more(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(answer(HEADER), answer(PATIENT, name="Patient"), *[status(500)] * 2)
+    with pytest.raises(LLMServerError, match="HTTP 500"):
+        extract_with_llm(LETTER, _config(endpoint, transport_retries=1))
+    assert endpoint.count() == 4
+
+
 def test_a_server_error_then_success_counts_both_calls(endpoint: FakeOpenAI) -> None:
-    endpoint.enqueue(status(503), answer(INCONSISTENT), answer(DETERMINATION))
+    endpoint.enqueue(status(503), answer(INCONSISTENT), answer(HEADER), *rest())
     result = extract_with_llm(LETTER, _config(endpoint))
-    assert result.attempts == 3
-    assert result.usage == schemas.Usage(prompt_tokens=200, completion_tokens=40)
+    assert result.attempts == REQUESTS + 2
+    assert result.usage == schemas.Usage(prompt_tokens=500, completion_tokens=100)
 
 
 def test_a_slow_answer_is_a_timeout(endpoint: FakeOpenAI) -> None:
-    endpoint.enqueue(*[delay(0.6, answer(DETERMINATION))] * 2)
+    endpoint.enqueue(*[delay(0.6, answer(HEADER))] * 2)
     with pytest.raises(LLMTimeout, match=r"within 0\.2 s"):
         extract_with_llm(LETTER, _config(endpoint, timeout=0.2, transport_retries=1))
     assert endpoint.count() == 2
@@ -195,60 +231,56 @@ def test_a_refused_request_is_not_retried(endpoint: FakeOpenAI) -> None:
 
 
 def test_a_truncated_answer_is_invalid_output(endpoint: FakeOpenAI) -> None:
-    endpoint.enqueue(answer(DETERMINATION, finish_reason="length"))
+    endpoint.enqueue(answer(HEADER, finish_reason="length"))
     with pytest.raises(LLMInvalidOutput, match="cut off at max_tokens=64"):
         extract_with_llm(LETTER, _config(endpoint, max_tokens=64))
 
 
 def test_the_token_budget_stops_re_asks(endpoint: FakeOpenAI) -> None:
-    endpoint.enqueue(answer(INCONSISTENT, prompt=900, completion_tokens=200), answer(DETERMINATION))
+    endpoint.enqueue(answer(INCONSISTENT, prompt=900, completion_tokens=200), answer(HEADER))
     with pytest.raises(LLMBudgetExceeded, match="token budget of 1000"):
         extract_with_llm(LETTER, _config(endpoint, token_budget=1000, max_retries=3))
     assert endpoint.count() == 1
 
 
-def _split_config(endpoint: FakeOpenAI, **changes: Any) -> LLMConfig:
-    whole = request(DeterminationDraft, clean(LETTER)).estimated_tokens()
-    return _config(endpoint, context_tokens=whole + 100 - 1, max_tokens=100, **changes)
-
-
-def test_a_long_letter_is_read_in_parts_and_merged(endpoint: FakeOpenAI) -> None:
-    first = {**DETERMINATION, "items": DETERMINATION["items"][:1]}
-    more = {"items": DETERMINATION["items"][1:]}
-    endpoint.enqueue(answer(first), answer(more, name="Items", prompt=60, completion_tokens=10))
-    result = extract_with_llm(LETTER, _split_config(endpoint))
-    assert result.determination == schemas.Determination.model_validate(DETERMINATION)
-    assert result.attempts == 2
-    assert result.usage == schemas.Usage(prompt_tokens=160, completion_tokens=30)
-    assert endpoint.requests[1].json["tool_choice"]["function"]["name"] == "Items"
-    assert "CLINICAL CASE SUMMARY" not in endpoint.requests[1].json["messages"][1]["content"]
-
-
 def test_no_request_starts_once_the_budget_is_spent(endpoint: FakeOpenAI) -> None:
-    first = {**DETERMINATION, "items": DETERMINATION["items"][:1]}
-    endpoint.enqueue(answer(first, prompt=900, completion_tokens=200))
+    endpoint.enqueue(answer(HEADER, prompt=900, completion_tokens=200))
     with pytest.raises(LLMBudgetExceeded, match=r"1100 tokens in 1 calls"):
-        extract_with_llm(LETTER, _split_config(endpoint, token_budget=1000))
+        extract_with_llm(LETTER, _config(endpoint, token_budget=1000))
     assert endpoint.count() == 1
+
+
+def test_a_part_too_long_for_the_context_sends_nothing(endpoint: FakeOpenAI) -> None:
+    with pytest.raises(LLMContextExceeded, match="exceeds the context"):
+        extract_with_llm(LETTER, _config(endpoint, context_tokens=600, max_tokens=100))
+    assert endpoint.count() == 0
+
+
+def test_the_header_is_not_asked_when_the_caller_knows_it(endpoint: FakeOpenAI) -> None:
+    endpoint.enqueue(*rest())
+    result = extract_with_llm(LETTER, _config(endpoint), ask_header=False)
+    assert result.read == {"patient", "items"}
+    assert result.determination.case == schemas.Case()
+    assert endpoint.count() == REQUESTS - 1
 
 
 def test_a_shared_client_is_reused(endpoint: FakeOpenAI) -> None:
     config = _config(endpoint)
-    endpoint.enqueue(answer(DETERMINATION), answer(DETERMINATION))
+    endpoint.enqueue(answer(HEADER), *rest(), answer(HEADER), *rest())
     client = make_client(config)
     try:
         results = [extract_with_llm(LETTER, config, client=client) for _ in range(2)]
     finally:
         assert client.client is not None
         client.client.close()
-    assert [r.attempts for r in results] == [1, 1]
+    assert [r.attempts for r in results] == [REQUESTS, REQUESTS]
 
 
 def test_the_async_twin(endpoint: FakeOpenAI) -> None:
-    endpoint.enqueue(status(429, headers={"Retry-After": "0"}), answer(INCONSISTENT), answer(DETERMINATION))
+    endpoint.enqueue(status(429, headers={"Retry-After": "0"}), answer(INCONSISTENT), answer(HEADER), *rest())
     result = asyncio.run(aextract_with_llm(LETTER, _config(endpoint)))
-    assert result.attempts == 3
-    assert result.usage == schemas.Usage(prompt_tokens=200, completion_tokens=40)
+    assert result.attempts == REQUESTS + 2
+    assert result.usage == schemas.Usage(prompt_tokens=500, completion_tokens=100)
     assert result.determination == schemas.Determination.model_validate(DETERMINATION)
 
 
@@ -256,3 +288,34 @@ def test_the_async_twin_maps_errors(endpoint: FakeOpenAI) -> None:
     endpoint.enqueue(*[status(502)] * 2)
     with pytest.raises(LLMServerError, match="HTTP 502"):
         asyncio.run(aextract_with_llm(LETTER, _config(endpoint, transport_retries=1)))
+
+
+def test_concurrent_calls_hold_one_shared_slot_each_and_keep_the_letter_order() -> None:
+    """With ``concurrent_calls`` the parts go at once, each holding a slot of the batch's
+    semaphore; the answers still assemble in letter order, whatever order they arrive in."""
+    with FakeOpenAI(default=respond(perfect), latency=0.2) as fake:
+        config = _config(fake, concurrent_calls=True)
+
+        async def run() -> tuple[LLMResult, int]:
+            slots = asyncio.Semaphore(2)
+            result = await aextract_with_llm(LETTER, config, slots=slots)
+            return result, slots._value
+
+        result, free = asyncio.run(run())
+    assert free == 2
+    assert [i.request for i in result.determination.items] == [
+        "MRI of the right shoulder",
+        "Physical therapy 8 sessions",
+    ]
+    assert fake.count() == REQUESTS
+    assert fake.peak_in_flight == 2
+
+
+def test_a_server_on_this_machine_is_asked_one_part_at_a_time() -> None:
+    """A local server answers one request at a time and reuses the previous prompt's prefix."""
+    with FakeOpenAI(default=respond(perfect), latency=0.1) as fake:
+        config = _config(fake)
+        assert not config.parallel_calls
+        asyncio.run(aextract_with_llm(LETTER, config, slots=asyncio.Semaphore(8)))
+    assert (fake.count(), fake.peak_in_flight) == (REQUESTS, 1)
+    assert LLMConfig(base_url="https://llm.example.com/v1").parallel_calls

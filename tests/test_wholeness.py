@@ -22,7 +22,7 @@ from extractor.reading import read_path
 from extractor.schemas import Record
 from extractor.wholeness import cut_off, several_letters
 from tests.documents import require_letter, shared_root
-from tests.fake_openai import FakeOpenAI, Received, Step, completion, perfect_arguments, respond
+from tests.fake_openai import FakeOpenAI, Received, Step, asked, completion, perfect_arguments, respond
 
 MANY_ITEMS = "letters/CM16-0248698.pdf"
 """21 items: room to cut between, inside and after them."""
@@ -153,9 +153,12 @@ def in_year_3000(received: Received) -> Step:
     """A model that reads everything right but dates every event in the year 3000, makes the
     patient 117 and adds a state the letter never names."""
     answer: dict[str, Any] = json.loads(perfect_arguments(received.json))
-    answer["case"].update(YEAR_3000)
-    answer["patient"]["age"] = INVENTED_AGE
-    answer["reviewer"]["licensure_states"].append(INVENTED_STATE)
+    kind = asked(received.json)
+    if kind == "Header":
+        answer["case"].update(YEAR_3000)
+        answer["reviewer"]["licensure_states"].append(INVENTED_STATE)
+    elif kind == "Patient":
+        answer["age"] = INVENTED_AGE
     return completion(answer)
 
 

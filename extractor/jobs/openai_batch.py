@@ -9,7 +9,8 @@ answer meets the same schema as a live one; only the re-ask on an invalid answer
 A custom_id is ``<content sha256[:24]>-<path sha256[:12]>-<prompt version>-<part>-<parts>``:
 at most 64 characters of ``[A-Za-z0-9-]`` (what the strictest engines accept), recomputable
 from an input so a result maps back to its path and content, and naming the prompt version the
-request was written with and the parts a long letter was sent in.
+request was written with and how many requests the letter was sent in.  ``<part>`` is the
+request's kind's initial and its index (``h0``, ``p1``, ``i2``): the answer's response model.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pydantic import BaseModel
 from extractor.errors import LLMError, LLMInvalidOutput, LLMRateLimited, LLMServerError, ResultsFileError
 from extractor.jobs.inputs import Task
 from extractor.llm import LLMConfig, LLMResult, prompt_version
-from extractor.llm.prompting import DeterminationDraft, ItemsDraft, plan
+from extractor.llm.prompting import MODELS, Draft, Kind, assemble, plan
 from extractor.llm.retry import as_llm_error
 from extractor.schemas import Usage
 
@@ -44,10 +45,15 @@ def letter_id(task: Task) -> str:
     return f"{task.sha256[:24]}-{hashlib.sha256(task.path.encode()).hexdigest()[:12]}"
 
 
-def request_bodies(text: str, config: LLMConfig) -> list[dict[str, Any]]:
+_KINDS: dict[str, Kind] = {kind[0]: kind for kind in MODELS}
+
+
+def request_bodies(
+    text: str, config: LLMConfig, *, ask_header: bool = True
+) -> list[tuple[Kind, dict[str, Any]]]:
     """The chat.completions bodies the LLM pass sends for ``text``, one per planned request."""
     bodies = []
-    for request in plan(text, context_tokens=config.context_tokens, max_tokens=config.max_tokens):
+    for request in plan(text, ask_header=ask_header):
         _, body = handle_response_model(
             request.response_model,
             mode=config.instructor_mode,
@@ -56,20 +62,25 @@ def request_bodies(text: str, config: LLMConfig) -> list[dict[str, Any]]:
             temperature=config.temperature,
             max_tokens=config.max_tokens,
         )
-        bodies.append(body)
+        bodies.append((request.kind, body))
     return bodies
 
 
-def request_lines(task: Task, text: str, config: LLMConfig) -> list[str]:
+def request_lines(task: Task, text: str, config: LLMConfig, *, ask_header: bool = True) -> list[str]:
     """The lines of a Batch API input file for one letter."""
-    bodies = request_bodies(text, config)
+    bodies = request_bodies(text, config, ask_header=ask_header)
     prefix = f"{letter_id(task)}-{prompt_version()}"
     return [
         json.dumps(
-            {"custom_id": f"{prefix}-{part}-{len(bodies)}", "method": "POST", "url": URL, "body": body},
+            {
+                "custom_id": f"{prefix}-{kind[0]}{part}-{len(bodies)}",
+                "method": "POST",
+                "url": URL,
+                "body": body,
+            },
             ensure_ascii=False,
         )
-        for part, body in enumerate(bodies)
+        for part, (kind, body) in enumerate(bodies)
     ]
 
 
@@ -77,7 +88,7 @@ class BatchResults:
     """A Batch API output file, grouped by letter, turned into LLM results on demand."""
 
     def __init__(self, lines: Iterable[str]) -> None:
-        self._parts: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        self._parts: dict[str, dict[int, tuple[Kind, dict[str, Any]]]] = defaultdict(dict)
         self._shape: dict[str, tuple[str, int]] = {}
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -85,7 +96,7 @@ class BatchResults:
             try:
                 result = json.loads(line)
                 prefix, version, part, parts = str(result["custom_id"]).rsplit("-", 3)
-                self._parts[prefix][int(part)] = result
+                self._parts[prefix][int(part[1:])] = (_KINDS[part[0]], result)
                 self._shape[prefix] = (version, int(parts))
             except (ValueError, KeyError, TypeError):
                 raise ResultsFileError(
@@ -108,23 +119,17 @@ class BatchResults:
         if sorted(answers) != list(range(count)):
             raise LLMError(f"the results hold {len(answers)} of the letter's {count} requests")
         usage = Usage()
-        drafts: list[BaseModel] = []
+        drafts: list[Draft] = []
         model = config.model
         for part in range(count):
-            body = _body(answers[part])
+            kind, result = answers[part]
+            body = _body(result)
             model = str(body.get("model") or model)
             usage += _usage(body)
-            drafts.append(_parse(body, DeterminationDraft if part == 0 else ItemsDraft, config))
-        first, *more = drafts
-        assert isinstance(first, DeterminationDraft)
-        try:
-            determination = first.determination([d for d in more if isinstance(d, ItemsDraft)])
-        except ValueError:  # its reasons quote dates from the letter: say less
-            raise LLMInvalidOutput(
-                "invalid answer: its parts do not make a consistent determination"
-            ) from None
+            drafts.append(_parse(body, MODELS[kind], config))
         return LLMResult(
-            determination=determination,
+            determination=assemble(drafts),
+            read=frozenset(section for draft in drafts for section in draft.reads),
             model=model,
             prompt_version=version,
             attempts=count,
@@ -165,7 +170,7 @@ def _prepared(response_model: type[BaseModel], mode: instructor.Mode) -> Any:
     return prepared
 
 
-def _parse(body: dict[str, Any], response_model: type[BaseModel], config: LLMConfig) -> BaseModel:
+def _parse(body: dict[str, Any], response_model: type[Draft], config: LLMConfig) -> Draft:
     try:
         parsed = process_response(
             ChatCompletion.model_validate(body),

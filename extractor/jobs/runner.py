@@ -36,7 +36,7 @@ from extractor.jobs.ledger import Ledger, write_atomically
 from extractor.jobs.progress import BatchProgress
 from extractor.jobs.summary import RunCounts, write_outputs
 from extractor.jobs.work import Failure, Read
-from extractor.pipeline import llm_failed
+from extractor.pipeline import asks_header, llm_failed
 from extractor.schemas import Backend, Record
 
 if TYPE_CHECKING:
@@ -429,12 +429,17 @@ class _Job:
             return self.results.result(letter.task, self.config)
         from extractor.llm import aextract_with_llm
 
-        async with self.llm_slots:
-            return await aextract_with_llm(letter.source.text, self.config, client=self.client)
+        return await aextract_with_llm(
+            letter.source.text,
+            self.config,
+            client=self.client,
+            ask_header=asks_header(self.options.backend, letter.rules),
+            slots=self.llm_slots,
+        )
 
     async def _prepare(self, task: Task) -> Outcome:
         assert self.requests is not None
-        lines = await self.pool.run(work.batch_requests, task, self.config)
+        lines = await self.pool.run(work.batch_requests, task, self.config, self.options.backend)
         if isinstance(lines, Failure):
             return lines
         self.requests.writelines(line + "\n" for line in lines)

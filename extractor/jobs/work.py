@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from extractor.errors import ExtractionError, LLMError, describe
 from extractor.jobs.inputs import Task
-from extractor.pipeline import build_record, check_letter
+from extractor.pipeline import asks_header, build_record, check_letter
 from extractor.reading import SourceText, read_path
 from extractor.rules import RulesResult, extract_rules
 
@@ -118,7 +118,7 @@ def finish(
         return Failure.of(error, letter.document())
 
 
-def batch_requests(task: Task, config: LLMConfig) -> list[str] | Failure:
+def batch_requests(task: Task, config: LLMConfig, backend: Literal["llm", "hybrid"]) -> list[str] | Failure:
     """Read and check the letter, then write its Batch API request lines (``--prepare-batch``)."""
     from extractor.jobs.openai_batch import request_lines
 
@@ -127,7 +127,9 @@ def batch_requests(task: Task, config: LLMConfig) -> list[str] | Failure:
         return letter
     try:
         read_task = dataclasses.replace(task, sha256=letter.source.sha256)
-        return request_lines(read_task, letter.source.text, config)
+        return request_lines(
+            read_task, letter.source.text, config, ask_header=asks_header(backend, letter.rules)
+        )
     except Exception as error:
         return Failure.of(error, letter.document())
 

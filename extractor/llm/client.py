@@ -7,6 +7,8 @@ request and handed to instructor to stop its re-asks.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -20,16 +22,10 @@ from instructor.core.hooks import Hooks
 from pydantic import BaseModel
 
 from extractor import schemas
-from extractor.errors import LLMBudgetExceeded
+from extractor.errors import LLMBudgetExceeded, LLMContextExceeded
 from extractor.llm.config import LLMConfig
 from extractor.llm.deadline import AsyncDeadlineTransport, DeadlineTransport
-from extractor.llm.prompting import (
-    DeterminationDraft,
-    ItemsDraft,
-    Request,
-    plan,
-    prompt_version,
-)
+from extractor.llm.prompting import Draft, Request, assemble, plan, prompt_version, too_long
 from extractor.llm.retry import async_retrying, retrying, typed_errors
 
 # Without a handler of its own, instructor's error log lines (which quote the model's
@@ -59,6 +55,9 @@ class LLMResult:
     """What the LLM pass read from one letter, and what it cost."""
 
     determination: schemas.Determination
+    read: frozenset[str]
+    """The determination's sections the model was asked about ("case", "reviewer", "patient",
+    "items"); the others are empty because nobody asked, not because the letter states none."""
     model: str
     prompt_version: str
     attempts: int
@@ -164,29 +163,34 @@ def _options(config: LLMConfig, meter: _Meter) -> dict[str, Any]:
     }
 
 
-def _merge(drafts: list[DeterminationDraft | ItemsDraft]) -> schemas.Determination:
-    first, *more = drafts
-    assert isinstance(first, DeterminationDraft)
-    return first.determination([part for part in more if isinstance(part, ItemsDraft)])
+def _sequence(text: str, config: LLMConfig, ask_header: bool) -> list[Request]:
+    """The letter's requests; raises LLMContextExceeded when a part cannot fit the context."""
+    asked = plan(text, ask_header=ask_header)
+    reason = too_long(asked, context_tokens=config.context_tokens, max_tokens=config.max_tokens)
+    if reason is not None:
+        raise LLMContextExceeded(reason)
+    return asked
 
 
 def extract_with_llm(
-    text: str, config: LLMConfig, *, client: instructor.Instructor | None = None
+    text: str, config: LLMConfig, *, client: instructor.Instructor | None = None, ask_header: bool = True
 ) -> LLMResult:
-    """Read ``text`` with the model; raises an ``extractor.errors.LLMError`` on failure.
+    """Read ``text`` with the model, one request per part, in sequence; raises an
+    ``extractor.errors.LLMError`` on failure.
 
-    Pass a :func:`make_client` client to reuse its connections across letters.
+    Pass a :func:`make_client` client to reuse its connections across letters, and
+    ``ask_header=False`` when the header is known already (the rules pass read it).
     """
     if client is None:
         with _openai(config) as raw:
             own = instructor.from_openai(raw, mode=config.instructor_mode)
-            return extract_with_llm(text, config, client=own)
+            return extract_with_llm(text, config, client=own, ask_header=ask_header)
     started = time.perf_counter()
     meter = _Meter(config.token_budget)
-    drafts: list[DeterminationDraft | ItemsDraft] = []
-    for request in plan(text, context_tokens=config.context_tokens, max_tokens=config.max_tokens):
+    answers: list[Draft] = []
+    for request in _sequence(text, config, ask_header):
 
-        def call(request: Request = request) -> DeterminationDraft | ItemsDraft:
+        def call(request: Request = request) -> Draft:
             return client.chat.completions.create(
                 response_model=_response_schema(request.response_model),
                 messages=request.messages,
@@ -194,40 +198,57 @@ def extract_with_llm(
             )
 
         with typed_errors(config):
-            drafts.append(retrying(config)(call))
-    return _result(drafts, config, meter, started)
+            answers.append(retrying(config)(call))
+    return _result(answers, config, meter, started)
 
 
 async def aextract_with_llm(
-    text: str, config: LLMConfig, *, client: instructor.AsyncInstructor | None = None
+    text: str,
+    config: LLMConfig,
+    *,
+    client: instructor.AsyncInstructor | None = None,
+    ask_header: bool = True,
+    slots: asyncio.Semaphore | None = None,
 ) -> LLMResult:
-    """The async twin of :func:`extract_with_llm`."""
+    """The async twin of :func:`extract_with_llm`: a letter's requests go at once when
+    ``config.parallel_calls`` says so, each holding one of ``slots`` (shared by a batch, so that
+    its concurrency counts requests, not letters)."""
     if client is None:
         async with _async_openai(config) as raw:
             own = instructor.from_openai(raw, mode=config.instructor_mode)
-            return await aextract_with_llm(text, config, client=own)
+            return await aextract_with_llm(text, config, client=own, ask_header=ask_header, slots=slots)
     started = time.perf_counter()
     meter = _Meter(config.token_budget)
-    drafts: list[DeterminationDraft | ItemsDraft] = []
-    for request in plan(text, context_tokens=config.context_tokens, max_tokens=config.max_tokens):
 
-        async def call(request: Request = request) -> DeterminationDraft | ItemsDraft:
+    async def one(request: Request) -> Draft:
+        async def call() -> Draft:
             return await client.chat.completions.create(
                 response_model=_response_schema(request.response_model),
                 messages=request.messages,
                 **_options(config, meter),
             )
 
-        with typed_errors(config):
-            drafts.append(await async_retrying(config)(call))
-    return _result(drafts, config, meter, started)
+        async with slots or contextlib.nullcontext():
+            with typed_errors(config):
+                return await async_retrying(config)(call)
+
+    asked = _sequence(text, config, ask_header)
+    if not config.parallel_calls:
+        answers = [await one(request) for request in asked]
+    else:
+        try:
+            async with asyncio.TaskGroup() as group:
+                running = [group.create_task(one(request)) for request in asked]
+        except ExceptionGroup as failed:  # the first failure, as a letter's one error
+            raise failed.exceptions[0] from None
+        answers = [task.result() for task in running]
+    return _result(answers, config, meter, started)
 
 
-def _result(
-    drafts: list[DeterminationDraft | ItemsDraft], config: LLMConfig, meter: _Meter, started: float
-) -> LLMResult:
+def _result(answers: list[Draft], config: LLMConfig, meter: _Meter, started: float) -> LLMResult:
     return LLMResult(
-        determination=_merge(drafts),
+        determination=assemble(answers),
+        read=frozenset(section for answer in answers for section in answer.reads),
         model=config.model,
         prompt_version=prompt_version(),
         attempts=meter.calls,

@@ -61,6 +61,10 @@ class LLMConfig(BaseModel):
     context_tokens: int = Field(
         default=16_384, gt=0, description="The model's context; longer letters go in parts."
     )
+    concurrent_calls: bool | None = Field(
+        default=None,
+        description="Send a letter's requests at once; None: in sequence to a server on this machine.",
+    )
     backoff_initial: float = Field(default=1.0, ge=0, description="First transport wait, s.")
     backoff_max: float = Field(
         default=30.0, ge=0, description="Longest wait, s; a longer Retry-After gives up."
@@ -71,6 +75,15 @@ class LLMConfig(BaseModel):
         """Where requests go, for a reachability check."""
         parts = urlsplit(self.base_url or DEFAULT_BASE_URL)
         return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def parallel_calls(self) -> bool:
+        """Whether a letter's requests go at once.  A server on this machine runs one model that
+        answers one request at a time, and reuses the prompt prefix of the request before: in
+        sequence, a letter's item requests share their whole system prompt."""
+        if self.concurrent_calls is not None:
+            return self.concurrent_calls
+        return self.host_port[0] not in _LOCAL_HOSTS
 
     @property
     def endpoint(self) -> str:

@@ -181,6 +181,10 @@ def server_command(
         "--n_ctx", str(n_ctx),
         "--n_threads", str(n_threads),
         "--n_threads_batch", str(n_threads),
+        # Keep the evaluated state of recent prompts: the LLM pass sends three system prompts
+        # (header, summary, item) in turn, and each is re-read in a fraction of the time.
+        "--cache", "true",
+        "--cache_type", "ram",
     ]  # fmt: skip
     if chat_format:
         command += ["--chat_format", chat_format]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from extractor.fields import path
@@ -38,12 +37,8 @@ class RulesResult:
 
     @property
     def evidence(self) -> Spans:
-        """The record's evidence when the items stay in the rules pass's order."""
-        return self.evidence_for(range(len(self.item_evidence)))
-
-    def evidence_for(self, order: Sequence[int]) -> Spans:
-        """The record's evidence when merged item ``k`` is the rules pass's item ``order[k]``."""
-        return record_evidence(self.field_evidence, self.item_evidence, order)
+        """The record's evidence, by field path (a new dict on every call)."""
+        return record_evidence(self.field_evidence, self.item_evidence)
 
 
 def extract_rules(text: str) -> RulesResult:

@@ -43,10 +43,10 @@ class Evidence:
         return [{name: spans for name, spans in self._items[i].items() if spans} for i in range(count)]
 
 
-def record_evidence(fields: Spans, items: Sequence[Spans], order: Sequence[int]) -> Spans:
-    """A record's evidence: ``fields``, then the spans of item ``order[k]`` under ``items[k]``."""
+def record_evidence(fields: Spans, items: Sequence[Spans]) -> Spans:
+    """A record's evidence: ``fields``, then each item's spans under ``items[k]``."""
     evidence = dict(fields)
-    for position, index in enumerate(order):
-        for name, spans in items[index].items():
+    for position, spans_of in enumerate(items):
+        for name, spans in spans_of.items():
             evidence[path("items", position, name)] = spans
     return evidence

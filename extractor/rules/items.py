@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from extractor.layout import PARTIAL, item_blocks
+from extractor.layout import PARTIAL, determined_sentences, item_blocks
 from extractor.normalize import one_line
 from extractor.rules.categories import cited, classify
 from extractor.rules.evidence import Evidence
@@ -17,14 +17,6 @@ from extractor.rules.regions import regions_in
 from extractor.rules.services import dependencies, service_date
 from extractor.schemas import Decision, Guideline, Item, Span
 
-# 2013 letters: "1) MAXIMUS Federal Services, Inc. has determined the request for X is not
-# medically necessary and appropriate." (pdfium sometimes loses the space in "not medically").
-_DETERMINED = re.compile(
-    r"^\(?(?P<number>\d{1,2})[.)]\s+MAXIMUS\s+Federal\s+Services,?\s+Inc\.?\s+has\s+determined\s+the\s+"
-    r"request\s+for\s+(?P<request>.+?)\s+(?:is|are)\s+(?P<negation>not\s*)?medically\s+necessary"
-    r"(?:\s+and\s+appropriate)?\.",
-    re.M | re.S | re.I,
-)
 _NUMBERING = re.compile(r"^\(?\d{1,2}[.)]\s+")
 _TRAILING_VERB = re.compile(r",?\s+(?:is|are)$")
 # "Y was authorized by the Claims Administrator." or "The Claims Administrator authorized Y,
@@ -84,11 +76,7 @@ def determined_items(text: str, evidence: Evidence, reference: dt.date | None = 
     """Items of the 2013 layout, each listed once even though the letter states them twice."""
     items: list[Item] = []
     headings: list[Span] = []
-    seen: set[str] = set()
-    for match in _DETERMINED.finditer(text):
-        if match.group("number") in seen:
-            continue
-        seen.add(match.group("number"))
+    for match in determined_sentences(text):
         index = len(items)
         request = one_line(match.group("request"))
         decision = Decision.UPHELD if match.group("negation") is not None else Decision.OVERTURNED

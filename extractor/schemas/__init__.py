@@ -23,6 +23,7 @@ from extractor.schemas.record import (
     Span,
     Usage,
     consistency_problems,
+    date_problems,
 )
 
 __all__ = [
@@ -49,4 +50,5 @@ __all__ = [
     "Span",
     "Usage",
     "consistency_problems",
+    "date_problems",
 ]

@@ -181,8 +181,8 @@ class Item(_Model):
     rationale: str | None = None
 
 
-def consistency_problems(case: Case, items: list[Item]) -> list[str]:
-    """What a valid determination must satisfy, as readable reasons (empty when consistent)."""
+def date_problems(case: Case) -> list[str]:
+    """The case's dates out of their order (injury, UR denial, application, assignment, decision)."""
     problems: list[str] = []
     chain = [
         ("date_of_injury", case.date_of_injury),
@@ -195,6 +195,12 @@ def consistency_problems(case: Case, items: list[Item]) -> list[str]:
     for (first, a), (second, b) in itertools.pairwise(known):
         if a > b:
             problems.append(f"{first} {a.isoformat()} is after {second} {b.isoformat()}")
+    return problems
+
+
+def consistency_problems(case: Case, items: list[Item]) -> list[str]:
+    """What a valid determination must satisfy, as readable reasons (empty when consistent)."""
+    problems = date_problems(case)
     if not items:
         problems.append("no disputed item with a decision")
     return problems

@@ -1,0 +1,151 @@
+"""What the model fills: one small response model per part of a letter.
+
+A 1.5B model answers one short, well-framed question well and a whole letter badly, so the LLM
+pass asks three kinds of question (see :mod:`extractor.llm.prompting`): the header and the
+reviewer's credentials (:class:`HeaderDraft`), the case summary (:class:`PatientDraft`) and
+each item block (:class:`ItemDraft`).  Field names are the schema's; a draft that breaks the
+schema's rules raises ``ValueError`` with the reason only, so instructor re-asks that one
+question with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from extractor import schemas
+from extractor.normalize import parse_date, state_codes
+
+_LEADING_KEYS = ("request", "decision")
+
+
+class _Draft(BaseModel):
+    """A response model whose JSON Schema is shaped for a server that constrains decoding to it.
+
+    Every key is required (null stays allowed): otherwise the grammar lets the model skip
+    keys, and a small model skipped whole sections.  An item's decision comes right after its
+    request, as in the letter: placed after original_request, the decision word was written
+    into original_request.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    reads: ClassVar[tuple[str, ...]] = ()
+    """The determination's sections an answer of this model fills."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        schema = super().model_json_schema(*args, **kwargs)
+        for node in [schema, *schema.get("$defs", {}).values()]:
+            properties = node.get("properties")
+            if properties is None:
+                continue
+            if all(key in properties for key in _LEADING_KEYS):
+                leading = {key: properties.pop(key) for key in _LEADING_KEYS}
+                node["properties"] = properties = leading | properties
+            node["required"] = list(properties)
+        return schema
+
+
+_DATE_FIELDS = ("date_assigned", "decision_date", "date_of_injury", "ur_denial_date", "application_received")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _read_date(name: str, written: str | None, reference: dt.date) -> dt.date | None:
+    if written is None or not written.strip():
+        return None
+    if _ISO_DATE.fullmatch(written.strip()):
+        with contextlib.suppress(ValueError):
+            return dt.date.fromisoformat(written.strip())
+    parsed = parse_date(written, reference)
+    if parsed is None:
+        raise ValueError(f"{name} is not a date as the letter writes it")
+    return parsed
+
+
+class CaseDraft(BaseModel):
+    """The letter's header block, its dates copied as the letter writes them.
+
+    Dates are read here, not by the model: made to write ISO dates, the 1.5B model turned
+    "01/20/2017" into "0120-12-20".
+    """
+
+    model_config = ConfigDict(extra="forbid", title="Case")
+
+    case_number: str | None = None
+    date_assigned: str | None = None
+    decision_date: str | None = None
+    date_of_injury: str | None = None
+    ur_denial_date: str | None = None
+    application_received: str | None = None
+    priority: str | None = None
+
+    def to_case(self) -> schemas.Case:
+        """The schema's case; two-digit years go to the century before the decision date."""
+        today = dt.date.today()
+        reference = _read_date("decision_date", self.decision_date, today) or today
+        dates = {name: _read_date(name, getattr(self, name), reference) for name in _DATE_FIELDS}
+        return schemas.Case.model_validate(
+            {"case_number": self.case_number, "priority": self.priority, **dates}
+        )
+
+
+class HeaderDraft(_Draft):
+    """The header block and the reviewer's credentials."""
+
+    model_config = ConfigDict(title="Header")
+    reads = ("case", "reviewer")
+
+    case: CaseDraft = Field(default_factory=CaseDraft)
+    reviewer: schemas.Reviewer = Field(default_factory=schemas.Reviewer)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> HeaderDraft:
+        problems = schemas.date_problems(self.to_case())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_case(self) -> schemas.Case:
+        return self.case.to_case()
+
+    def to_reviewer(self) -> schemas.Reviewer:
+        # Small models write "California" where the schema asks for "CA": same fact, one form.
+        states = self.reviewer.licensure_states
+        codes = [code for state in states for code, _ in state_codes(state)] or states
+        return self.reviewer.model_copy(update={"licensure_states": codes})
+
+
+class PatientDraft(_Draft, schemas.Patient):
+    """The injured worker, from the case summary."""
+
+    model_config = ConfigDict(title="Patient")
+    reads = ("patient",)
+
+    def to_patient(self) -> schemas.Patient:
+        return schemas.Patient.model_validate(self.model_dump())
+
+
+class ItemDraft(_Draft, schemas.Item):
+    """One disputed item and the reviewer's decision on it, from its block."""
+
+    model_config = ConfigDict(title="Item")
+    reads = ("items",)
+
+    # Not asked of the model: the rules pass reads these from the letter (depends_on needs the
+    # other items, the rationale is long to write and is quoted from the letter anyway).
+    depends_on: SkipJsonSchema[int | None] = None
+    date_of_service: SkipJsonSchema[dt.date | None] = None
+    rationale: SkipJsonSchema[str | None] = None
+
+    def to_item(self) -> schemas.Item:
+        return schemas.Item.model_validate(self.model_dump())
+
+
+DRAFTS: tuple[type[_Draft], ...] = (HeaderDraft, PatientDraft, ItemDraft)
+"""Every response model the LLM pass sends; their JSON Schemas go into ``prompt_version``."""

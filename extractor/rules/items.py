@@ -8,11 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from extractor.fields import path
 from extractor.layout import PARTIAL, item_blocks
 from extractor.normalize import one_line
 from extractor.rules.categories import cited, classify
 from extractor.rules.evidence import Evidence
-from extractor.rules.guidelines import parse_guidelines
+from extractor.rules.guidelines import UNKNOWN_SECTION, doubtful_split, parse_guidelines
 from extractor.rules.regions import regions_in, request_place
 from extractor.rules.services import dependencies, service_date
 from extractor.schemas import BodyRegion, Decision, Guideline, Item, Span
@@ -157,3 +158,13 @@ def extract_items(
         if rationale_span:
             evidence.add_item(index, "rationale", rationale_span)
     return _linked(items, [block.heading for block in blocks], evidence)
+
+
+def doubtful_sections(items: list[Item]) -> dict[str, str]:
+    """A note per guideline list whose sections were split next to an unknown name (by path)."""
+    return {
+        path("items", index, name): UNKNOWN_SECTION
+        for index, item in enumerate(items)
+        for name in ("claims_administrator_guidelines", "reviewer_guidelines")
+        if any(doubtful_split(guideline) for guideline in getattr(item, name))
+    }

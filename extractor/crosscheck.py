@@ -133,5 +133,10 @@ def merge(
     evidence = rules.evidence
     for field, spans in grounded.items():
         evidence.setdefault(field, spans)
+    for check in item_checks:  # an item field the rules pass doubts is flagged, whatever the LLM says
+        if check.field in rules.unread:
+            check.review, check.note = True, "; ".join(filter(None, [rules.unread[check.field], check.note]))
+    checked = {check.field for check in checks + item_checks}
+    doubted = [check for check in rules.checks if check.field not in checked]
     grounded_checks = [c for c in unfound if c.field not in evidence]
-    return merged, evidence, checks + item_checks + grounded_checks
+    return merged, evidence, checks + item_checks + doubted + grounded_checks

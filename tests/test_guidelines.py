@@ -1,14 +1,26 @@
 """Guideline citations, on sentences written for this test: pages written without a full stop,
-and section names that hold a comma."""
+section names that hold a comma, and a split next to a name the project does not know."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from extractor.rules.guidelines import known_sections, page_numbers, parse_guidelines, split_sections
+from extractor import extract
+from extractor.rules import extract_rules
+from extractor.rules.guidelines import (
+    UNKNOWN_SECTION,
+    doubtful_split,
+    known_sections,
+    named_sections,
+    page_numbers,
+    parse_guidelines,
+    split_sections,
+)
+from extractor.schemas import Guideline
 
 _VOCABULARY = Path(__file__).resolve().parents[1] / "extractor" / "rules" / "mtus_sections.toml"
 
@@ -60,3 +72,55 @@ def test_every_known_section_name_holds_a_comma_and_is_listed_once() -> None:
     assert all("," in name for name in names)
     assert len(known_sections()) == len(names)
     assert all(split_sections(name) == [name] for name in names)
+
+
+def _citation(sections: str) -> Guideline:
+    (guideline,) = parse_guidelines(f"Decision based on MTUS Knee Complaints 2004, Section(s): {sections}.")
+    return guideline
+
+
+@pytest.mark.parametrize(
+    ("sections", "split", "doubtful"),
+    [
+        ("Special Studies, Summary", ["Special Studies", "Summary"], False),
+        ("Opioids, criteria for use, Office visits", ["Opioids, criteria for use", "Office visits"], False),
+        ("Massage therapy, deep tissue", ["Massage therapy", "deep tissue"], True),
+        ("Special Studies, Bracing for night use", ["Special Studies", "Bracing for night use"], True),
+        ("Bracing for night use", ["Bracing for night use"], False),  # unknown, but nothing was split
+        ("Tramadol (Ultram, generic available)", ["Tramadol (Ultram, generic available)"], False),
+    ],
+)
+def test_a_split_next_to_an_unknown_section_name_is_doubtful(
+    sections: str, split: list[str], doubtful: bool
+) -> None:
+    guideline = _citation(sections)
+    assert guideline.sections == split
+    assert doubtful_split(guideline) is doubtful
+
+
+def test_the_rules_pass_flags_a_doubtful_split_for_review() -> None:
+    text = (
+        "INDEPENDENT MEDICAL REVIEW\nCase Number: CM99-0000004\nDecision Date: 02/01/2017\n"
+        "IMR ISSUES, DECISIONS AND RATIONALES:\nKnee brace: Upheld\n"
+        "Claims Administrator guideline: Decision based on MTUS Knee Complaints 2004, Section(s): Summary.\n"
+        "Reviewer guideline: Decision based on MTUS Knee Complaints 2004, Section(s): Summary, Knee "
+        "supports, hinged.\nDecision rationale: The request is not medically necessary.\n"
+    )
+    checks = extract_rules(text).checks
+    assert [(c.field, c.review) for c in checks if c.note == UNKNOWN_SECTION] == [
+        ("determination.items[0].reviewer_guidelines", True)
+    ]
+    record = extract(text, backend="rules")
+    assert record.needs_review
+    assert record.determination.items[0].reviewer_guidelines[0].sections == [
+        "Summary",
+        "Knee supports",
+        "hinged",
+    ]
+
+
+def test_the_names_without_a_comma_hold_none_outside_parentheses() -> None:
+    data = tomllib.loads(_VOCABULARY.read_text())
+    bare = [re.sub(r"\([^)]*\)", "", name) for name in data["without_comma"]]
+    assert not [name for name in bare if "," in name]
+    assert len(named_sections()) == len(data["names"]) + len(data["without_comma"])

@@ -152,3 +152,33 @@ def test_guidelines_the_passes_cite_differently_disagree_as_json() -> None:
 def test_a_value_only_the_model_reports_is_unconfirmed() -> None:
     found = compare("determination.patient.age", None, 40)
     assert (found.status, found.review, found.llm, found.note) == ("llm_only", True, 40, UNCONFIRMED)
+
+
+DOUBTFUL = """HOW THE IMR FINAL DETERMINATION WAS MADE
+The expert reviewer is Board Certified in Internal Medicine and is licensed to practice in California.
+CLINICAL CASE SUMMARY
+This is a 50 year-old female who was injured on 1/2/15.
+IMR ISSUES, DECISIONS AND RATIONALES
+Tramadol 50mg #60: Upheld
+Claims Administrator guideline: Decision based on MTUS Chronic Pain Medical Treatment Guidelines,
+Section(s): Opioids, Zebra crossing rules.
+MAXIMUS guideline: Decision based on MTUS Chronic Pain Medical Treatment Guidelines, Section(s):
+Opioids.
+Decision rationale: The request is not medically necessary.
+"""
+
+
+def test_an_item_field_the_rules_doubt_stays_flagged_in_hybrid_even_when_the_model_agrees() -> None:
+    """A guideline list split next to a section name the rules do not know needs a person, even
+    when the model read the same list."""
+    from tests.fake_openai import perfect, respond
+
+    field = "determination.items[0].claims_administrator_guidelines"
+    with FakeOpenAI(default=respond(perfect)) as fake:
+        config = LLMConfig(base_url=fake.base_url, model="perfect", api_key="sk-test")
+        record = extract(DOUBTFUL, backend="hybrid", llm_config=config)
+    (found,) = [c for c in record.checks if c.field == field]
+    assert (found.status, found.review) == ("agree", True)
+    assert found.note is not None
+    assert found.note.startswith("unknown guideline section name")
+    assert record.needs_review

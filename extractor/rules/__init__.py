@@ -9,7 +9,7 @@ from extractor.layout import Sections, split_sections
 from extractor.rules.case import extract_case
 from extractor.rules.clinical import extract_diagnoses, extract_mechanism
 from extractor.rules.evidence import Evidence, Spans, record_evidence
-from extractor.rules.items import determined_items, extract_items
+from extractor.rules.items import determined_items, doubtful_sections, extract_items
 from extractor.rules.patient import extract_age_sex, extract_injury_date
 from extractor.rules.regions import regions_in
 from extractor.rules.reviewer import extract_reviewer
@@ -27,7 +27,8 @@ class RulesResult:
     """Spans of each item's values, by field name, in the order of ``determination.items``."""
     sections: Sections
     unread: dict[str, str]
-    """Fields the rules pass could not tell (path -> why): "not read", never a silent empty value."""
+    """Fields the rules pass could not tell (path -> why): "not read", never a silent empty value,
+    and guideline sections split next to an unknown name."""
 
     @property
     def checks(self) -> list[Check]:
@@ -69,6 +70,7 @@ def extract_rules(text: str) -> RulesResult:
     items = extract_items(text, decisions, evidence, case.decision_date) if decisions else []
     if not items:
         items = determined_items(text, evidence, case.decision_date)
+    unread.update(doubtful_sections(items))
     determination = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
     return RulesResult(
         determination=determination,

@@ -188,66 +188,133 @@ def extract_diagnoses(text: str, summary: Span, evidence: Evidence) -> tuple[lis
 
 
 # --------------------------------------------------------------------------- mechanism
+#
+# Letters state a mechanism in a few general ways: a statement naming it ("The mechanism of
+# injury was detailed as ..."); a clause tied to the injury ("injured on <date> when/while/after
+# ...", "an injury due to / as a result of / from ..."); the onset of the pain ("pain that
+# started while ...", "low back pain after lifting ..."); what the worker was doing when he felt
+# it ("He was lifting a box when he felt a pop"); or the kind of injury ("a cumulative trauma
+# claim"). The explicit statement wins; otherwise the first of the others in the summary.
 
 _SUBJECT = r"(?:(?:he|she|they|the\s+(?:injured\s+)?(?:worker|patient|applicant|employee|claimant|IW))\s+)"
+_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _MECHANISM_STATED = re.compile(
-    r"\bmechanism\s+of\s+(?:the\s+)?injury\s+(?:(?:is|was|has\s+been)\s+)?"
-    rf"(?:{_VERB_AS}|(?:occurred|happened)\s+(?:when|while|after)\s+{_SUBJECT}?(?:was\s+)?"
-    r"|(?:is|was)\s+(?:from|due\s+to|by|that|as)|(?:is|was)\s*:?|:)\s*",
+    r"(?P<none>\bno\s+(?:[\w-]+\s+){0,2})?"
+    r"(?:\bmechanism\s+of\s+(?:the\s+)?injur(?:y|ies)|\binjury\s+mechanism|\bMOI\b)\s*"
+    r"(?:(?:is|was|has\s+been)\s+)?"
+    rf"(?:{_VERB_AS}|(?:noted|reported|documented|described|said|stated)\s+to\s+(?:be|have\s+been)"
+    rf"|(?:occurred|happened)\s+(?:when|while|after|as)\s+{_SUBJECT}?(?:was\s+)?"
+    r"|involved|(?:resulted|resulting)\s+from"
+    r"|(?:is|was)\s+(?:from|due\s+to|by|that|as|(?:the\s+)?(?:a\s+)?result\s+of)|(?:is|was)\s*:?|:)\s*",
     re.I,
 )
 _MECHANISM_UNKNOWN = re.compile(
-    r"(?:unclear|unknown|not\s+(?:documented|stated|provided|specified|described|noted|known|"
-    r"reported|clear|given|detailed))\b",
+    r"(?:un(?:clear|known|specified|documented|available|certain)|none\b|not\b)",
     re.I,
 )
-# "injured on <date> when he slipped ...", "a work injury dated <date> after a fall out of ...",
-# "reported low back pain after lifting ...", "seen in the emergency room after he slipped ..."
+# The words that tie a clause to the injury named before it in the same sentence.
+_INJURY = re.compile(
+    r"\b(?:injur(?:y|ies|ed|ing)|hurt|accident|incident|involved)\b"
+    r"(?!\s+(?:worker|employee|patient|applicant|party|IW)\b)",
+    re.I,
+)
+_INJURY_REACH = 80
+"""How far before its clause (in characters, within the sentence) the injury may be named."""
+# "pain is worse after sitting": what aggravates the pain, not how the injury happened.
+_AGGRAVATED = re.compile(r"\b(?:worse|worsen\w*|increas\w*|aggravat\w*|exacerbat\w*|flare\w*)\b", re.I)
+_TIED = re.compile(
+    r"\b(?:when|while|after|following|due\s+to|as\s+a\s+result\s+of|secondary\s+to|resulting\s+from"
+    r"|caused\s+by|attributed\s+to"
+    r"|from(?=\s+(?:an?\s|\w+ing\b|cumulative\b|continuous\b|repetitive\b|repeated\b))"
+    r"|in(?=\s+an?\s+[\w\s-]{0,30}?\b(?:accident|collision|altercation|assault)\b))"
+    rf"\s+{_SUBJECT}?(?:(?:was|were)\s+)?",
+    re.I,
+)
 _FALL_VERBS = (
-    r"(?:slipped|tripped|fell|fainted|lifted|twisted|pushed|pulled|jumped"
-    r"|was\s+(?:struck|hit|pinned|crushed))"
+    r"(?:slipped|tripped|fell|fainted|lifted|twisted|pushed|pulled|jumped|struck|hit|pinned|crushed)"
 )
-_MECHANISM_CLAUSE = re.compile(
-    rf"\b(?:injur(?:y|ies|ed)|accident|incident)\b[^.;]{{0,80}}?\b(?:when|while|after)\s+{_SUBJECT}?(?:was\s+)?"
-    rf"|\bpain\b[^.;]{{0,40}}?\bafter\s+(?=\w+ing\b)"
-    rf"|\b(?:when|while|after)\s+{_SUBJECT}(?={_FALL_VERBS}\b)",
+# What a worker felt when the injury happened: "when he felt a pop", "when she injured her knee".
+_FELT = (
+    r"(?:(?:felt|noticed|heard|experienced)\s+[^.;,]{0,30}?\b(?:pain|pop|popping|snap|crack|strain|pull|twinge|tear)"
+    r"|injured|hurt|twisted|strained|tore)\b"
+)
+_OWN_CLAUSE = re.compile(
+    r"\b(?:pain|symptoms?|complaints?|discomfort)\b[^.;]{0,60}?\b"
+    r"(?:(?:start|began|begin|onset|arose|came\s+on|develop)\w*\s+(?:when|while|after|following)"
+    r"|(?:after|following)(?=\s+(?:\w+ing\b|an?\s+(?:fall|slip|trip)\b)))"
+    rf"\s+{_SUBJECT}?(?:was\s+)?"
+    rf"|\b(?:(?:when|while|after|as)\s+{_SUBJECT}|\breportedly\s+)(?:was\s+)?(?={_FALL_VERBS}\b)"
+    rf"|\b{_SUBJECT}(?:was|were)\s+(?=\w+ing\b[^.;]{{0,80}}?\bwhen\s+{_SUBJECT}?{_FELT})"
+    rf"|(?:^|[.;]\s*)while\s+(?=\w+ing\b[^.;]{{0,80}}?,\s*{_SUBJECT}{_FELT})",
+    re.I | re.M,
+)
+_CUMULATIVE = re.compile(r"\b(?:cumulative|continuous)\s+trauma\b", re.I)
+# What follows "when"/"while" but is not how the injury happened: its result ("when he
+# suffered a concussion"), the worker's job ("while working as a cook"), or a date.
+_NOT_A_MECHANISM = re.compile(
+    r"(?:he|she)?\s*(?:suffered|sustained|injured|hurt|developed|experienced|noted|reported|felt|"
+    r"incurred|complained|presented|was\s+(?:seen|treated|diagnosed|evaluated))\b"
+    r"|(?:working|employed)(?:\s+(?:as|for|at|in|with)\b|\s*(?:[.;,]|$))|(?:at|on)\s+(?:work|the\s+job|duty)\b"
+    r"|(?:in\s+)?the\s+course\s+of\b|performing\s+(?:his|her|their)\s+(?:usual|regular|normal|customary)\b"
+    rf"|(?:\d|{_MONTH})",
     re.I,
 )
-# What follows an injury's "when" but is its result, not its cause.
-_CONSEQUENCE = re.compile(
-    r"(?:he|she)?\s*(?:suffered|sustained|injured|hurt|developed|experienced|noted|reported|felt|"
-    r"incurred|complained|presented|was\s+(?:seen|treated|diagnosed|evaluated))\b",
+# A diagnosis written before its cause ("lumbar strain from lifting"): the cause is the mechanism.
+_DIAGNOSIS_FIRST = re.compile(
+    r"(?:[\w'-]+\s+){0,4}?(?:strain|sprain|pain|contusion|fracture|tear|injury|injuries)\s+"
+    r"(?:from|due\s+to|secondary\s+to|after|following|as\s+a\s+result\s+of)\s+",
     re.I,
 )
 _MECHANISM_STOP = re.compile(
-    r",|\s+and\s+(?:landed|injured|hurt|sustained|suffered|developed|felt|noted|reported|was\s+seen)\b"
-    r"|\s+(?:on|in)\s+(?:or\s+about\s+)?(?:\d|January|February|March|April|May|June|July|August|"
-    r"September|October|November|December)",
+    rf",|\s+(?:and|when|as)\s+{_SUBJECT}?(?:landed|injured|hurt|sustained|suffered|developed|felt|noticed"
+    r"|heard|noted|reported|was\s+seen)\b"
+    r"|\s+while\s+(?:working|driving|employed|on\s+duty|at\s+work|performing)\b"
+    rf"|\s+(?:on|in)\s+(?:or\s+about\s+)?(?:\d|{_MONTH})"
+    r"|\s+(?:the\s+(?:day|night|week|morning|evening)\s+(?:prior|before)|the\s+(?:previous|prior)\s+\w+"
+    r"|earlier\s+that\s+\w+|yesterday|\d+\s+(?:days?|weeks?|months?|years?)\s+(?:ago|prior|earlier|before))\b",
     re.I,
 )
 
 
 def _phrase(text: str, start: int, end: int) -> Span:
+    """The mechanism from ``start``: to its sentence's end or what the injury caused."""
     sentence = _SENTENCE_END.search(text, start, end)
     stop = sentence.start() if sentence else end
+    cause = _DIAGNOSIS_FIRST.match(text, start, stop)
+    start = cause.end() if cause else start
     cut = _MECHANISM_STOP.search(text, start, stop)
     return _trimmed(text, (start, cut.start() if cut else stop))
+
+
+def _injury_before(text: str, floor: int, at: int) -> bool:
+    """Whether the sentence names the injury shortly before ``at`` (not "the injured worker"),
+    and nothing between says the clause is what aggravates the pain."""
+    lo = max(floor, at - _INJURY_REACH)
+    breaks = [m.end() for m in re.finditer(r"[.;]\s", text[lo:at])]
+    injury = _INJURY.search(text, lo + (breaks[-1] if breaks else 0), at)
+    return injury is not None and not _AGGRAVATED.search(text, injury.end(), at)
+
+
+def _clauses(text: str, start: int, end: int) -> list[Span]:
+    """Every clause of the summary that states how the injury happened, by where it starts."""
+    tied = (m.end() for m in _TIED.finditer(text, start, end) if _injury_before(text, start, m.start()))
+    own = (m.end() for m in _OWN_CLAUSE.finditer(text, start, end) if not _AGGRAVATED.search(m.group()))
+    phrases = [_phrase(text, at, end) for at in (*tied, *own) if not _NOT_A_MECHANISM.match(text, at, end)]
+    return sorted([*phrases, *(m.span() for m in _CUMULATIVE.finditer(text, start, end))])
 
 
 def extract_mechanism(text: str, summary: Span, evidence: Evidence) -> tuple[str | None, Reading]:
     """How the injury happened, as a short phrase, from the summary's first statement of it."""
     start, end = summary
     stated = _MECHANISM_STATED.search(text, start, end)
-    if stated is not None and _MECHANISM_UNKNOWN.match(text, stated.end(), end):
-        return None, Reading(True)
     if stated is not None:
-        at: int | None = stated.end()
+        if stated.group("none") or _MECHANISM_UNKNOWN.match(text, stated.end(), end):
+            return None, Reading(True)
+        span: Span | None = _phrase(text, stated.end(), end)
     else:
-        clauses = _MECHANISM_CLAUSE.finditer(text, start, end)
-        at = next((c.end() for c in clauses if not _CONSEQUENCE.match(text, c.end(), end)), None)
-    if at is None:
+        span = next(iter(_clauses(text, start, end)), None)
+    if span is None:
         return None, Reading(True)
-    span = _phrase(text, at, end)
     value = _value(text, span)
     if not value:
         return None, Reading(False, "not read: the summary states a mechanism the rules could not cut")

@@ -63,11 +63,32 @@ def split_outside_parentheses(text: str) -> list[str]:
     return [clean for part in parts if (clean := _tidy(part))]
 
 
+UNKNOWN_SECTION = "unknown guideline section name: split at a comma"
+
+
+@functools.cache
+def _section_names() -> dict[str, list[str]]:
+    return tomllib.loads(files("extractor.rules").joinpath("mtus_sections.toml").read_text(encoding="utf-8"))
+
+
 @functools.cache
 def known_sections() -> frozenset[str]:
     """MTUS section names written with a comma (mtus_sections.toml), normalised by :func:`_key`."""
-    data = tomllib.loads(files("extractor.rules").joinpath("mtus_sections.toml").read_text(encoding="utf-8"))
-    return frozenset(_key(name) for name in data["names"])
+    return frozenset(_key(name) for name in _section_names()["names"])
+
+
+@functools.cache
+def named_sections() -> frozenset[str]:
+    """Every MTUS section name the project knows, with a comma or without, normalised."""
+    return known_sections() | {_key(name) for name in _section_names()["without_comma"]}
+
+
+def doubtful_split(guideline: Guideline) -> bool:
+    """Whether ``guideline``'s sections were split at a comma next to a name the project does not
+    know: that name may hold the comma ("Opioids, dosing" before it was listed), so a person
+    should look rather than trust the split."""
+    sections = guideline.sections
+    return len(sections) > 1 and any(_key(name) not in named_sections() for name in sections)
 
 
 def _key(name: str) -> str:

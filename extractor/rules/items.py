@@ -8,14 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from extractor.fields import path
 from extractor.layout import PARTIAL, determined_sentences, item_blocks
 from extractor.normalize import one_line
 from extractor.rules.categories import cited, classify
 from extractor.rules.evidence import Evidence
-from extractor.rules.guidelines import parse_guidelines
-from extractor.rules.regions import regions_in
+from extractor.rules.guidelines import UNKNOWN_SECTION, doubtful_split, parse_guidelines
+from extractor.rules.regions import regions_in, request_place
 from extractor.rules.services import dependencies, service_date
-from extractor.schemas import Decision, Guideline, Item, Span
+from extractor.schemas import BodyRegion, Decision, Guideline, Item, Span
 
 _NUMBERING = re.compile(r"^\(?\d{1,2}[.)]\s+")
 _TRAILING_VERB = re.compile(r",?\s+(?:is|are)$")
@@ -61,6 +62,14 @@ def _parts(text: str, start: int, end: int) -> dict[str, Span]:
         name: (body, marks[index + 1][0] if index + 1 < len(marks) else end)
         for index, (_, body, name) in enumerate(marks)
     }
+
+
+def _regions(text: str, heading: Span, request: str, rationale: Span | None) -> tuple[list[BodyRegion], Span]:
+    """The regions the request names, else those its rationale names as what the request is for
+    (shared/CONTRACT.md), with the span they were read from."""
+    named = regions_in(request)
+    place = request_place(text, rationale) if rationale and not named else None
+    return (regions_in(text[place[0] : place[1]]), place) if place else (named, heading)
 
 
 def _linked(items: list[Item], headings: list[Span], evidence: Evidence) -> list[Item]:
@@ -111,11 +120,12 @@ def extract_items(
                 evidence.add_item(index, name, span)
         rationale_span = parts.get("rationale")
         rationale = one_line(text[rationale_span[0] : rationale_span[1]]) if rationale_span else None
+        regions, place = _regions(text, block.heading, request, rationale_span)
         items.append(
             Item(
                 request=request,
                 original_request=original,
-                body_regions=regions_in(request),
+                body_regions=regions,
                 authorized=authorized,
                 date_of_service=service_date(request, reference),
                 decision=Decision(text[block.decision[0] : block.decision[1]]),
@@ -128,9 +138,21 @@ def extract_items(
         evidence.add_item(index, "request", block.heading)
         evidence.add_item(index, "decision", block.decision)
         evidence.add_item(index, "category", block.heading)
-        for name in ("body_regions", "authorized", "date_of_service"):
-            if getattr(items[-1], name) not in (None, []):
+        for name in ("authorized", "date_of_service"):
+            if getattr(items[-1], name) is not None:
                 evidence.add_item(index, name, block.heading)
+        if regions:
+            evidence.add_item(index, "body_regions", place)
         if rationale_span:
             evidence.add_item(index, "rationale", rationale_span)
     return _linked(items, [block.heading for block in blocks], evidence)
+
+
+def doubtful_sections(items: list[Item]) -> dict[str, str]:
+    """A note per guideline list whose sections were split next to an unknown name (by path)."""
+    return {
+        path("items", index, name): UNKNOWN_SECTION
+        for index, item in enumerate(items)
+        for name in ("claims_administrator_guidelines", "reviewer_guidelines")
+        if any(doubtful_split(guideline) for guideline in getattr(item, name))
+    }

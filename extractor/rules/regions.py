@@ -5,6 +5,10 @@ The words are data (regions.toml). A region takes the side written before it ("l
 and hand"); regions that have no side (the spine, the head, the psyche) never take one. Each
 region is listed once, in the order first named; named again with the other side, it is
 ``bilateral``.
+
+An item whose request names no region takes the regions its rationale names as what the request
+is for ("the request for physical therapy for the neck"), never those of a guideline quote or
+of the patient's history: no region is better than a wrong one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from importlib.resources import files
 
-from extractor.schemas import BodyRegion, Region, Side
+from extractor.schemas import BodyRegion, Region, Side, Span
 
 _SIDES: dict[str, Side] = {
     "left": "left", "right": "right", "lt": "left", "rt": "right",
@@ -90,3 +94,22 @@ def regions_in(text: str) -> list[BodyRegion]:
         elif side is not None and found[region] != side:
             found[region] = "bilateral"
     return [BodyRegion(region=region, side=side) for region, side in found.items()]
+
+
+# "the request for X for the left knee", "the request is for X to the neck": from the word
+# "request" to where its clause ends (a verb, a comma, the sentence's end).
+_FOR_REQUEST = re.compile(
+    r"\brequest(?:ed|s|ing)?(?:\s+(?:is|was)\s+for)?\b(?!\s+for\s+authori[sz]ation)(?P<place>[^.;,()]*?)"
+    r"(?=\s+(?:is|are|was|were|has|have|had|would|will|does|do|did|can|cannot|could|should|may|must"
+    r"|as|because|since|which|that|given|due|per|but|until|unless)\b|[.;,()]|$)",
+    re.I,
+)
+
+
+def request_place(text: str, span: Span) -> Span | None:
+    """The span of the first phrase in ``span`` (a rationale) that says where the request is
+    for, or None when no sentence about the request names a region."""
+    for match in _FOR_REQUEST.finditer(text, *span):
+        if regions_in(match.group("place")):
+            return match.span("place")
+    return None

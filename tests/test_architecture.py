@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from extractor.llm import prompt_version
+from extractor.llm import prompt_version, templates
 from extractor.schemas import Record
 from tests.documents import require_letter
 
@@ -200,7 +200,8 @@ def test_the_wheel_installs_one_top_level_package(wheel: Path) -> None:
         assert archive.read(top_level).decode().split() == ["extractor"]
     assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"extractor"}
     prompts = {name for name in names if name.startswith("extractor/prompts/")}
-    assert {f"extractor/prompts/{name}" for name in ("system.md", "user.md", "user_items.md")} <= prompts
+    shipped = {f"extractor/prompts/{name}" for name in (*templates.TEMPLATES, *templates.EXAMPLES)}
+    assert shipped <= prompts
     page = {f"extractor/review/static/{name}" for name in ("index.html", "app.js", "app.css")}
     assert page <= set(names)  # the review page is package data
     assert not [name for name in names if "cassettes" in name or "fixtures" in name or name.endswith(".yaml")]

@@ -6,6 +6,7 @@ The endpoint is tests.fake_openai.FakeOpenAI on 127.0.0.1, answering what a perf
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -21,16 +22,29 @@ import pytest
 from extractor.errors import ResultsFileError
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, extract_with_llm, prompt_version
-from extractor.pipeline import LLM_FAILED
+from extractor.llm.prompting import plan
+from extractor.pipeline import LLM_FAILED, asks_header
 from extractor.reading import read_path
+from extractor.rules import extract_rules
 from tests.documents import require_letter
 from tests.fake_openai import FakeOpenAI, perfect, perfect_completion, status
 from tests.test_batch import cli, lines
 
-TWO_PARTS = "CM16-0213037.pdf"  # sent in two requests under SMALL_CONTEXT
-LETTERS = [TWO_PARTS, "CM16-0219557.pdf", "CM16-0231706.pdf"]
-SMALL_CONTEXT = {"context_tokens": 4000, "max_tokens": 512}
-CUSTOM_ID = re.compile(r"^[0-9a-f]{24}-[0-9a-f]{12}-[0-9a-f]{12}-\d+-\d+$")
+TWO_ITEMS = "CM16-0213037.pdf"
+LETTERS = [TWO_ITEMS, "CM16-0219557.pdf", "CM16-0231706.pdf"]
+CUSTOM_ID = re.compile(r"^[0-9a-f]{24}-[0-9a-f]{12}-[0-9a-f]{12}-[hpi]\d+-\d+$")
+
+
+@functools.cache
+def asked(name: str) -> int:
+    """The requests a hybrid extraction of letter ``name`` makes: its summary and each item (the
+    rules pass reads the header of these letters)."""
+    text = read_path(require_letter(f"letters/{name}")).text
+    return len(plan(text, ask_header=asks_header("hybrid", extract_rules(text))))
+
+
+def test_the_letters_are_asked_in_parts() -> None:
+    assert [asked(name) for name in LETTERS] == [3, 2, 2]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +65,7 @@ def inbox(tmp_path: Path) -> Path:
 
 
 def config(endpoint: FakeOpenAI) -> LLMConfig:
-    return LLMConfig(base_url=endpoint.base_url, model="fake", **SMALL_CONTEXT)
+    return LLMConfig(base_url=endpoint.base_url, model="fake")
 
 
 def batch(inbox: Path, out: Path, llm: LLMConfig, **options: Any) -> dict[str, Any]:
@@ -94,7 +108,9 @@ def test_a_live_hybrid_batch_cross_checks_every_letter(
         assert record["provenance"]["model"] == "fake"
         assert record["provenance"]["usage"]["prompt_tokens"] > 0
         assert any(check["status"] == "agree" for check in record["checks"])
-    assert records[TWO_PARTS]["provenance"]["attempts"] == 2
+    assert {name: record["provenance"]["attempts"] for name, record in records.items()} == {
+        name: asked(name) for name in LETTERS
+    }
     assert summary["tokens"] == summary["run_tokens"]
     assert summary["tokens"]["completion_tokens"] > 0
 
@@ -109,20 +125,23 @@ def test_prepared_requests_are_what_the_llm_pass_sends(
     assert summary["status"]["failed"] == 2
     assert summary["records"] == 0
     prepared = [json.loads(line) for line in requests.read_text().splitlines()]
-    assert len(prepared) == 4  # the long letter in two parts
+    assert len(prepared) == sum(asked(name) for name in LETTERS)
     for line in prepared:
         assert set(line) == {"custom_id", "method", "url", "body"}
         assert (line["method"], line["url"]) == ("POST", "/v1/chat/completions")
         assert CUSTOM_ID.match(line["custom_id"])
         assert len(line["custom_id"]) <= 64
-    assert len({line["custom_id"] for line in prepared}) == 4
+    assert len({line["custom_id"] for line in prepared}) == len(prepared)
 
-    text = read_path(inbox / TWO_PARTS).text
+    text = read_path(inbox / TWO_ITEMS).text
+    digest = hashlib.sha256((inbox / TWO_ITEMS).read_bytes()).hexdigest()[:24]
     mine = sorted(
-        (line for line in prepared if line["custom_id"].endswith("-2")), key=lambda line: line["custom_id"]
+        (line for line in prepared if line["custom_id"].startswith(digest)),
+        key=lambda line: int(line["custom_id"].rsplit("-", 2)[1][1:]),
     )
+    assert [line["custom_id"].rsplit("-", 2)[1][0] for line in mine] == ["p", "i", "i"]
     before = len(endpoint.requests)
-    extract_with_llm(text, config(endpoint))
+    extract_with_llm(text, config(endpoint), ask_header=False)
     assert [received.json for received in endpoint.requests[before:]] == [line["body"] for line in mine]
 
 
@@ -143,7 +162,7 @@ def test_ingest_gives_the_records_a_live_run_gives(inbox: Path, tmp_path: Path, 
         assert record["provenance"]["prompt_version"] == prompt_version()
         for part in ("determination", "evidence", "checks", "needs_review"):
             assert record[part] == live[name][part], (name, part)
-    assert ingested[TWO_PARTS]["provenance"]["attempts"] == 2
+    assert ingested[TWO_ITEMS]["provenance"]["attempts"] == asked(TWO_ITEMS)
 
 
 def test_ingest_types_failed_results_and_leaves_missing_ones_pending(
@@ -166,9 +185,12 @@ def test_ingest_types_failed_results_and_leaves_missing_ones_pending(
         return json.dumps({"id": "b", "custom_id": request["custom_id"], "response": response, "error": None})
 
     made = [result(request, 200, perfect_completion(request["body"])) for request in good]
-    made.append(result(server_error[0], 500, {"error": {"message": "overloaded"}}))
+    made.extend(result(request, 500, {"error": {"message": "overloaded"}}) for request in server_error)
     expired = {"code": "batch_expired", "message": "not done in time"}
-    made.append(json.dumps({"custom_id": engine_error[0]["custom_id"], "response": None, "error": expired}))
+    made.extend(
+        json.dumps({"custom_id": request["custom_id"], "response": None, "error": expired})
+        for request in engine_error
+    )
     (tmp_path / "results.jsonl").write_text("\n".join(made) + "\n")
 
     summary = batch(inbox, tmp_path / "out", llm, ingest=tmp_path / "results.jsonl")
@@ -233,7 +255,7 @@ def test_a_failing_endpoint_keeps_every_rules_record_and_a_later_run_completes_t
     --retry-llm redoes exactly those letters once the endpoint answers again."""
     out = tmp_path / "out"
     with FakeOpenAI(default=status(503)) as down:
-        failing = LLMConfig(base_url=down.base_url, model="fake", transport_retries=0, **SMALL_CONTEXT)
+        failing = LLMConfig(base_url=down.base_url, model="fake", transport_retries=0)
         summary = batch(inbox, out, failing)
     assert (summary["records"], summary["errors"], summary["llm_failed"]) == (3, 2, 3)
     for record in by_path(out).values():
@@ -250,7 +272,7 @@ def test_a_failing_endpoint_keeps_every_rules_record_and_a_later_run_completes_t
     redo = batch(inbox, out, config(endpoint), retry_llm=True)
     assert redo["status"]["done"] == 3
     assert (redo["records"], redo["errors"], redo["llm_failed"]) == (3, 2, 0)
-    assert len(endpoint.requests) - before == 4  # the three letters, one of them in two parts
+    assert len(endpoint.requests) - before == sum(asked(name) for name in LETTERS)
     records = lines(out / "records.jsonl")
     assert len(records) == 3  # each letter once: the kept rules records were replaced
     for record in records:

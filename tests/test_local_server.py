@@ -15,6 +15,7 @@ from extractor.errors import ChecksumMismatch, LocalServerError
 from extractor.llm import local_server
 from extractor.llm.config import DEFAULT_MODEL
 from extractor.llm.local_server import (
+    CACHE_BYTES,
     REGISTRY,
     ModelFile,
     Part,
@@ -133,6 +134,9 @@ def test_server_command() -> None:
         "--n_ctx": "8192",
         "--n_threads": "2",
         "--n_threads_batch": "2",
+        "--cache": "true",
+        "--cache_type": "ram",
+        "--cache_size": str(CACHE_BYTES),
         "--chat_format": "chatml",
     }
 

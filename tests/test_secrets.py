@@ -20,6 +20,7 @@ quote both, so the markers are also offered to error lines, errors.jsonl and the
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import pytest
 import yaml
 
 from evals.fixtures import FIXTURES_DIR
+from extractor.llm.prompting import clean, parts
 from extractor.pipeline import LLM_FAILED
 from extractor.reading import read_path
 from tests.documents import require_letter, shared_root
@@ -59,7 +61,9 @@ def canary_letter(case_number: str) -> str:
     """The many-items synthetic letter with both markers and its own case number."""
     text = (FIXTURES_DIR / MANY_ITEMS).read_text(encoding="utf-8").replace("CM17-0094412", case_number)
     text = text.replace(
-        "all medical records:\n", f"all medical records:\nThe file was tagged {SUMMARY_MARK}.\n", 1
+        "all medical records:\n",
+        f"all medical records:\nThe file {case_number} was tagged {SUMMARY_MARK}.\n",
+        1,
     )
     marked = text.replace("Repeat imaging is reserved", f"{RATIONALE_MARK} Repeat imaging is reserved", 1)
     assert SUMMARY_MARK in marked
@@ -221,8 +225,18 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     return Session(key, root, runs)
 
 
+@functools.cache
+def summary_line(letter: str) -> str:
+    """A line of ``letter``'s case summary: the request about the summary carries it (in hybrid,
+    the header, with the case number, is not asked: the rules read it)."""
+    text = read_path(require_letter(letter)).text
+    return next(
+        line for line in clean(parts(text).summary).splitlines()[3:] if len(line) > 40 and '"' not in line
+    )
+
+
 def echo_invalid(received: Received) -> Step:
-    if "CM17-0187342" in received.text:  # the echoed letter's case number
+    if summary_line(ECHOED) in received.text:
         return invalid_against_schema(
             {"case": {"case_number": ECHO}, "patient": {"age": ECHO}, "items": [{"request": ECHO}]}
         )

@@ -28,6 +28,8 @@ from extractor.llm.config import DEFAULT_MODEL
 
 DEFAULT_PORT = 8012
 DEFAULT_N_CTX = 16384
+CACHE_BYTES = 384 * 1024 * 1024
+"""The prompt cache's bound as llama-cpp-python counts it: about eight saved prompts."""
 _COPY_BUFFER = 8 * 1024 * 1024
 
 
@@ -182,9 +184,12 @@ def server_command(
         "--n_threads", str(n_threads),
         "--n_threads_batch", str(n_threads),
         # Keep the evaluated state of recent prompts: the LLM pass sends three system prompts
-        # (header, summary, item) in turn, and each is re-read in a fraction of the time.
+        # (header, summary, item) in turn, and each is re-read in a fraction of the time.  The
+        # size counts the model state only (~50 MB); each entry also copies the last batch's
+        # logits (~310 MB for this vocabulary), so the bound is kept to a few entries.
         "--cache", "true",
         "--cache_type", "ram",
+        "--cache_size", str(CACHE_BYTES),
     ]  # fmt: skip
     if chat_format:
         command += ["--chat_format", chat_format]

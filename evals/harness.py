@@ -53,10 +53,9 @@ TOLERANCE = 1e-9
 REPORT_VERSION = 1
 
 NOT_EXTRACTED: dict[str, frozenset[str]] = {
-    # the LLM is not asked for these (its prompt and schema stay as the cassettes recorded them)
-    "llm": frozenset({"patient.body_regions", "items[].body_regions", "items[].authorized",
-                      "items[].depends_on", "items[].date_of_service"}),
-}  # fmt: skip
+    # the LLM is not asked for these (extractor.llm.drafts.ItemDraft): the rules pass reads them
+    "llm": frozenset({"items[].depends_on", "items[].date_of_service"}),
+}
 """Fields a backend does not try to fill: not scored for it (shown as ``—``)."""
 
 

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="a letter, a folder, or @LIST")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="the job's folder")
     add_backend_option(p)
-    p.add_argument("--concurrency", type=positive, default=8, metavar="N", help="LLM calls at once (8)")
+    p.add_argument("--concurrency", type=positive, default=8, metavar="N", help="LLM requests at once (8)")
     p.add_argument(
         "--workers", type=positive, default=os.cpu_count() or 1, metavar="N",
         help="processes reading letters and running the rules (default: one per CPU)",

@@ -12,8 +12,8 @@ RECORD_URL ?= http://127.0.0.1:8012/v1
 RECORD     ?= --record
 # More endpoint options for record and eval alike (e.g. --model NAME, --mode tools)
 LLM_ARGS   ?=
-# Seconds per request while recording: on a 2-core CPU the first request of the 21-item letter
-# takes about 6 minutes, past the default 300 s, and a timed-out request is sent again.
+# Seconds per request while recording: a request takes 10-60 s on a 2-core CPU, but one that
+# writes a long answer, or waits behind another, can pass the default 300 s (and be sent again).
 RECORD_TIMEOUT ?= 1800
 # `make mutate`: which mutants (mutmut's name globs: module.function), and how many at once
 MUTATE     ?=

@@ -84,6 +84,15 @@ def _merge_item(rules: Item, llm: Item, letter: LetterIndex) -> Item:
     return rules.model_copy(update=update)
 
 
+def _doubted(check: Check, unread: dict[str, str]) -> bool:
+    """Flag ``check`` for review, with the reason first, when the rules pass doubts its field."""
+    reason = unread.get(check.field)
+    if reason is None:
+        return False
+    check.review, check.note = True, "; ".join(filter(None, [reason, check.note]))
+    return True
+
+
 def _merge_section(
     section: str, ours: Any, theirs: Any, unread: dict[str, str], checks: list[Check], read: frozenset[str]
 ) -> Any:
@@ -96,8 +105,7 @@ def _merge_section(
     for key in cross_checked(section):
         where = path(section, key.key)
         check = _check(key, where, ours, theirs)
-        if where in unread:
-            check.review, check.note = True, "; ".join(filter(None, [unread[where], check.note]))
+        if _doubted(check, unread):
             if check.status == "llm_only":
                 setattr(merged, key.key, getattr(theirs, key.key))
         elif check.status == "llm_only":
@@ -106,11 +114,8 @@ def _merge_section(
     return merged
 
 
-ALL_SECTIONS = frozenset({"case", "reviewer", "patient", "items"})
-
-
 def merge(
-    rules: RulesResult, llm: Determination, text: str, read: frozenset[str] = ALL_SECTIONS
+    rules: RulesResult, llm: Determination, text: str, read: frozenset[str]
 ) -> tuple[Determination, dict[str, list[Span]], list[Check]]:
     """The hybrid determination, its evidence and one check per key field the model was asked
     about (``read``: the sections it was asked for; the header is not asked when the rules read it)."""
@@ -134,8 +139,7 @@ def merge(
     for field, spans in grounded.items():
         evidence.setdefault(field, spans)
     for check in item_checks:  # an item field the rules pass doubts is flagged, whatever the LLM says
-        if check.field in rules.unread:
-            check.review, check.note = True, "; ".join(filter(None, [rules.unread[check.field], check.note]))
+        _doubted(check, rules.unread)
     checked = {check.field for check in checks + item_checks}
     doubted = [check for check in rules.checks if check.field not in checked]
     grounded_checks = [c for c in unfound if c.field not in evidence]

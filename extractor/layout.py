@@ -43,6 +43,8 @@ class Sections:
 
     header: Span
     parts: dict[str, Span]
+    headings: dict[str, int]
+    """Where each part's heading line starts (its span starts after the heading)."""
 
     def get(self, name: str) -> Span | None:
         return self.header if name == "header" else self.parts.get(name)
@@ -60,7 +62,8 @@ def split_sections(text: str) -> Sections:
         end = ordered[index + 1][1][0] if index + 1 < len(ordered) else len(text)
         parts[name] = (min(body_start + 1, end), end)
     header_end = ordered[0][1][0] if ordered else len(text)
-    return Sections(header=(0, header_end), parts=parts)
+    headings = {name: start for name, (start, _) in ordered}
+    return Sections(header=(0, header_end), parts=parts, headings=headings)
 
 
 def heading_count(text: str, name: str) -> int:

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from extractor.errors import LLMError, LLMInvalidOutput, LLMRateLimited, LLMServerError, ResultsFileError
 from extractor.jobs.inputs import Task
 from extractor.llm import LLMConfig, LLMResult, prompt_version
-from extractor.llm.prompting import MODELS, Draft, Kind, assemble, plan
+from extractor.llm.prompting import MODELS, Draft, Kind, assemble, plan, sections_read
 from extractor.llm.retry import as_llm_error
 from extractor.schemas import Usage
 
@@ -129,7 +129,7 @@ class BatchResults:
             drafts.append(_parse(body, MODELS[kind], config))
         return LLMResult(
             determination=assemble(drafts),
-            read=frozenset(section for draft in drafts for section in draft.reads),
+            read=sections_read(drafts),
             model=model,
             prompt_version=version,
             attempts=count,

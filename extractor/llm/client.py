@@ -25,7 +25,7 @@ from extractor import schemas
 from extractor.errors import LLMBudgetExceeded, LLMContextExceeded
 from extractor.llm.config import LLMConfig
 from extractor.llm.deadline import AsyncDeadlineTransport, DeadlineTransport
-from extractor.llm.prompting import Draft, Request, assemble, plan, prompt_version, too_long
+from extractor.llm.prompting import Draft, Request, assemble, plan, prompt_version, sections_read, too_long
 from extractor.llm.retry import async_retrying, retrying, typed_errors
 
 # Without a handler of its own, instructor's error log lines (which quote the model's
@@ -248,7 +248,7 @@ async def aextract_with_llm(
 def _result(answers: list[Draft], config: LLMConfig, meter: _Meter, started: float) -> LLMResult:
     return LLMResult(
         determination=assemble(answers),
-        read=frozenset(section for answer in answers for section in answer.reads),
+        read=sections_read(answers),
         model=config.model,
         prompt_version=prompt_version(),
         attempts=meter.calls,

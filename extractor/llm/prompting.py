@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from extractor import schemas
 from extractor.errors import LLMInvalidOutput, TruncatedLetter
-from extractor.layout import Sections, item_texts, split_sections
+from extractor.layout import item_texts, split_sections
 from extractor.llm import examples, templates
 from extractor.llm.drafts import DRAFTS, HeaderDraft, ItemDraft, PatientDraft
 
@@ -125,17 +125,6 @@ class Parts:
     items: list[str]
 
 
-def _heading_start(sections: Sections, name: str) -> int | None:
-    """Where the heading line of section ``name`` starts (its span starts after the heading)."""
-    ordered = sorted(sections.parts.items(), key=lambda kv: kv[1][0])
-    previous_end = sections.header[1]
-    for part, (_, end) in ordered:
-        if part == name:
-            return previous_end
-        previous_end = end
-    return None
-
-
 def parts(letter: str) -> Parts:
     """The header with the credentials, the case summary, and each item block up to its rationale
     (in a 2013 letter, each item's determination sentence).
@@ -143,9 +132,9 @@ def parts(letter: str) -> Parts:
     Raises TruncatedLetter when the letter has no item block: there is nothing to decide.
     """
     sections = split_sections(letter)
-    starts = [s for name in _BEFORE_SUMMARY if (s := _heading_start(sections, name)) is not None]
+    starts = [sections.headings[name] for name in _BEFORE_SUMMARY if name in sections.headings]
     header = letter[: min(starts, default=len(letter))]
-    summary_start = _heading_start(sections, "summary")
+    summary_start = sections.headings.get("summary")
     summary = letter[summary_start : sections.parts["summary"][1]] if summary_start is not None else ""
     spans = item_texts(letter, sections)
     if not spans:
@@ -179,6 +168,11 @@ def too_long(asked: Sequence[Request], *, context_tokens: int, max_tokens: int) 
         if size + max_tokens > context_tokens:
             return f"the letter's {one.kind} part (~{size} tokens) exceeds the context ({context_tokens})"
     return None
+
+
+def sections_read(answers: Sequence[Draft]) -> frozenset[str]:
+    """The determination's sections the answers fill: what the model was asked about."""
+    return frozenset(section for answer in answers for section in answer.reads)
 
 
 def assemble(answers: Sequence[Draft]) -> schemas.Determination:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,14 @@ def require_letter(relative: str) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing from the documents root {root}", pytrace=False)
     return path
+
+
+@functools.cache
+def summary_line(relative: str) -> str:
+    """A line of a letter's case summary, which only the request about its summary carries: a
+    scripted endpoint routes by it (in hybrid the header, with the case number, is not asked)."""
+    from extractor.llm.prompting import clean, parts
+    from extractor.reading import read_path
+
+    summary = clean(parts(read_path(require_letter(relative)).text).summary)
+    return [line for line in summary.splitlines() if len(line) > 40 and '"' not in line][3]

@@ -35,11 +35,11 @@ import pytest
 from extractor import ExtractionError, aextract, extract
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, prompt_version
-from extractor.llm.prompting import clean, parts, plan
+from extractor.llm.prompting import plan
 from extractor.pipeline import LLM_FAILED, llm_failed
 from extractor.reading import read_path
 from extractor.schemas import Record, Usage
-from tests.documents import require_letter
+from tests.documents import require_letter, summary_line
 from tests.fake_openai import (
     FakeOpenAI,
     Received,
@@ -389,8 +389,7 @@ def first_part(number: str) -> tuple[str, int]:
     """A line of the letter's case summary, which only its first request (the summary's: hybrid
     has the header from the rules) carries, and how many requests the letter is asked in."""
     text = read_path(require_letter(f"letters/{number}.pdf")).text
-    lines = [line for line in clean(parts(text).summary).splitlines() if len(line) > 40 and '"' not in line]
-    return lines[3], len(plan(text, ask_header=False))
+    return summary_line(f"letters/{number}.pdf"), len(plan(text, ask_header=False))
 
 
 def routed(faults: Mapping[str, Iterable[Step]]) -> dict[str, Iterable[Step]]:

@@ -20,7 +20,6 @@ quote both, so the markers are also offered to error lines, errors.jsonl and the
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -34,10 +33,9 @@ import pytest
 import yaml
 
 from evals.fixtures import FIXTURES_DIR
-from extractor.llm.prompting import clean, parts
 from extractor.pipeline import LLM_FAILED
 from extractor.reading import read_path
-from tests.documents import require_letter, shared_root
+from tests.documents import require_letter, shared_root, summary_line
 from tests.fake_openai import FakeOpenAI, Received, Step, invalid_against_schema, perfect, status
 
 FIXTURES = ["CM16-0219557", "CM16-0230548"]
@@ -223,16 +221,6 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
         ]
     )
     return Session(key, root, runs)
-
-
-@functools.cache
-def summary_line(letter: str) -> str:
-    """A line of ``letter``'s case summary: the request about the summary carries it (in hybrid,
-    the header, with the case number, is not asked: the rules read it)."""
-    text = read_path(require_letter(letter)).text
-    return next(
-        line for line in clean(parts(text).summary).splitlines()[3:] if len(line) > 40 and '"' not in line
-    )
 
 
 def echo_invalid(received: Received) -> Step:

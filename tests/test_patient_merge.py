@@ -18,6 +18,9 @@ SUMMARY = (
 DECISIONS = "IMR ISSUES, DECISIONS AND RATIONALES:\nMRI of the wrist: Upheld\n"
 LETTER = "INDEPENDENT MEDICAL REVIEW\nCase Number: CM99-0000001\n" + SUMMARY + DECISIONS
 
+ASKED = frozenset({"case", "reviewer", "patient", "items"})
+"""The model was asked about every section."""
+
 
 def _llm(patient: Patient, case: Case | None = None) -> Determination:
     item = Item(request="MRI of the wrist", decision=Decision.UPHELD)
@@ -39,7 +42,7 @@ def test_rules_diagnoses_and_mechanism_stand_and_a_disagreement_is_flagged() -> 
     llm = _llm(
         Patient(age=40, sex="female", diagnoses=["wrist sprain"], mechanism_of_injury="slipped on a wet ramp")
     )
-    merged, evidence, checks = merge(rules, llm, LETTER)
+    merged, evidence, checks = merge(rules, llm, LETTER, ASKED)
     assert merged.patient.diagnoses == ["wrist sprain", "elbow strain"]
     assert "determination.patient.diagnoses[1]" in evidence
     (diagnoses,) = _checks(checks, "patient.diagnoses")
@@ -53,7 +56,7 @@ def test_a_value_only_the_llm_found_for_a_field_the_rules_read_is_a_check_not_a_
     assert rules.determination.case.ur_denial_date is None
     guess = dt.date(2016, 3, 1)
     llm = _llm(Patient(age=40), Case(case_number="CM99-0000001", ur_denial_date=guess))
-    merged, _, checks = merge(rules, llm, LETTER)
+    merged, _, checks = merge(rules, llm, LETTER, ASKED)
     assert merged.case.ur_denial_date is None
     (check,) = _checks(checks, "case.ur_denial_date")
     assert (check.status, check.llm, check.review, check.note) == ("llm_only", "2016-03-01", True, KEPT_OUT)
@@ -63,7 +66,7 @@ def test_the_llm_fills_what_the_rules_could_not_read_and_says_so() -> None:
     letter = "INDEPENDENT MEDICAL REVIEW\nCase Number: CM99-0000001\n" + DECISIONS
     rules = extract_rules(letter)
     llm = _llm(Patient(diagnoses=["wrist sprain"]))
-    merged, _, checks = merge(rules, llm, letter)
+    merged, _, checks = merge(rules, llm, letter, ASKED)
     assert merged.patient.diagnoses == ["wrist sprain"]
     (check,) = _checks(checks, "patient.diagnoses")
     assert (check.status, check.review) == ("llm_only", True)

@@ -312,14 +312,20 @@ class Replay:
     def message(self, detail: str) -> str:
         return missing_message(self.fixture_id, self.model, self.prompt_version, self.stale() or detail)
 
+    def missed(self) -> MissingCassette | None:
+        """A :class:`MissingCassette` when a request since the last look had no recorded answer,
+        even one the caller survived (a hybrid extraction keeping its rules record)."""
+        unmatched, self.unmatched = self.unmatched, 0
+        return MissingCassette(self.message("a request is not in the cassette")) if unmatched else None
+
     def explain(self, error: BaseException) -> MissingCassette | None:
         """A :class:`MissingCassette` when ``error`` comes from a request the cassette lacks."""
-        unmatched, self.unmatched = self.unmatched, 0
+        missed = self.missed()
         if isinstance(error, MissingCassette):
             return error
-        if unmatched or find_cassette_miss(error) is not None:
+        if missed is None and find_cassette_miss(error) is not None:
             return MissingCassette(self.message("a request is not in the cassette"))
-        return None
+        return missed
 
     def set_metadata(self, **values: Any) -> None:
         """Store values (model, prompt_version) in the cassette when recording."""

@@ -36,7 +36,7 @@ from evals.scoring import (
     score_fixture,
 )
 from extractor.errors import describe
-from extractor.pipeline import extract
+from extractor.pipeline import extract, llm_failure
 from extractor.schemas import Backend, Category, Record
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ class BackendRun:
     model: str | None = None
     prompt_version: str | None = None
     seconds: float = 0.0
+    llm_failed: dict[str, str] = field(default_factory=dict)
+    """Letters whose hybrid record is the rules record alone: fixture id -> the failure's check note."""
     timestamp: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     @property
@@ -80,6 +82,11 @@ class BackendRun:
     @property
     def overall(self) -> FieldCount:
         return overall(self.fields)
+
+    @property
+    def citations(self) -> dict[str, FieldCount]:
+        """Guideline citations matched on source and pages, per guideline field (not in overall)."""
+        return aggregate(self.letters, "citations")
 
     @property
     def errors(self) -> list[LetterScore]:
@@ -173,11 +180,19 @@ def _score(
     config: LLMConfig | None = None,
     replay: cassettes.Replay | None = None,
 ) -> Record | None:
-    """Extract one letter with ``run.backend`` and score it; a failure is a letter of misses."""
+    """Extract one letter with ``run.backend`` and score it; a failure is a letter of misses.
+
+    Hybrid keeps the rules record when the LLM pass fails, as a batch does (the record a user
+    gets), and the run lists the letter so that the failure stays in sight.
+    """
     skip = NOT_EXTRACTED.get(run.backend, ())
     started = time.perf_counter()
     try:
-        record = extract(item.document, backend=cast(Backend, run.backend), llm_config=config)
+        record = extract(
+            item.document, backend=cast(Backend, run.backend), llm_config=config, on_llm_error="keep_rules"
+        )
+        if replay is not None and (missing := replay.missed()) is not None:
+            raise missing
     except Exception as error:  # every failure is a scored miss, never a crash of the eval
         if replay is not None:
             error = replay.explain(error) or error
@@ -188,6 +203,8 @@ def _score(
         return None
     finally:
         run.seconds += time.perf_counter() - started
+    if (failure := llm_failure(record)) is not None:
+        run.llm_failed[item.id] = failure
     run.letters.append(score_fixture(item.fixture, record.determination, skip=skip))
     return record
 
@@ -233,8 +250,10 @@ def backend_report(run: BackendRun) -> dict[str, Any]:
         "overall": total.as_dict(),
         "not_scored": sorted(NOT_EXTRACTED.get(run.backend, ())),
         "fields": {name: count.as_dict() for name, count in run.fields.items()},
+        "guideline_citations": {name: count.as_dict() for name, count in run.citations.items()},
         "category_confusion": confusion_report(run.confusion),
         "errors": {s.fixture_id: s.error for s in run.errors},
+        "llm_failed": dict(sorted(run.llm_failed.items())),
         "letters": {s.fixture_id: letter_report(s) for s in sorted(run.letters, key=lambda s: s.fixture_id)},
     }
 
@@ -395,6 +414,16 @@ SIDE_BY_SIDE_WIDTH = 140
 """Narrower than this, each backend gets a table of its own: a figure is never cut to fit."""
 
 
+def citations_line(run: BackendRun) -> str | None:
+    """Citations found by source and pages, per guideline field: recall and precision."""
+    parts = [
+        f"{name.removeprefix('items[].').removesuffix('_guidelines').replace('_', ' ')} "
+        f"{count.right}/{count.total} recall {_pct(count.recall)}, precision {_pct(count.precision)}"
+        for name, count in run.citations.items()
+    ]
+    return f"{run.backend}: guideline citations by source and pages: " + "; ".join(parts) if parts else None
+
+
 def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8, per_letter: int = 4) -> None:
     side_by_side = console.width >= SIDE_BY_SIDE_WIDTH
     for group in [runs] if side_by_side else [{name: run} for name, run in runs.items()]:
@@ -402,6 +431,9 @@ def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8,
     for run in runs.values():
         if run.confusion:
             console.print(confusion_table(run))
+    for run in runs.values():
+        if line := citations_line(run):
+            console.print(line, markup=False, soft_wrap=True)
     for run in runs.values():
         if run.model or run.prompt_version:
             console.print(f"{run.backend}: model {run.model}, prompt_version {run.prompt_version}")
@@ -412,6 +444,12 @@ def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8,
                 console.print(f"  {letter.fixture_id}: {letter.error}", markup=False, soft_wrap=True)
             if len(errors) > worst:
                 console.print(f"  … and {len(errors) - worst} more (see the report)")
+        if run.llm_failed:
+            console.print(
+                f"[bold]{run.backend}: {len(run.llm_failed)} letter(s) kept their rules record:[/bold]"
+            )
+            for fixture_id, failure in sorted(run.llm_failed.items())[:worst]:
+                console.print(f"  {fixture_id}: {failure}", markup=False, soft_wrap=True)
         ranked = sorted(
             (s for s in run.letters if s.misses and s.error is None), key=lambda s: (-s.wrong, s.fixture_id)
         )

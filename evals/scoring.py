@@ -15,6 +15,8 @@ Comparators (the table of extractor.fields, which the cross-check shares):
 - ``patient.diagnoses``: one unit per labelled diagnosis, fuzzy-matched one to one, with recall
   (matched / labelled) and precision (matched / predicted);
 - guidelines, per item: the lists of ``(source, pages)`` equal, titles fuzzy, sections as sets.
+  Beside that whole-list score, each labelled citation is a unit of its own, matched one to one
+  on source and pages (:func:`citation_count`): reported apart, never in the overall.
 
 Items are aligned on ``request`` with :func:`extractor.alignment.align`, so one missed or
 invented item does not shift every later one.  A missed item counts every labelled field of
@@ -23,6 +25,7 @@ it as wrong (recall drops); an invented item counts against precision only.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +40,7 @@ from extractor.fields import (
     labelled_keys,
     match_pairs,
     scorer,
+    source_pages,
 )
 from extractor.schemas import Case, Determination, Fixture, Guideline, Item, Patient, Reviewer
 
@@ -111,6 +115,8 @@ class LetterScore:
     error: str | None = None
     categories: list[tuple[str, str]] = field(default_factory=list)
     """(labelled, predicted) category of each aligned item whose category is labelled."""
+    citations: dict[str, FieldCount] = field(default_factory=dict)
+    """Per guideline field, its citations matched on source and pages (outside ``fields``)."""
 
     @property
     def right(self) -> int:
@@ -125,11 +131,12 @@ class LetterScore:
         return self.total - self.right
 
 
-def aggregate(letters: Iterable[LetterScore]) -> dict[str, FieldCount]:
-    """Per-field sums over letters, in :func:`field_order`."""
+def aggregate(letters: Iterable[LetterScore], part: str = "fields") -> dict[str, FieldCount]:
+    """Per-field sums over letters, in :func:`field_order` (``part="citations"``: the citation units)."""
     totals: dict[str, FieldCount] = {}
     for letter in letters:
-        for name, count in letter.fields.items():
+        counts: dict[str, FieldCount] = getattr(letter, part)
+        for name, count in counts.items():
             totals.setdefault(name, FieldCount()).add(count)
     order = {name: index for index, name in enumerate(field_order())}
     return dict(sorted(totals.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
@@ -160,6 +167,13 @@ def is_list_field(name: str) -> bool:
 # --------------------------------------------------------------------------- scoring
 
 
+def citation_count(expected: Sequence[Guideline], got: Sequence[Guideline]) -> FieldCount:
+    """Labelled citations matched one to one on (source, pages), in any order: recall over the
+    label's citations, precision over the predicted ones."""
+    matched = Counter(map(source_pages, expected)) & Counter(map(source_pages, got))
+    return FieldCount(right=sum(matched.values()), total=len(expected), predicted=len(got))
+
+
 def _json(value: Any) -> Any:
     """A JSON-able form of a value for reports (labels keep only their labelled keys)."""
     if isinstance(value, BaseModel):
@@ -181,6 +195,7 @@ class _Scorer:
     def __init__(self, skip: Collection[str]) -> None:
         self.skip = set(skip)
         self.fields: dict[str, FieldCount] = {}
+        self.citations: dict[str, FieldCount] = {}
         self.misses: list[Miss] = []
 
     def count(self, name: str, *, right: int, total: int, predicted: int | None = None) -> None:
@@ -238,6 +253,9 @@ class _Scorer:
             name = f"{ITEM_PREFIX}{key}"
             if name in self.skip:
                 continue
+            if key.endswith("_guidelines"):
+                units = citation_count(getattr(label, key), getattr(got, key) if got is not None else [])
+                self.citations.setdefault(name, FieldCount()).add(units)
             if got is None:
                 self.count(name, right=0, total=1, predicted=0)
                 continue
@@ -257,8 +275,9 @@ class _Scorer:
 
 def score_determination(
     label: Determination, predicted: Determination | None, skip: Collection[str] = ()
-) -> tuple[dict[str, FieldCount], list[Miss]]:
-    """Per-field counts and misses of one letter; ``predicted=None`` (no record) misses everything.
+) -> tuple[dict[str, FieldCount], list[Miss], dict[str, FieldCount]]:
+    """Per-field counts, misses and citation units of one letter; ``predicted=None`` (no record)
+    misses everything.
 
     ``skip`` names fields not to score at all (e.g. what a backend does not extract).
     """
@@ -271,7 +290,7 @@ def score_determination(
         scorer.items(label.items, predicted.items if predicted is not None else None)
     order = {name: index for index, name in enumerate(field_order())}
     fields = dict(sorted(scorer.fields.items(), key=lambda kv: order.get(kv[0], len(order))))
-    return fields, scorer.misses
+    return fields, scorer.misses, scorer.citations
 
 
 def score_fixture(
@@ -282,12 +301,17 @@ def score_fixture(
     error: str | None = None,
 ) -> LetterScore:
     """Score one letter; pass ``predicted=None`` and the ``error`` line when extraction failed."""
-    fields, misses = score_determination(fixture.determination, predicted, skip)
+    fields, misses, citations = score_determination(fixture.determination, predicted, skip)
     if predicted is None:
         misses = [Miss("document", "document", fixture.document.path, error or "no record", kind="error")]
     categories = category_pairs(fixture.determination, predicted)
     return LetterScore(
-        fixture.document.id, fields, misses, error=error if predicted is None else None, categories=categories
+        fixture.document.id,
+        fields,
+        misses,
+        error=error if predicted is None else None,
+        categories=categories,
+        citations=citations,
     )
 
 

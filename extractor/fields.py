@@ -143,8 +143,13 @@ def same_guidelines(expected: Sequence[Guideline], got: Sequence[Guideline]) -> 
     return guideline_difference(expected, got) is None
 
 
+def source_pages(guideline: Guideline) -> tuple[str | None, tuple[int, ...]]:
+    """What a citation is counted by: which body of guidance, which pages (titles are worded freely)."""
+    return (guideline.source.value if guideline.source else None, tuple(guideline.pages))
+
+
 def _sources_pages(guidelines: Sequence[Guideline]) -> list[tuple[str | None, tuple[int, ...]]]:
-    return sorted(((g.source.value if g.source else None, tuple(g.pages)) for g in guidelines), key=repr)
+    return sorted(map(source_pages, guidelines), key=repr)
 
 
 def same_sources_pages(a: Sequence[Guideline], b: Sequence[Guideline]) -> bool:

@@ -1,4 +1,5 @@
-"""Values as letters write them, in the record's forms: dates, USPS state codes, wrapped lines.
+"""Values as letters write them, in the record's forms: dates, USPS state codes, guideline
+pages, wrapped lines.
 
 Both passes read values through these: the rules pass from the letter, the LLM pass from the
 model's copy of it, so a date or a state is one value whichever pass found it.
@@ -109,3 +110,28 @@ def state_codes(text: str) -> list[tuple[str, Span]]:
         if code is not None:
             found.append((code, match.span()))
     return found
+
+
+_PAGES = re.compile(
+    r"[,;]?\s*\b(?:Page\(s\)|pages?|pgs?\.?|pp?\.?)\s*:?\s*"
+    r"(\d+(?:\s*[-\u2013]\s*\d+)?(?:\s*(?:,|and|&)\s*\d+(?:\s*[-\u2013]\s*\d+)?)*)",
+    re.I,
+)
+_NUMBER_OR_RANGE = re.compile(r"(\d+)(?:\s*[-\u2013]\s*(\d+))?")
+
+
+def page_numbers(text: str) -> list[int]:
+    """Every page cited, ranges expanded inclusively (``98-99`` -> ``[98, 99]``), in order."""
+    pages: list[int] = []
+    for match in _PAGES.finditer(text):
+        for number in _NUMBER_OR_RANGE.finditer(match.group(1)):
+            first = int(number.group(1))
+            last = int(number.group(2)) if number.group(2) else first
+            span = range(first, last + 1) if 0 <= last - first <= 200 else (first, last)
+            pages.extend(page for page in span if page > 0 and page not in pages)
+    return pages
+
+
+def without_pages(text: str) -> str:
+    """The text with its page references ("Page(s): 98-99", "p 301", "pp 12-13") taken out."""
+    return _PAGES.sub("", text)

@@ -18,7 +18,7 @@ from extractor import cli
 from extractor.llm.prompting import plan
 from extractor.reading import read_path
 from tests.documents import shared_root
-from tests.fake_openai import FakeOpenAI, completion, served
+from tests.fake_openai import FakeOpenAI, completion, invalid_against_schema, served
 
 RULES_FIELDS_MIN = 0.95
 
@@ -240,6 +240,40 @@ def test_record_then_replay_llm_and_hybrid_offline(
         assert after[backend]["prompt_version"] == before[backend]["prompt_version"] is not None
         assert after[backend]["model"] == "qwen2.5-coder-1.5b-instruct"
     assert "gave no record" not in capsys.readouterr().out
+
+
+def test_hybrid_whose_llm_pass_fails_is_scored_as_its_rules_record_and_listed(
+    documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The eval scores the record a user gets: hybrid keeps the rules record when every answer
+    fails validation, and the report names the letter and the failure instead of hiding it."""
+    no_llm_env(monkeypatch)
+    fixture = "CM16-0213037"
+    server = FakeOpenAI(default=invalid_against_schema()).start()
+    report = tmp_path / "report.json"
+    args = [
+        "--backend",
+        "hybrid",
+        "--documents",
+        str(documents),
+        "--cassettes",
+        str(tmp_path),
+        "--only",
+        fixture,
+    ]
+    try:
+        assert run_eval(*args, "--base-url", server.base_url, "--record", "--report", str(report)) == 0
+    finally:
+        server.stop()
+    runs = load(report)["backends"]
+    assert runs["llm"]["errors"][fixture].startswith("llm_invalid_output")
+    assert runs["hybrid"]["errors"] == {}
+    assert runs["hybrid"]["llm_failed"][fixture].startswith("LLM pass failed: llm_invalid_output")
+    assert runs["hybrid"]["fields"] == runs["rules"]["fields"]
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"hybrid: 1 letter(s) kept their rules record: {fixture}: LLM pass failed: llm_invalid_output" in out
+    )
 
 
 def test_hybrid_is_scored_beside_its_passes_and_judged_alone(

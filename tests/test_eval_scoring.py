@@ -52,7 +52,7 @@ def test_one_missed_item_in_the_middle_does_not_shift_later_items() -> None:
     guess = predicted(
         {"items": [item(r, "Upheld" if i % 2 else "Overturned") for i, r in enumerate(ITEMS) if i != 1]}
     )
-    fields, misses = score_determination(truth, guess)
+    fields, misses, _ = score_determination(truth, guess)
     assert counts(fields, "items") == (3, 4, 3)
     assert counts(fields, "items[].decision") == (3, 4, 3)  # items 2 and 3 still right
     assert counts(fields, "items[].request") == (3, 4, 3)
@@ -64,7 +64,7 @@ def test_one_missed_item_in_the_middle_does_not_shift_later_items() -> None:
 def test_an_invented_item_lowers_precision_not_recall() -> None:
     truth = label({"items": [item(ITEMS[0]), item(ITEMS[2])]})
     guess = predicted({"items": [item(ITEMS[0]), item("Gym membership for 6 months"), item(ITEMS[2])]})
-    fields, misses = score_determination(truth, guess)
+    fields, misses, _ = score_determination(truth, guess)
     assert counts(fields, "items") == (2, 2, 3)
     assert counts(fields, "items[].category") == (2, 2, 3)
     assert fields["items"].recall == 1.0
@@ -78,7 +78,7 @@ def test_an_invented_item_lowers_precision_not_recall() -> None:
 def test_matched_item_with_a_wrong_field_and_a_near_request() -> None:
     truth = label({"items": [item("MRI of the lumbar spine without contrast", "Upheld")]})
     guess = predicted({"items": [item("MRI of the lumbar spine w/o contrast", "Overturned")]})
-    fields, misses = score_determination(truth, guess)
+    fields, misses, _ = score_determination(truth, guess)
     assert counts(fields, "items[].request") == (1, 1, 1)  # fuzzy >= 0.9
     assert counts(fields, "items[].decision") == (0, 1, 1)
     assert [(m.where, m.expected, m.got) for m in misses] == [("items[0].decision", "Upheld", "Overturned")]
@@ -100,7 +100,7 @@ def test_unlabelled_keys_are_not_scored_and_null_is_a_label() -> None:
             "items": [{"request": "Norco", "decision": "Upheld", "category": "medication", "rationale": "x"}],
         }
     )
-    fields, misses = score_determination(truth, guess)
+    fields, misses, _ = score_determination(truth, guess)
     assert set(fields) == {
         "case.case_number",
         "case.date_of_injury",
@@ -120,7 +120,7 @@ def test_unlabelled_keys_are_not_scored_and_null_is_a_label() -> None:
 def test_dates_are_exact() -> None:
     truth = label({"case": {"decision_date": "2016-12-09", "date_assigned": "2016-11-09"}})
     guess = predicted({"case": {"decision_date": "2016-12-08", "date_assigned": "2016-11-09"}})
-    fields, misses = score_determination(truth, guess)
+    fields, misses, _ = score_determination(truth, guess)
     assert counts(fields, "case.decision_date")[:2] == (0, 1)
     assert counts(fields, "case.date_assigned")[:2] == (1, 1)
     assert [(m.expected, m.got) for m in misses] == [("2016-12-09", "2016-12-08")]
@@ -145,7 +145,7 @@ def test_reviewer_comparators() -> None:
             }
         }
     )
-    fields, _ = score_determination(truth, guess)
+    fields, _, _ = score_determination(truth, guess)
     assert counts(fields, "reviewer.licensure_states")[:2] == (0, 1)  # order matters
     assert counts(fields, "reviewer.specialties")[:2] == (1, 1)
     assert counts(fields, "reviewer.subspecialties")[:2] == (1, 1)
@@ -160,7 +160,7 @@ def test_diagnoses_recall_and_precision() -> None:
     guess = predicted(
         {"patient": {"diagnoses": ["Right shoulder contusion.", "scapulothoracic syndrome", "anxiety"]}}
     )
-    fields, misses = score_determination(truth, guess)
+    fields, misses, _ = score_determination(truth, guess)
     count = fields["patient.diagnoses"]
     assert (count.right, count.total, count.predicted) == (2, 3, 3)
     assert count.recall == pytest.approx(2 / 3)
@@ -208,12 +208,32 @@ def test_guidelines() -> None:
 def test_guidelines_inside_items() -> None:
     truth = label({"items": [item("Norco", reviewer_guidelines=[MTUS_CP])]})
     guess = predicted({"items": [item("Norco", reviewer_guidelines=[{**MTUS_CP, "pages": [78]}])]})
-    fields, misses = score_determination(truth, guess)
+    fields, misses, _ = score_determination(truth, guess)
     assert counts(fields, "items[].reviewer_guidelines") == (0, 1, 1)
     assert "items[].claims_administrator_guidelines" not in fields  # not labelled
     (miss,) = misses
     assert miss.where == "items[0].reviewer_guidelines (pages differ)"
     assert miss.expected[0]["pages"] == [78, 79]
+
+
+def test_citations_are_counted_on_source_and_pages_apart_from_the_whole_list() -> None:
+    """A citation whose title or sections are worded otherwise still counts by source and pages;
+    a missing or invented one costs recall or precision; none of it enters ``fields``."""
+    odg = {"source": "ODG", "title": "ODG Low Back", "sections": [], "pages": []}
+    truth = label({"items": [item("Norco", reviewer_guidelines=[MTUS_CP, odg])]})
+    worded = {**MTUS_CP, "title": "Chronic pain guidelines", "sections": ["Opioids"]}
+    guess = predicted({"items": [item("Norco", reviewer_guidelines=[odg, worded, {**odg, "pages": [3]}])]})
+    fields, _, citations = score_determination(truth, guess)
+    assert counts(fields, "items[].reviewer_guidelines") == (0, 1, 1)  # the whole list differs
+    assert counts(citations, "items[].reviewer_guidelines") == (2, 2, 3)  # both found, one invented
+    assert set(citations) == {"items[].reviewer_guidelines"}  # only labelled lists
+    missed = score_fixture(
+        Fixture.model_validate(
+            {"document": {"id": "x", "path": "x.pdf"}, "determination": truth.model_dump()}
+        ),
+        None,
+    )
+    assert counts(missed.citations, "items[].reviewer_guidelines") == (0, 2, 0)
 
 
 def test_a_document_error_misses_everything() -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from extractor import extract
+from extractor.normalize import page_numbers
 from extractor.rules import extract_rules
 from extractor.rules.guidelines import (
     UNKNOWN_SECTION,
     doubtful_split,
     known_sections,
     named_sections,
-    page_numbers,
     parse_guidelines,
     split_sections,
 )

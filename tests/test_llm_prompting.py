@@ -156,6 +156,29 @@ def test_dates_are_read_as_the_letter_writes_them() -> None:
     assert CaseDraft(date_of_injury=" ").to_case().date_of_injury is None
 
 
+def test_an_item_answer_keeps_its_pages_out_of_titles_and_drops_a_page_0() -> None:
+    """Pages a small model writes into a title move to ``pages``; a page 0 ("no page") is dropped
+    instead of failing the whole answer; pages the model listed win over the title's."""
+    listed = {"source": "MTUS", "title": "Knee Complaints 2004, p 12", "pages": [0, 13]}
+    written = {
+        "source": "MTUS",
+        "title": "Chronic Pain Treatment Guidelines Physical Medicine Page(s): 98-99.",
+    }
+    item = ItemDraft.model_validate(
+        {
+            "request": "PT",
+            "decision": "Upheld",
+            "claims_administrator_guidelines": [written],
+            "reviewer_guidelines": [listed],
+        }
+    ).to_item()
+    (ca,), (reviewer,) = item.claims_administrator_guidelines, item.reviewer_guidelines
+    assert (ca.title, ca.pages) == ("Chronic Pain Treatment Guidelines Physical Medicine", [98, 99])
+    assert (reviewer.title, reviewer.pages) == ("Knee Complaints 2004", [13])
+    with pytest.raises(ValidationError, match="greater than 0"):  # the record itself still refuses one
+        schemas.Guideline(pages=[0])
+
+
 def test_a_date_that_cannot_be_read_is_re_asked() -> None:
     with pytest.raises(ValidationError, match="date_of_injury is not a date as the letter writes it"):
         HeaderDraft.model_validate({"case": {"date_of_injury": "last spring"}})

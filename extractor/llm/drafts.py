@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from extractor import schemas
-from extractor.normalize import parse_date, state_codes
+from extractor.normalize import page_numbers, parse_date, state_codes, without_pages
 
 _LEADING_KEYS = ("request", "decision")
+_CITATION_LISTS = ("claims_administrator_guidelines", "reviewer_guidelines")
 
 
 class _Draft(BaseModel):
@@ -131,11 +132,37 @@ class PatientDraft(_Draft, schemas.Patient):
         return schemas.Patient.model_validate(self.model_dump())
 
 
+def tidy_citation(citation: Any) -> Any:
+    """A model's citation with its pages where the schema keeps them: a page reference written
+    into the title moves to ``pages`` (when those are empty), and a page 0, which a small model
+    writes for "no page", is dropped rather than failing the whole answer."""
+    if not isinstance(citation, dict):
+        return citation
+    tidy = dict(citation)
+    pages = tidy.get("pages")
+    if isinstance(pages, list):
+        tidy["pages"] = pages = [p for p in pages if not (type(p) is int and p < 1)]
+    title = tidy.get("title")
+    if isinstance(title, str) and (in_title := page_numbers(title)):
+        tidy["title"] = without_pages(title).strip(" ,;.") or None
+        if not pages:
+            tidy["pages"] = in_title
+    return tidy
+
+
 class ItemDraft(_Draft, schemas.Item):
     """One disputed item and the reviewer's decision on it, from its block."""
 
     model_config = ConfigDict(title="Item")
     reads = ("items",)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tidy_citations(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        lists = {key: data[key] for key in _CITATION_LISTS if isinstance(data.get(key), list)}
+        return data | {key: [tidy_citation(c) for c in citations] for key, citations in lists.items()}
 
     # Not asked of the model: the rules pass reads these from the letter (depends_on needs the
     # other items, the rationale is long to write and is quoted from the letter anyway).

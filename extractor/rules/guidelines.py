@@ -12,18 +12,13 @@ import re
 import tomllib
 from importlib.resources import files
 
+from extractor.normalize import page_numbers, without_pages
 from extractor.schemas import Guideline, GuidelineSource
 
 NO_CITATION = re.compile(r"did\s+not\s+cite\s+any\s+(?:medical\s+)?evidence", re.I)
 _BASED_ON = re.compile(r"Decision\s+based\s+on\s+", re.I)
 _NON_MTUS = re.compile(r"^Non-?\s?MTUS\s+(?:Citations?:?\s+)?", re.I)
 _MTUS = re.compile(r"^(?:CA\s+|California\s+)?MTUS\b[\s:,-]*", re.I)
-_PAGES = re.compile(
-    r"[,;]?\s*\b(?:Page\(s\)|pages?|pgs?\.?|pp?\.?)\s*:?\s*"
-    r"(\d+(?:\s*[-\u2013]\s*\d+)?(?:\s*(?:,|and|&)\s*\d+(?:\s*[-\u2013]\s*\d+)?)*)",
-    re.I,
-)
-_NUMBER_OR_RANGE = re.compile(r"(\d+)(?:\s*[-\u2013]\s*(\d+))?")
 _YEAR = r"\b(?:19|20)\d{2}\b"
 _TITLE_WITH_YEAR = re.compile(rf"(.+?{_YEAR}(?:\s+Guidelines)?)", re.S)
 _NEXT_TITLE = re.compile(rf",?\s+and\s+(?=[A-Z][A-Za-z ,&/'()-]*?{_YEAR})")
@@ -33,18 +28,6 @@ _SOURCES = (
     (GuidelineSource.ODG, re.compile(r"Official\s+Disability\s+Guidelines|\bODG\b", re.I)),
     (GuidelineSource.ACOEM, re.compile(r"\bACOEM\b", re.I)),
 )
-
-
-def page_numbers(text: str) -> list[int]:
-    """Every page cited, ranges expanded inclusively (``98-99`` -> ``[98, 99]``), in order."""
-    pages: list[int] = []
-    for match in _PAGES.finditer(text):
-        for number in _NUMBER_OR_RANGE.finditer(match.group(1)):
-            first = int(number.group(1))
-            last = int(number.group(2)) if number.group(2) else first
-            span = range(first, last + 1) if 0 <= last - first <= 200 else (first, last)
-            pages.extend(page for page in span if page > 0 and page not in pages)
-    return pages
 
 
 def split_outside_parentheses(text: str) -> list[str]:
@@ -152,14 +135,10 @@ def _mtus_entries(body: str) -> list[Guideline]:
     return entries
 
 
-def _strip_pages(text: str) -> str:
-    return _PAGES.sub("", text)
-
-
 def parse_citation(body: str) -> list[Guideline]:
     """One "Decision based on ..." sentence (without those words) to its guideline entries."""
     pages = page_numbers(body)
-    text = _strip_pages(body)
+    text = without_pages(body)
     mtus = _MTUS.match(text)
     if mtus:
         entries = _mtus_entries(text[mtus.end() :])

@@ -8,12 +8,14 @@ sent, so the tests see exactly what went over HTTP: re-asks, transport retries, 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from extractor import schemas
 from extractor.errors import (
@@ -30,10 +32,12 @@ from extractor.llm import (
     LLMConfig,
     LLMResult,
     aextract_with_llm,
+    client,
     extract_with_llm,
     make_client,
     prompt_version,
 )
+from extractor.llm.drafts import ItemDraft
 from tests.fake_openai import FakeOpenAI, Step, completion, delay, perfect, respond, status
 
 KEY = "sk-test-key-never-shown"
@@ -319,3 +323,32 @@ def test_a_server_on_this_machine_is_asked_one_part_at_a_time() -> None:
         asyncio.run(aextract_with_llm(LETTER, config, slots=asyncio.Semaphore(8)))
     assert (fake.count(), fake.peak_in_flight) == (REQUESTS, 1)
     assert LLMConfig(base_url="https://llm.example.com/v1").parallel_calls
+
+
+def test_instructor_checks_a_response_model_for_async_validators_once_and_still_refuses_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check instructor runs on every create() runs once per class: a model it passed is not
+    walked again, and a model with an instructor async validator is refused every time."""
+    module = importlib.import_module("instructor.v2.validation.async_validators")
+    walked: list[Any] = []
+    original = module.reject_async_validators.__wrapped__
+    monkeypatch.setattr(
+        module, "reject_async_validators", lambda model: (walked.append(model), original(model))
+    )
+    client._reject_async_validators_once()
+    for _ in range(3):
+        module.reject_async_validators(ItemDraft)
+    assert walked == [ItemDraft]
+
+    class Checked(BaseModel):
+        name: str
+
+        def _check(self) -> None: ...
+
+        setattr(_check, module.ASYNC_VALIDATOR_KEY, True)
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="async validators are not supported"):
+            module.reject_async_validators(Checked)
+    assert walked == [ItemDraft, Checked, Checked]

@@ -60,6 +60,13 @@ MECHANISMS = [
     ("Mechanism of injury: lifting a compressor onto a cart.", "lifting a compressor onto a cart"),
     ("The reported mechanism of injury involved pulling a pallet jack.", "pulling a pallet jack"),
     ("MOI was described as being struck by a falling crate.", "being struck by a falling crate"),
+    ("The mechanism of injury was repetitive lifting of boxes; pain is constant and aching.",
+     "repetitive lifting of boxes"),
+    # a statement that opens on what the worker felt: what he was doing is the mechanism
+    ("The mechanism of injury occurred when she felt a sudden, stabbing pain in her low back while"
+     " lifting a resident.", "lifting a resident"),
+    ("Mechanism of injury: he noticed tingling in both hands after typing reports for months.",
+     "typing reports for months"),
     ("The mechanism of injury was a lumbar sprain from pushing a laundry cart.", "pushing a laundry cart"),
     ("The mechanism of injuries resulted from repetitive stocking of shelves.",
      "repetitive stocking of shelves"),
@@ -141,6 +148,14 @@ def test_mechanism_as_a_short_phrase(sentence: str, expected: str | None) -> Non
     if got is not None:
         (start, end), *_ = evidence.fields()["determination.patient.mechanism_of_injury"]
         assert text[start:end] == got
+
+
+def test_a_stated_mechanism_that_is_only_what_the_worker_felt_is_not_read() -> None:
+    text, summary = _summary("The mechanism of injury was that he felt a pop in his knee. He limps.")
+    got, reading = extract_mechanism(text, summary, Evidence())
+    assert got is None
+    assert not reading.read
+    assert reading.note == "not read: the mechanism stated is what the worker felt"
 
 
 def test_a_diagnosis_in_an_unread_wording_is_not_read_not_empty() -> None:

@@ -265,8 +265,12 @@ _DIAGNOSIS_FIRST = re.compile(
     r"(?:from|due\s+to|secondary\s+to|after|following|as\s+a\s+result\s+of)\s+",
     re.I,
 )
+# A statement that opens on what the worker felt ("occurred when he felt a sharp pain in the
+# neck while getting out of a truck"): the mechanism is what he was doing, later in the sentence.
+_FELT_FIRST = re.compile(rf"{_SUBJECT}?(?:felt|noticed|heard|experienced)\b", re.I)
+_DOING = re.compile(rf"\b(?:while|when|after|as)\s+{_SUBJECT}?(?:(?:was|were)\s+)?(?=\w+ing\b)", re.I)
 _MECHANISM_STOP = re.compile(
-    rf",|\s+(?:and|when|as)\s+{_SUBJECT}?(?:landed|injured|hurt|sustained|suffered|developed|felt|noticed"
+    rf"[,;]|\s+(?:and|when|as)\s+{_SUBJECT}?(?:landed|injured|hurt|sustained|suffered|developed|felt|noticed"
     r"|heard|noted|reported|was\s+seen)\b"
     r"|\s+while\s+(?:working|driving|employed|on\s+duty|at\s+work|performing)\b"
     rf"|\s+(?:on|in)\s+(?:or\s+about\s+)?(?:\d|{_MONTH})"
@@ -303,6 +307,16 @@ def _clauses(text: str, start: int, end: int) -> list[Span]:
     return sorted([*phrases, *(m.span() for m in _CUMULATIVE.finditer(text, start, end))])
 
 
+def _doing_after_feeling(text: str, start: int, end: int) -> int | None:
+    """Where the stated mechanism starts: at ``start``, or, when it opens on what the worker
+    felt, at what he was doing in the same sentence (None when the sentence does not say)."""
+    if not _FELT_FIRST.match(text, start, end):
+        return start
+    sentence = _SENTENCE_END.search(text, start, end)
+    doing = _DOING.search(text, start, sentence.start() if sentence else end)
+    return doing.end() if doing else None
+
+
 def extract_mechanism(text: str, summary: Span, evidence: Evidence) -> tuple[str | None, Reading]:
     """How the injury happened, as a short phrase, from the summary's first statement of it."""
     start, end = summary
@@ -310,7 +324,10 @@ def extract_mechanism(text: str, summary: Span, evidence: Evidence) -> tuple[str
     if stated is not None:
         if stated.group("none") or _MECHANISM_UNKNOWN.match(text, stated.end(), end):
             return None, Reading(True)
-        span: Span | None = _phrase(text, stated.end(), end)
+        at = _doing_after_feeling(text, stated.end(), end)
+        if at is None:
+            return None, Reading(False, "not read: the mechanism stated is what the worker felt")
+        span: Span | None = _phrase(text, at, end)
     else:
         span = next(iter(_clauses(text, start, end)), None)
     if span is None:

@@ -344,6 +344,7 @@ def use_fixture_cassette(
     record: RecordMode = "none",
     root: Path | None = None,
     mode: str | None = None,
+    drop_unused: bool = False,
 ) -> Iterator[Replay]:
     """Replay (``record="none"``) or record one fixture's LLM calls.
 
@@ -352,7 +353,10 @@ def use_fixture_cassette(
     given), or lacks a request the code sends
     now (an error escaping the block; inside it, :meth:`Replay.explain` turns a caught error
     into one).  ``record="new_episodes"`` calls the endpoint only for requests not yet in the
-    cassette; ``record="all"`` starts the cassette afresh.
+    cassette; ``record="all"`` starts the cassette afresh.  ``drop_unused`` (when recording)
+    saves only the interactions this run replayed or recorded: answers to requests that a
+    changed prompt no longer sends are not kept.  Only a run that sends every request of the
+    fixture may drop (one with the llm backend: hybrid skips the header the rules read).
     """
     path = cassette_path(fixture_id, model, root)
     if record == "none" and not path.exists():
@@ -362,7 +366,7 @@ def use_fixture_cassette(
     vcr_mode: RecordMode = "none" if record == "none" else "new_episodes"
     recorder = make_vcr(vcr_mode, path.parent)
     with contextlib.ExitStack() as stack:
-        cassette = _open(stack, recorder, path)
+        cassette = _open(stack, recorder, path, drop_unused=drop_unused and record != "none")
         if record == "none" and not cassette.data:  # vcrpy reads a file it cannot decode as empty
             raise _damaged(path, "it holds no recorded answer")
         replay = Replay(cassette, fixture_id, model, prompt_version, mode)
@@ -382,10 +386,11 @@ def use_fixture_cassette(
             raise missing from error
 
 
-def _open(stack: contextlib.ExitStack, recorder: vcr.VCR, path: Path) -> Any:
+def _open(stack: contextlib.ExitStack, recorder: vcr.VCR, path: Path, *, drop_unused: bool) -> Any:
     """vcrpy's cassette for ``path``, or a :class:`DamagedCassette` naming the file."""
+    options = {"allow_playback_repeats": True, "drop_unused_requests": drop_unused}
     try:
-        return stack.enter_context(recorder.use_cassette(path.name, allow_playback_repeats=True))
+        return stack.enter_context(recorder.use_cassette(path.name, **options))
     except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise _damaged(path, f"not a cassette: {type(error).__name__}") from None
 

@@ -155,7 +155,13 @@ def _run_llm_backends(
     try:
         mode = mode_name(config)
         with cassettes.use_fixture_cassette(
-            item.id, model=model, prompt_version=prompt_version, record=record, root=cassette_dir, mode=mode
+            item.id,
+            model=model,
+            prompt_version=prompt_version,
+            record=record,
+            root=cassette_dir,
+            mode=mode,
+            drop_unused="llm" in backends,
         ) as replay:
             for backend in backends:
                 run = runs[backend]

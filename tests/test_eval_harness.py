@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from rich.console import Console
 
 from evals import cassettes
@@ -240,6 +241,39 @@ def test_record_then_replay_llm_and_hybrid_offline(
         assert after[backend]["prompt_version"] == before[backend]["prompt_version"] is not None
         assert after[backend]["model"] == "qwen2.5-coder-1.5b-instruct"
     assert "gave no record" not in capsys.readouterr().out
+
+
+def test_re_recording_keeps_the_answers_still_asked_and_drops_the_stale_ones(
+    documents: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a prompt change, ``--record`` asks only what is new and saves only what this run
+    used (it always runs the llm backend, which sends every request of the letter)."""
+    no_llm_env(monkeypatch)
+    fixture = "CM16-0213037"
+    label = load(FIXTURES_DIR / f"{fixture}.json")["determination"]
+    server = FakeOpenAI(default=completion(served(label))).start()
+    common = ["--documents", str(documents), "--cassettes", str(tmp_path), "--only", fixture]
+    record = [*common, "--base-url", server.base_url, "--record"]
+    cassette = cassettes.cassette_path(fixture, "qwen2.5-coder-1.5b-instruct", tmp_path)
+
+    def with_a_stale_answer() -> int:
+        data = yaml.safe_load(cassette.read_text())
+        stale = json.loads(json.dumps(data["interactions"][0]))
+        stale["request"]["body"] = json.dumps({"sha256": "0" * 64})
+        data["interactions"].append(stale)
+        cassette.write_text(yaml.safe_dump(data))
+        return len(data["interactions"])
+
+    try:
+        assert run_eval("--backend", "llm,hybrid", *record) == 0
+        asked = len(server.requests)
+        count = with_a_stale_answer()
+        assert run_eval("--backend", "hybrid", *record) == 0
+    finally:
+        server.stop()
+    assert len(server.requests) == asked  # nothing asked twice
+    assert len(yaml.safe_load(cassette.read_text())["interactions"]) == count - 1
+    assert run_eval("--backend", "llm,hybrid", *common) == 0  # and it still replays
 
 
 def test_hybrid_whose_llm_pass_fails_is_scored_as_its_rules_record_and_listed(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from extractor.regions import regions_in
 from extractor.rules import extract_rules
-from extractor.rules.regions import regions_in
 from extractor.schemas import Region
 
-_VOCABULARY = Path(__file__).resolve().parents[1] / "extractor" / "rules" / "regions.toml"
+_VOCABULARY = Path(__file__).resolve().parents[1] / "extractor" / "regions.toml"
 
 CASES = [
     ("MRI of the left knee without contrast", [("knee", "left")]),

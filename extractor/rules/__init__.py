@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from extractor.fields import path
 from extractor.layout import Sections, split_sections
+from extractor.regions import regions_in
 from extractor.rules.case import extract_case
 from extractor.rules.clinical import extract_diagnoses, extract_mechanism
 from extractor.rules.evidence import Evidence, Spans, record_evidence
 from extractor.rules.items import determined_items, doubtful_sections, extract_items
 from extractor.rules.patient import extract_age_sex, extract_injury_date
-from extractor.rules.regions import regions_in
 from extractor.rules.reviewer import extract_reviewer
 from extractor.schemas import Check, Determination, Patient
 

@@ -11,10 +11,10 @@ import re
 from extractor.fields import path
 from extractor.layout import PARTIAL, determined_sentences, item_blocks
 from extractor.normalize import one_line
+from extractor.regions import regions_in, request_place
 from extractor.rules.categories import cited, classify
 from extractor.rules.evidence import Evidence
 from extractor.rules.guidelines import UNKNOWN_SECTION, doubtful_split, parse_guidelines
-from extractor.rules.regions import regions_in, request_place
 from extractor.rules.services import dependencies, service_date
 from extractor.schemas import BodyRegion, Decision, Guideline, Item, Span
 

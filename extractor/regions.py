@@ -1,5 +1,9 @@
 """Body regions a case summary or a request names, in the contract's fixed vocabulary.
 
+Both passes read regions through this, as they read dates through :mod:`extractor.normalize`:
+the rules pass from the letter, the LLM pass from the diagnoses the model copied, so a region
+is one value whichever pass found its words.
+
 The words are data (regions.toml). A region takes the side written before it ("left knee",
 "bilateral shoulders") and a side carries over a list joined by "and" or commas ("right wrist
 and hand"); regions that have no side (the spine, the head, the psyche) never take one. Each
@@ -43,7 +47,7 @@ class _Vocabulary:
 
 @functools.cache
 def _vocabulary() -> _Vocabulary:
-    data = tomllib.loads(files("extractor.rules").joinpath("regions.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads(files("extractor").joinpath("regions.toml").read_text(encoding="utf-8"))
     terms: list[tuple[str, Region, Side | None]] = [
         (term, Region(region), None) for region, words in data["terms"].items() for term in words
     ]

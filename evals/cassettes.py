@@ -263,6 +263,9 @@ def dummy_api_key() -> Iterator[None]:
             del os.environ["OPENAI_API_KEY"]
 
 
+_NOT_RECORDED = "a request is not in the cassette"
+
+
 class Replay:
     """The open cassette of one fixture: explains failures and records metadata."""
 
@@ -316,7 +319,7 @@ class Replay:
         """A :class:`MissingCassette` when a request since the last look had no recorded answer,
         even one the caller survived (a hybrid extraction keeping its rules record)."""
         unmatched, self.unmatched = self.unmatched, 0
-        return MissingCassette(self.message("a request is not in the cassette")) if unmatched else None
+        return MissingCassette(self.message(_NOT_RECORDED)) if unmatched else None
 
     def explain(self, error: BaseException) -> MissingCassette | None:
         """A :class:`MissingCassette` when ``error`` comes from a request the cassette lacks."""
@@ -324,7 +327,7 @@ class Replay:
         if isinstance(error, MissingCassette):
             return error
         if missed is None and find_cassette_miss(error) is not None:
-            return MissingCassette(self.message("a request is not in the cassette"))
+            return MissingCassette(self.message(_NOT_RECORDED))
         return missed
 
     def set_metadata(self, **values: Any) -> None:

@@ -77,7 +77,7 @@ class BackendRun:
 
     @property
     def fields(self) -> dict[str, FieldCount]:
-        return aggregate(self.letters)
+        return aggregate(letter.fields for letter in self.letters)
 
     @property
     def overall(self) -> FieldCount:
@@ -86,7 +86,7 @@ class BackendRun:
     @property
     def citations(self) -> dict[str, FieldCount]:
         """Guideline citations matched on source and pages, per guideline field (not in overall)."""
-        return aggregate(self.letters, "citations")
+        return aggregate(letter.citations for letter in self.letters)
 
     @property
     def errors(self) -> list[LetterScore]:

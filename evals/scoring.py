@@ -131,11 +131,11 @@ class LetterScore:
         return self.total - self.right
 
 
-def aggregate(letters: Iterable[LetterScore], part: str = "fields") -> dict[str, FieldCount]:
-    """Per-field sums over letters, in :func:`field_order` (``part="citations"``: the citation units)."""
+def aggregate(per_letter: Iterable[Mapping[str, FieldCount]]) -> dict[str, FieldCount]:
+    """Per-field sums of each letter's counts (its ``fields`` or its ``citations``), in
+    :func:`field_order`."""
     totals: dict[str, FieldCount] = {}
-    for letter in letters:
-        counts: dict[str, FieldCount] = getattr(letter, part)
+    for counts in per_letter:
         for name, count in counts.items():
             totals.setdefault(name, FieldCount()).add(count)
     order = {name: index for index, name in enumerate(field_order())}

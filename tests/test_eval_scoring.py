@@ -261,7 +261,7 @@ def test_skip_and_aggregate() -> None:
     first = score_fixture(fixture, guess, skip={"patient.diagnoses", "patient.mechanism_of_injury"})
     assert set(first.fields) == {"patient.age"}
     second = score_fixture(fixture, predicted({"patient": {"age": 4}}))
-    totals = aggregate([first, second, LetterScore("empty")])
+    totals = aggregate(letter.fields for letter in [first, second, LetterScore("empty")])
     assert list(totals) == ["patient.age", "patient.diagnoses", "patient.mechanism_of_injury"]
     assert counts(totals, "patient.age")[:2] == (1, 2)
     assert overall(totals).accuracy == pytest.approx(2 / 4)  # age 1/2, diagnoses 0/1, mechanism 1/1

@@ -10,19 +10,20 @@ from pathlib import Path
 import pytest
 
 from extractor import extract
-from extractor.normalize import page_numbers
-from extractor.rules import extract_rules
-from extractor.rules.guidelines import (
+from extractor.citations import (
     UNKNOWN_SECTION,
+    canonical,
     doubtful_split,
     known_sections,
     named_sections,
-    parse_guidelines,
     split_sections,
 )
-from extractor.schemas import Guideline
+from extractor.normalize import page_numbers
+from extractor.rules import extract_rules
+from extractor.rules.guidelines import parse_guidelines
+from extractor.schemas import Guideline, GuidelineSource
 
-_VOCABULARY = Path(__file__).resolve().parents[1] / "extractor" / "rules" / "mtus_sections.toml"
+_VOCABULARY = Path(__file__).resolve().parents[1] / "extractor" / "mtus_sections.toml"
 
 
 @pytest.mark.parametrize(
@@ -124,3 +125,37 @@ def test_the_names_without_a_comma_hold_none_outside_parentheses() -> None:
     bare = [re.sub(r"\([^)]*\)", "", name) for name in data["without_comma"]]
     assert not [name for name in bare if "," in name]
     assert len(named_sections()) == len(data["names"]) + len(data["without_comma"])
+
+
+def _mtus(title: str, sections: list[str] | None = None, pages: list[int] | None = None) -> Guideline:
+    return Guideline(source=GuidelineSource.MTUS, title=title, sections=sections or [], pages=pages or [])
+
+
+def test_a_model_citation_with_its_sections_in_the_title_is_read_into_entries() -> None:
+    """What the model copied whole ("Title, Section(s): ..., and Title2") takes the form the
+    grammar gives the same words in the letter: two entries, each with its own sections."""
+    two = "Knee Complaints 2004, Section(s): Summary, and Elbow Disorders 2007, Section(s): Summary."
+    assert canonical([_mtus(two, ["Summary"], [343])]) == [
+        _mtus("Knee Complaints 2004", ["Summary"]),
+        _mtus("Elbow Disorders 2007", ["Summary"], [343]),
+    ]
+    one = _mtus("Chronic Pain Medical Treatment 2016, Section(s): Opioids, criteria for use.")
+    assert canonical([one]) == [_mtus("Chronic Pain Medical Treatment 2016", ["Opioids, criteria for use"])]
+    assert canonical([one]) == parse_guidelines(f"Decision based on MTUS {one.title}")
+
+
+def test_a_model_section_list_is_divided_as_the_letter_divides_it() -> None:
+    cut = _mtus("Chronic Pain Medical Treatment 2016", ["Opioids", "criteria for use", "Office visits"])
+    joined = _mtus("Chronic Pain Medical Treatment 2016", ["Muscle relaxants, Office visits"])
+    assert canonical([cut])[0].sections == ["Opioids, criteria for use", "Office visits"]
+    assert canonical([joined])[0].sections == ["Muscle relaxants", "Office visits"]
+
+
+def test_a_model_section_that_only_repeats_its_title_goes_and_only_the_mtus_has_sections() -> None:
+    topic = _mtus("Chronic Pain Treatment Guidelines Aquatic therapy.", ["aquatic  therapy"], [22])
+    assert canonical([topic]) == [_mtus("Chronic Pain Treatment Guidelines Aquatic therapy", [], [22])]
+    odg = Guideline(source=GuidelineSource.ODG, title="ODG, Knee and Leg, MRI", sections=["Special Studies"])
+    assert canonical([odg]) == [odg.model_copy(update={"sections": []})]
+    assert parse_guidelines(f"Decision based on Non-MTUS Citation {odg.title}")[0].sections == []
+    none_cited = Guideline()
+    assert canonical([none_cited]) == [none_cited]

@@ -179,6 +179,56 @@ def test_an_item_answer_keeps_its_pages_out_of_titles_and_drops_a_page_0() -> No
         schemas.Guideline(pages=[0])
 
 
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("industrial injury", None),
+        ("an industrial injury on 10/13/2016", None),
+        ("Industrial injury of October 13, 2016.", None),
+        ("industrial-work injury", None),
+        ("a work-related injury", None),
+        ("lifting a box", "lifting a box"),
+        ("an industrial injury when he fell", "an industrial injury when he fell"),
+    ],
+)
+def test_industrial_injury_is_not_a_mechanism(written: str, kept: str | None) -> None:
+    """Every injury these letters concern is an industrial one: the words say nothing of how."""
+    assert PatientDraft(mechanism_of_injury=written).to_patient().mechanism_of_injury == kept
+
+
+def test_a_patient_answer_is_divided_and_its_regions_follow_the_divided_diagnoses() -> None:
+    answer = PatientDraft(diagnoses=["left knee strain", "initial encounter", "neck", "shoulder pain"])
+    patient = answer.to_patient()
+    assert patient.diagnoses == ["left knee strain, initial encounter", "neck, shoulder pain"]
+    assert [(r.region, r.side) for r in patient.body_regions] == [
+        ("knee", "left"),
+        ("cervical_spine", None),
+        ("shoulder", None),
+    ]
+
+
+def test_an_item_answer_takes_its_request_regions_and_the_citation_grammar() -> None:
+    """The regions are those the request names, not the model's (filled from guideline titles);
+    a citation the model copied whole is read into the record's form."""
+    item = ItemDraft.model_validate(
+        {
+            "request": "Physical therapy for the left wrist",
+            "decision": "Upheld",
+            "body_regions": [{"region": "lumbar_spine", "side": None}],
+            "reviewer_guidelines": [
+                {"source": "MTUS", "title": "Forearm, Wrist, and Hand Complaints 2004, Section(s): Summary"}
+            ],
+        }
+    ).to_item()
+    assert [(r.region, r.side) for r in item.body_regions] == [("wrist", "left")]
+    (citation,) = item.reviewer_guidelines
+    assert (citation.title, citation.sections) == ("Forearm, Wrist, and Hand Complaints 2004", ["Summary"])
+    unnamed = ItemDraft.model_validate(
+        {"request": "Eight sessions of therapy", "decision": "Upheld", "body_regions": [{"region": "knee"}]}
+    )
+    assert unnamed.to_item().body_regions == []
+
+
 def test_a_date_that_cannot_be_read_is_re_asked() -> None:
     with pytest.raises(ValidationError, match="date_of_injury is not a date as the letter writes it"):
         HeaderDraft.model_validate({"case": {"date_of_injury": "last spring"}})

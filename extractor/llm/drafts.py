@@ -6,6 +6,10 @@ reviewer's credentials (:class:`HeaderDraft`), the case summary (:class:`Patient
 each item block (:class:`ItemDraft`).  Field names are the schema's; a draft that breaks the
 schema's rules raises ``ValueError`` with the reason only, so instructor re-asks that one
 question with it.
+
+An answer becomes the schema's values through the grammars the rules pass reads the letter
+with (diagnosis lists, citations, regions), never by asking again: a small model cuts a list or
+copies a citation whole in ways that change no fact, and the cross-check should see facts.
 """
 
 from __future__ import annotations
@@ -19,11 +23,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from extractor import schemas
+from extractor.citations import canonical
+from extractor.diagnoses import regroup
 from extractor.normalize import page_numbers, parse_date, state_codes, without_pages
 from extractor.regions import regions_in
 
 _LEADING_KEYS = ("request", "decision")
 _CITATION_LISTS = ("claims_administrator_guidelines", "reviewer_guidelines")
+# "Industrial injury" is the legal name of every injury these letters concern, not how it
+# happened: a small model writes it (with the date) where the summary states no mechanism.
+_NO_MECHANISM = re.compile(
+    r"(?:an?\s+)?(?:industrial|work|occupational)(?:[-\s](?:work|related))?\s+injur(?:y|ies)"
+    r"(?:\s+(?:of|on|dated)\s+[\w/, -]*\d)?[\s.]*",
+    re.I,
+)
 
 
 class _Draft(BaseModel):
@@ -134,8 +147,15 @@ class PatientDraft(_Draft, schemas.Patient):
     body_regions: SkipJsonSchema[list[schemas.BodyRegion]] = Field(default_factory=list)
 
     def to_patient(self) -> schemas.Patient:
-        regions = regions_in("; ".join(self.diagnoses))
-        return schemas.Patient.model_validate(self.model_dump() | {"body_regions": regions})
+        """The schema's patient: the diagnoses divided as the rules pass divides a list
+        (:mod:`extractor.diagnoses`), and no mechanism where the answer names none."""
+        diagnoses = regroup(self.diagnoses)
+        mechanism = self.mechanism_of_injury
+        if mechanism is not None and _NO_MECHANISM.fullmatch(mechanism.strip()):
+            mechanism = None
+        regions = regions_in("; ".join(diagnoses))
+        read = {"diagnoses": diagnoses, "mechanism_of_injury": mechanism, "body_regions": regions}
+        return schemas.Patient.model_validate(self.model_dump() | read)
 
 
 def tidy_citation(citation: Any) -> Any:
@@ -177,7 +197,14 @@ class ItemDraft(_Draft, schemas.Item):
     rationale: SkipJsonSchema[str | None] = None
 
     def to_item(self) -> schemas.Item:
-        return schemas.Item.model_validate(self.model_dump())
+        """The schema's item: citations in the form the citation grammar gives the letter's
+        (:func:`extractor.citations.canonical`), and the regions its request names, read through
+        the vocabulary both passes share. The model's own regions are not taken: it is not sent
+        the rationale, which the contract falls back on when the request names none, and it
+        fills them from guideline titles instead."""
+        lists = {name: canonical(getattr(self, name)) for name in _CITATION_LISTS}
+        regions = regions_in(self.request)
+        return schemas.Item.model_validate(self.model_dump() | lists | {"body_regions": regions})
 
 
 DRAFTS: tuple[type[_Draft], ...] = (HeaderDraft, PatientDraft, ItemDraft)

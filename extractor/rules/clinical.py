@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from extractor.diagnoses import TRIM, split_diagnoses, trimmed
 from extractor.fields import path
 from extractor.normalize import one_line
 from extractor.rules.evidence import Evidence
@@ -43,28 +44,6 @@ _LIST_STOP = re.compile(
 )
 _MENTIONS_DIAGNOSIS = re.compile(r"\bdiagnos(?:ed|is|es)\b", re.I)
 
-# Words that name where, not what: a list entry of one of them shares the next entry's noun
-# ("neck, back and shoulder pain"), and "and" between two of them joins, not splits.
-_LOCATIONS = frozenset(
-    {
-        "cervical", "thoracic", "lumbar", "lumbosacral", "sacral", "neck", "back", "spine", "head",
-        "shoulder", "shoulders", "arm", "arms", "elbow", "elbows", "forearm", "wrist", "wrists", "hand",
-        "hands", "finger", "fingers", "knee", "knees", "hip", "hips", "leg", "legs", "ankle", "ankles",
-        "foot", "feet", "pelvis", "chest", "abdomen", "upper", "lower", "left", "right", "bilateral",
-        "mid", "low",
-    }
-)  # fmt: skip
-_ENCOUNTER = frozenset({"the", "initial", "subsequent", "encounter"})
-# An entry that continues the one before it: ICD wording ("strain of muscle, fascia and
-# tendon", "sprain, subsequent encounter", "dorsalgia, unspecified", "radiculopathy, cervical
-# region").
-_CONTINUES = re.compile(
-    r"(?:and\s+)?(?:fascia|tendons?)\b|(?:initial|subsequent)(?:\s+encounter)?\b|sequela\b|"
-    r"unspecified\b|\w+\s+region\b|(?:left|right)\s+side\b",
-    re.I,
-)
-_ARTICLE = re.compile(r"(?:an?|the)\s+(?!history\b)", re.I)
-_TRIM = " \t\n\"'.,;:"
 UNREAD_WORDING = "not read: the summary names a diagnosis in a wording the rules do not read"
 UNREAD_LIST = "not read: the summary's diagnosis statement lists nothing the rules could split"
 
@@ -77,84 +56,6 @@ class Reading:
     note: str | None = None
 
 
-def _trimmed(text: str, span: Span) -> Span:
-    start, end = span
-    while start < end and text[start] in _TRIM:
-        start += 1
-    while end > start and text[end - 1] in _TRIM:
-        end -= 1
-    article = _ARTICLE.match(text, start, end)
-    return (article.end() if article else start, end)
-
-
-def _words(text: str, span: Span) -> list[str]:
-    return re.findall(r"[A-Za-z][\w'-]*", text[span[0] : span[1]])
-
-
-def _top_level(text: str, span: Span, separator: str) -> list[Span]:
-    """``span`` cut at each ``separator`` outside parentheses."""
-    parts: list[Span] = []
-    depth, start = 0, span[0]
-    for index in range(span[0], span[1]):
-        char = text[index]
-        depth += (char == "(") - (char == ")")
-        if char == separator and depth <= 0:
-            parts.append((start, index))
-            start = index + 1
-    parts.append((start, span[1]))
-    return [_trimmed(text, part) for part in parts if _trimmed(text, part)[1] > _trimmed(text, part)[0]]
-
-
-def _joins_places(text: str, left: Span, right: Span) -> bool:
-    """``left and right`` shares one noun ("cervical and lumbar spine strain") or names one place
-    ("contusion of the lower back and pelvis"): one side is nothing but places."""
-    before = [w.lower() for w in _words(text, left)]
-    after = [w.lower() for w in _words(text, right) if w.lower() not in _ENCOUNTER]
-    return all(w in _LOCATIONS for w in before) or all(w in _LOCATIONS for w in after)
-
-
-def _split_last(text: str, span: Span) -> list[Span]:
-    """The list's last entry, cut at its first "and" that starts a new diagnosis."""
-    ands = list(re.finditer(r"\s+and\s+", text[span[0] : span[1]]))
-    for index, match in enumerate(ands):
-        left = (span[0], span[0] + match.start())
-        right = (span[0] + match.end(), span[1])
-        upto_next = (right[0], span[0] + ands[index + 1].start()) if index + 1 < len(ands) else right
-        if not _joins_places(text, left, upto_next):
-            return [_trimmed(text, left), _trimmed(text, right)]
-    return [span]
-
-
-def split_diagnoses(text: str, span: Span) -> list[Span]:
-    """One span per diagnosis in the list at ``span`` (see the module docstring)."""
-    separator = ";" if ";" in text[span[0] : span[1]] else ","
-    parts = _top_level(text, span, separator)
-    entries: list[Span] = []
-    for part in parts:
-        if entries and _CONTINUES.match(text, part[0], part[1]):
-            entries[-1] = (entries[-1][0], part[1])
-        else:
-            entries.append(part)
-    merged: list[Span] = []
-    pending: int | None = None  # start of a run of bare places that shares the next entry's noun
-    for part in entries:
-        words = _words(text, part)
-        if len(words) == 1 and words[0].lower() in _LOCATIONS and part is not entries[-1]:
-            pending = part[0] if pending is None else pending
-            continue
-        merged.append((pending, part[1]) if pending is not None else part)
-        pending = None
-    if not merged:
-        return []
-    last = merged.pop()
-    oxford = re.match(r"and\s+", text[last[0] : last[1]])
-    if oxford:
-        merged.append((last[0] + oxford.end(), last[1]))
-    else:
-        merged.extend(_split_last(text, last))
-    return [part for part in merged if part[1] > part[0]]
-
-
 def _list_end(text: str, start: int, end: int) -> int:
     """Where the statement starting at ``start`` ends: its sentence, or a treatment after it."""
     sentence = _SENTENCE_END.search(text, start, end)
@@ -164,7 +65,7 @@ def _list_end(text: str, start: int, end: int) -> int:
 
 
 def _value(text: str, span: Span) -> str:
-    return one_line(text[span[0] : span[1]]).strip(_TRIM)
+    return one_line(text[span[0] : span[1]]).strip(TRIM)
 
 
 def extract_diagnoses(text: str, summary: Span, evidence: Evidence) -> tuple[list[str], Reading]:
@@ -287,7 +188,7 @@ def _phrase(text: str, start: int, end: int) -> Span:
     cause = _DIAGNOSIS_FIRST.match(text, start, stop)
     start = cause.end() if cause else start
     cut = _MECHANISM_STOP.search(text, start, stop)
-    return _trimmed(text, (start, cut.start() if cut else stop))
+    return trimmed(text, (start, cut.start() if cut else stop))
 
 
 def _injury_before(text: str, floor: int, at: int) -> bool:

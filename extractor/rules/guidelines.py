@@ -1,154 +1,19 @@
-"""Guideline citations: "Decision based on MTUS ..., Section(s): ... Page(s): 98-99."
+"""Guideline paragraphs: each "... guideline:" paragraph of an item block to its citations.
 
-One entry per cited guideline.  The MTUS is a closed set of documents whose titles end in an
-edition year ("Knee Complaints 2004"), which is what separates two titles in one sentence
-("..., Section(s): Special Studies, and Forearm, Wrist, and Hand Complaints 2004").
+A paragraph holds one "Decision based on ..." sentence per cited guideline (or none, in older
+letters), or says the claims administrator cited nothing. Each sentence is read by the shared
+citation grammar (:mod:`extractor.citations`).
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import tomllib
-from importlib.resources import files
 
-from extractor.normalize import page_numbers, without_pages
-from extractor.schemas import Guideline, GuidelineSource
+from extractor.citations import parse_citation, tidy
+from extractor.schemas import Guideline
 
 NO_CITATION = re.compile(r"did\s+not\s+cite\s+any\s+(?:medical\s+)?evidence", re.I)
 _BASED_ON = re.compile(r"Decision\s+based\s+on\s+", re.I)
-_NON_MTUS = re.compile(r"^Non-?\s?MTUS\s+(?:Citations?:?\s+)?", re.I)
-_MTUS = re.compile(r"^(?:CA\s+|California\s+)?MTUS\b[\s:,-]*", re.I)
-_YEAR = r"\b(?:19|20)\d{2}\b"
-_TITLE_WITH_YEAR = re.compile(rf"(.+?{_YEAR}(?:\s+Guidelines)?)", re.S)
-_NEXT_TITLE = re.compile(rf",?\s+and\s+(?=[A-Z][A-Za-z ,&/'()-]*?{_YEAR})")
-_SECTIONS = re.compile(r"^[\s,]*Sections?(?:\(s\))?:\s*", re.I)
-_SECTION_MARK = re.compile(r",?\s*Sections?(?:\(s\))?:", re.I)
-_SOURCES = (
-    (GuidelineSource.ODG, re.compile(r"Official\s+Disability\s+Guidelines|\bODG\b", re.I)),
-    (GuidelineSource.ACOEM, re.compile(r"\bACOEM\b", re.I)),
-)
-
-
-def split_outside_parentheses(text: str) -> list[str]:
-    """Split on commas that are not inside parentheses."""
-    parts: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for char in text:
-        depth += (char == "(") - (char == ")")
-        if char == "," and depth <= 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [clean for part in parts if (clean := _tidy(part))]
-
-
-UNKNOWN_SECTION = "unknown guideline section name: split at a comma"
-
-
-@functools.cache
-def _section_names() -> dict[str, list[str]]:
-    return tomllib.loads(files("extractor.rules").joinpath("mtus_sections.toml").read_text(encoding="utf-8"))
-
-
-@functools.cache
-def known_sections() -> frozenset[str]:
-    """MTUS section names written with a comma (mtus_sections.toml), normalised by :func:`_key`."""
-    return frozenset(_key(name) for name in _section_names()["names"])
-
-
-@functools.cache
-def named_sections() -> frozenset[str]:
-    """Every MTUS section name the project knows, with a comma or without, normalised."""
-    return known_sections() | {_key(name) for name in _section_names()["without_comma"]}
-
-
-def doubtful_split(guideline: Guideline) -> bool:
-    """Whether ``guideline``'s sections were split at a comma next to a name the project does not
-    know: that name may hold the comma ("Opioids, dosing" before it was listed), so a person
-    should look rather than trust the split."""
-    sections = guideline.sections
-    return len(sections) > 1 and any(_key(name) not in named_sections() for name in sections)
-
-
-def _key(name: str) -> str:
-    return " ".join(name.split()).casefold()
-
-
-def split_sections(text: str) -> list[str]:
-    """A "Section(s):" list, one entry per section: split on commas outside parentheses, except
-    inside a known section name ("Topical Analgesics, compounded")."""
-    parts = split_outside_parentheses(text)
-    sections: list[str] = []
-    index = 0
-    while index < len(parts):
-        joined = next(
-            (
-                end
-                for end in range(len(parts), index + 1, -1)
-                if _key(", ".join(parts[index:end])) in known_sections()
-            ),
-            index + 1,
-        )
-        sections.append(", ".join(parts[index:joined]))
-        index = joined
-    return sections
-
-
-def _tidy(text: str) -> str:
-    return " ".join(text.split()).strip(" ,;.")
-
-
-def classify_source(citation: str) -> GuidelineSource:
-    """ODG or ACOEM by whichever the citation names first; anything else is ``other``."""
-    found = [(m.start(), source) for source, pattern in _SOURCES if (m := pattern.search(citation))]
-    return min(found)[1] if found else GuidelineSource.OTHER
-
-
-def _mtus_entries(body: str) -> list[Guideline]:
-    """Split an MTUS citation into one entry per guideline document it names."""
-    entries = []
-    rest = body
-    while rest.strip():
-        titled = _TITLE_WITH_YEAR.match(rest)
-        section_at = _SECTION_MARK.search(rest)
-        if titled and (section_at is None or titled.end() <= section_at.start() + 1):
-            title, rest = titled.group(1), rest[titled.end() :]
-        elif section_at is not None:
-            title, rest = rest[: section_at.start()], rest[section_at.start() :]
-        else:
-            title, rest = rest, ""
-        sections: list[str] = []
-        after = _SECTIONS.match(rest)
-        if after:
-            rest = rest[after.end() :]
-        following = _NEXT_TITLE.search(rest)
-        own, rest = (rest[: following.start()], rest[following.end() :]) if following else (rest, "")
-        if after:
-            sections = split_sections(own)
-        elif _tidy(own):
-            title += own
-        entries.append(Guideline(source=GuidelineSource.MTUS, title=_tidy(title) or None, sections=sections))
-    return entries
-
-
-def parse_citation(body: str) -> list[Guideline]:
-    """One "Decision based on ..." sentence (without those words) to its guideline entries."""
-    pages = page_numbers(body)
-    text = without_pages(body)
-    mtus = _MTUS.match(text)
-    if mtus:
-        entries = _mtus_entries(text[mtus.end() :])
-    else:
-        cited = _NON_MTUS.sub("", text.strip())
-        entries = [Guideline(source=classify_source(cited), title=_tidy(cited) or None)]
-    if pages and entries:
-        # A page list belongs to the guideline it follows: the last one named before it.
-        entries[-1] = entries[-1].model_copy(update={"pages": pages})
-    return entries
 
 
 def parse_guidelines(text: str) -> list[Guideline]:
@@ -157,7 +22,7 @@ def parse_guidelines(text: str) -> list[Guideline]:
         return [Guideline()]
     starts = [match.end() for match in _BASED_ON.finditer(text)]
     if not starts:
-        return parse_citation(text) if _tidy(text) else []
+        return parse_citation(text) if tidy(text) else []
     bounds = [*[match.start() for match in _BASED_ON.finditer(text)][1:], len(text)]
     entries: list[Guideline] = []
     for start, end in zip(starts, bounds, strict=True):

@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from extractor.citations import UNKNOWN_SECTION, doubtful_split
 from extractor.fields import path
 from extractor.layout import PARTIAL, determined_sentences, item_blocks
 from extractor.normalize import one_line
 from extractor.regions import regions_in, request_place
 from extractor.rules.categories import cited, classify
 from extractor.rules.evidence import Evidence
-from extractor.rules.guidelines import UNKNOWN_SECTION, doubtful_split, parse_guidelines
+from extractor.rules.guidelines import parse_guidelines
 from extractor.rules.services import dependencies, service_date
 from extractor.schemas import BodyRegion, Decision, Guideline, Item, Span
 

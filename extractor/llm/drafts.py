@@ -30,11 +30,14 @@ from extractor.regions import regions_in
 
 _LEADING_KEYS = ("request", "decision")
 _CITATION_LISTS = ("claims_administrator_guidelines", "reviewer_guidelines")
-# "Industrial injury" is the legal name of every injury these letters concern, not how it
-# happened: a small model writes it (with the date) where the summary states no mechanism.
+# Answers that state no mechanism: "industrial injury" is the legal name of every injury these
+# letters concern, not how it happened (a small model writes it, with the date, where the
+# summary states none), and "unknown" is the summary saying it does not know.
 _NO_MECHANISM = re.compile(
-    r"(?:an?\s+)?(?:industrial|work|occupational)(?:[-\s](?:work|related))?\s+injur(?:y|ies)"
-    r"(?:\s+(?:of|on|dated)\s+[\w/, -]*\d)?[\s.]*",
+    r"(?:(?:an?\s+)?(?:industrial|work|occupational)(?:[-\s](?:work|related))?\s+injur(?:y|ies)"
+    r"(?:\s+(?:of|on|dated)\s+[\w/, -]*\d)?"
+    r"|(?:the\s+mechanism(?:\s+of\s+injury)?\s+(?:is|was)\s+)?(?:unknown|unspecified|none|n/?a"
+    r"|not\s+(?:known|documented|stated|specified|described|provided)))[\s.]*",
     re.I,
 )
 

@@ -36,6 +36,7 @@ from evals.scoring import (
     score_fixture,
 )
 from extractor.errors import describe
+from extractor.fields import field_name
 from extractor.pipeline import extract, llm_failure
 from extractor.schemas import Backend, Category, Record
 
@@ -73,6 +74,10 @@ class BackendRun:
     seconds: float = 0.0
     llm_failed: dict[str, str] = field(default_factory=dict)
     """Letters whose hybrid record is the rules record alone: fixture id -> the failure's check note."""
+    needs_review: int = 0
+    """Records a person would be asked to look at (``needs_review``): the review a backend costs."""
+    disagreements: Counter[str] = field(default_factory=Counter)
+    """Cross-check disagreements between the passes, per field (hybrid): what makes that review."""
     timestamp: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     @property
@@ -211,6 +216,8 @@ def _score(
         run.seconds += time.perf_counter() - started
     if (failure := llm_failure(record)) is not None:
         run.llm_failed[item.id] = failure
+    run.needs_review += record.needs_review
+    run.disagreements.update(field_name(check.field) for check in record.checks if check.status == "disagree")
     run.letters.append(score_fixture(item.fixture, record.determination, skip=skip))
     return record
 
@@ -260,6 +267,7 @@ def backend_report(run: BackendRun) -> dict[str, Any]:
         "category_confusion": confusion_report(run.confusion),
         "errors": {s.fixture_id: s.error for s in run.errors},
         "llm_failed": dict(sorted(run.llm_failed.items())),
+        "review": review_report(run),
         "letters": {s.fixture_id: letter_report(s) for s in sorted(run.letters, key=lambda s: s.fixture_id)},
     }
 
@@ -420,6 +428,27 @@ SIDE_BY_SIDE_WIDTH = 140
 """Narrower than this, each backend gets a table of its own: a figure is never cut to fit."""
 
 
+def review_report(run: BackendRun) -> dict[str, Any]:
+    """How many records need review, of those extracted, and the disagreements behind them."""
+    return {
+        "needs_review": run.needs_review,
+        "records": len(run.letters) - len(run.errors),
+        "disagreements": dict(sorted(run.disagreements.items(), key=lambda pair: (-pair[1], pair[0]))),
+    }
+
+
+def review_line(run: BackendRun) -> str | None:
+    """``hybrid: 55 of 63 records need review; 129 disagreements: ...`` (None when none do)."""
+    review = review_report(run)
+    if not review["needs_review"] and not review["disagreements"]:
+        return None
+    line = f"{run.backend}: {review['needs_review']} of {review['records']} records need review"
+    if disagreements := review["disagreements"]:
+        fields = ", ".join(f"{name} {count}" for name, count in disagreements.items())
+        line += f"; {sum(disagreements.values())} cross-check disagreement(s): {fields}"
+    return line
+
+
 def citations_line(run: BackendRun) -> str | None:
     """Citations found by source and pages, per guideline field: recall and precision."""
     parts = [
@@ -438,8 +467,9 @@ def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8,
         if run.confusion:
             console.print(confusion_table(run))
     for run in runs.values():
-        if line := citations_line(run):
-            console.print(line, markup=False, soft_wrap=True)
+        for line in (citations_line(run), review_line(run)):
+            if line:
+                console.print(line, markup=False, soft_wrap=True)
     for run in runs.values():
         if run.model or run.prompt_version:
             console.print(f"{run.backend}: model {run.model}, prompt_version {run.prompt_version}")

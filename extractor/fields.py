@@ -43,6 +43,15 @@ def path(*parts: str | int) -> str:
     return ROOT + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
 
 
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def field_name(concrete: str) -> str:
+    """The field a concrete path is a value of: ``determination.items[2].decision`` is
+    ``items[].decision`` (the inverse of :func:`path`'s indices)."""
+    return _INDEX.sub("[]", concrete.removeprefix(ROOT + "."))
+
+
 # --------------------------------------------------------------------------- comparators
 
 _SPACES = re.compile(r"\s+")

@@ -276,6 +276,43 @@ def test_re_recording_keeps_the_answers_still_asked_and_drops_the_stale_ones(
     assert run_eval("--backend", "llm,hybrid", *common) == 0  # and it still replays
 
 
+def test_the_report_counts_the_review_a_backend_costs_and_the_disagreements_behind_it(
+    documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that contradicts the letter's first decision makes one disagreement, on that field,
+    and a record that needs review; the rules record alone has no disagreement to count."""
+    no_llm_env(monkeypatch)
+    fixture = "CM16-0219557"  # one the rules pass reads as labelled
+    label = load(FIXTURES_DIR / f"{fixture}.json")["determination"]
+    first = label["items"][0]
+    first["decision"] = {"Upheld": "Overturned", "Overturned": "Upheld"}[first["decision"]]
+    server = FakeOpenAI(default=completion(served(label))).start()
+    report = tmp_path / "report.json"
+    args = [
+        "--backend",
+        "hybrid",
+        "--documents",
+        str(documents),
+        "--cassettes",
+        str(tmp_path),
+        "--only",
+        fixture,
+    ]
+    try:
+        run_eval(*args, "--base-url", server.base_url, "--record", "--report", str(report))
+    finally:
+        server.stop()
+    runs = load(report)["backends"]
+    assert runs["hybrid"]["review"] == {
+        "needs_review": 1,
+        "records": 1,
+        "disagreements": {"items[].decision": 1},
+    }
+    assert runs["rules"]["review"]["disagreements"] == {}
+    out = " ".join(capsys.readouterr().out.split())
+    assert "hybrid: 1 of 1 records need review; 1 cross-check disagreement(s): items[].decision 1" in out
+
+
 def test_hybrid_whose_llm_pass_fails_is_scored_as_its_rules_record_and_listed(
     documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

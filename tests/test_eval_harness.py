@@ -19,7 +19,7 @@ from extractor import cli
 from extractor.llm.prompting import plan
 from extractor.reading import read_path
 from tests.documents import shared_root
-from tests.fake_openai import FakeOpenAI, completion, invalid_against_schema, served
+from tests.fake_openai import FakeOpenAI, Step, completion, invalid_against_schema, served
 
 RULES_FIELDS_MIN = 0.95
 
@@ -276,6 +276,21 @@ def test_re_recording_keeps_the_answers_still_asked_and_drops_the_stale_ones(
     assert run_eval("--backend", "llm,hybrid", *common) == 0  # and it still replays
 
 
+def record_hybrid(documents: Path, tmp_path: Path, fixture: str, answer: Step) -> tuple[int, dict[str, Any]]:
+    """``extractor eval --backend hybrid --record`` of one fixture against a fake server that
+    answers every request with ``answer``: the exit status and the report's backends."""
+    server = FakeOpenAI(default=answer).start()
+    report = tmp_path / "report.json"
+    args = ["--backend", "hybrid", "--documents", str(documents), "--cassettes", str(tmp_path)]
+    try:
+        code = run_eval(
+            *args, "--only", fixture, "--base-url", server.base_url, "--record", "--report", str(report)
+        )
+    finally:
+        server.stop()
+    return code, load(report)["backends"]
+
+
 def test_the_report_counts_the_review_a_backend_costs_and_the_disagreements_behind_it(
     documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -286,23 +301,7 @@ def test_the_report_counts_the_review_a_backend_costs_and_the_disagreements_behi
     label = load(FIXTURES_DIR / f"{fixture}.json")["determination"]
     first = label["items"][0]
     first["decision"] = {"Upheld": "Overturned", "Overturned": "Upheld"}[first["decision"]]
-    server = FakeOpenAI(default=completion(served(label))).start()
-    report = tmp_path / "report.json"
-    args = [
-        "--backend",
-        "hybrid",
-        "--documents",
-        str(documents),
-        "--cassettes",
-        str(tmp_path),
-        "--only",
-        fixture,
-    ]
-    try:
-        run_eval(*args, "--base-url", server.base_url, "--record", "--report", str(report))
-    finally:
-        server.stop()
-    runs = load(report)["backends"]
+    _, runs = record_hybrid(documents, tmp_path, fixture, completion(served(label)))
     assert runs["hybrid"]["review"] == {
         "needs_review": 1,
         "records": 1,
@@ -320,23 +319,8 @@ def test_hybrid_whose_llm_pass_fails_is_scored_as_its_rules_record_and_listed(
     fails validation, and the report names the letter and the failure instead of hiding it."""
     no_llm_env(monkeypatch)
     fixture = "CM16-0213037"
-    server = FakeOpenAI(default=invalid_against_schema()).start()
-    report = tmp_path / "report.json"
-    args = [
-        "--backend",
-        "hybrid",
-        "--documents",
-        str(documents),
-        "--cassettes",
-        str(tmp_path),
-        "--only",
-        fixture,
-    ]
-    try:
-        assert run_eval(*args, "--base-url", server.base_url, "--record", "--report", str(report)) == 0
-    finally:
-        server.stop()
-    runs = load(report)["backends"]
+    code, runs = record_hybrid(documents, tmp_path, fixture, invalid_against_schema())
+    assert code == 0
     assert runs["llm"]["errors"][fixture].startswith("llm_invalid_output")
     assert runs["hybrid"]["errors"] == {}
     assert runs["hybrid"]["llm_failed"][fixture].startswith("LLM pass failed: llm_invalid_output")

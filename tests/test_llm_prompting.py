@@ -252,6 +252,22 @@ def test_parts_are_the_header_the_summary_and_each_block_without_its_rationale()
     assert "Claims Administrator guideline" in found.items[0]
 
 
+def test_credentials_written_after_the_summary_are_asked_with_the_header() -> None:
+    """Older layouts put the reviewer's credentials after the summary: the header request still
+    carries them (once), and the summary does not."""
+    credentials = LETTER.index("HOW THE IMR FINAL DETERMINATION WAS MADE")
+    summary, decisions = LETTER.index("CLINICAL CASE SUMMARY"), LETTER.index("IMR ISSUES")
+    moved = (
+        LETTER[:credentials] + LETTER[summary:decisions] + LETTER[credentials:summary] + LETTER[decisions:]
+    )
+    found = parts(moved)
+    assert found.header.startswith("Case Number:")
+    assert found.header.count("State(s) of Licensure") == 1
+    assert "CLINICAL CASE SUMMARY" not in found.header
+    assert "State(s) of Licensure" not in found.summary
+    assert parts(LETTER).header == LETTER[:summary]
+
+
 def test_a_2013_letter_is_asked_about_each_determination_sentence_once() -> None:
     letter = (
         "A decision has been made for each of the treatment and/or services in dispute:\n"

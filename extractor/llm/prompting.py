@@ -126,14 +126,18 @@ class Parts:
 
 
 def parts(letter: str) -> Parts:
-    """The header with the credentials, the case summary, and each item block up to its rationale
-    (in a 2013 letter, each item's determination sentence).
+    """The header with the credentials (older layouts put them after the summary or the
+    decisions: they are asked with the header wherever they are), the case summary, and each item
+    block up to its rationale (in a 2013 letter, each item's determination sentence).
 
     Raises TruncatedLetter when the letter has no item block: there is nothing to decide.
     """
     sections = split_sections(letter)
     starts = [sections.headings[name] for name in _BEFORE_SUMMARY if name in sections.headings]
     header = letter[: min(starts, default=len(letter))]
+    credentials = sections.headings.get("credentials")
+    if credentials is not None and credentials >= len(header):
+        header += "\n" + letter[credentials : sections.parts["credentials"][1]]
     summary_start = sections.headings.get("summary")
     summary = letter[summary_start : sections.parts["summary"][1]] if summary_start is not None else ""
     spans = item_texts(letter, sections)

@@ -148,8 +148,13 @@ def parse_citation(body: str) -> list[Guideline]:
     else:
         cited = _NON_MTUS.sub("", text.strip())
         entries = [Guideline(source=classify_source(cited), title=tidy(cited) or None)]
+    return _paged(entries, pages)
+
+
+def _paged(entries: list[Guideline], pages: list[int]) -> list[Guideline]:
+    """``entries`` with ``pages`` on the last: a page list belongs to the guideline it follows,
+    the last one named before it."""
     if pages and entries:
-        # A page list belongs to the guideline it follows: the last one named before it.
         entries[-1] = entries[-1].model_copy(update={"pages": pages})
     return entries
 
@@ -166,12 +171,9 @@ def canonical(citations: Iterable[Guideline]) -> list[Guideline]:
 
 def _canonical(citation: Guideline) -> list[Guideline]:
     title = tidy(citation.title) if citation.title else None
-    if citation.source is GuidelineSource.MTUS and title and _SECTION_MARK.search(title):
-        entries = mtus_entries(title)
-        if citation.pages:
-            entries[-1] = entries[-1].model_copy(update={"pages": citation.pages})
-        return entries
     mtus = citation.source is GuidelineSource.MTUS
+    if mtus and title and _SECTION_MARK.search(title):
+        return _paged(mtus_entries(title), citation.pages)
     sections = split_sections(", ".join(citation.sections)) if mtus else []
     if title:
         sections = [name for name in sections if not _key(title).endswith(_key(name))]

@@ -66,7 +66,7 @@ def _top_level(text: str, span: Span, separator: str) -> list[Span]:
             parts.append((start, index))
             start = index + 1
     parts.append((start, span[1]))
-    return [trimmed(text, part) for part in parts if trimmed(text, part)[1] > trimmed(text, part)[0]]
+    return [kept for part in parts if (kept := trimmed(text, part))[1] > kept[0]]
 
 
 def _joins_places(text: str, left: Span, right: Span) -> bool:

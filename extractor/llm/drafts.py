@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from extractor import schemas
-from extractor.citations import canonical
+from extractor.citations import canonical, tidy
 from extractor.diagnoses import regroup
 from extractor.normalize import page_numbers, parse_date, state_codes, without_pages
 from extractor.regions import regions_in
@@ -167,16 +167,16 @@ def tidy_citation(citation: Any) -> Any:
     writes for "no page", is dropped rather than failing the whole answer."""
     if not isinstance(citation, dict):
         return citation
-    tidy = dict(citation)
-    pages = tidy.get("pages")
+    tidied = dict(citation)
+    pages = tidied.get("pages")
     if isinstance(pages, list):
-        tidy["pages"] = pages = [p for p in pages if not (type(p) is int and p < 1)]
-    title = tidy.get("title")
+        tidied["pages"] = pages = [p for p in pages if not (type(p) is int and p < 1)]
+    title = tidied.get("title")
     if isinstance(title, str) and (in_title := page_numbers(title)):
-        tidy["title"] = without_pages(title).strip(" ,;.") or None
+        tidied["title"] = tidy(without_pages(title)) or None
         if not pages:
-            tidy["pages"] = in_title
-    return tidy
+            tidied["pages"] = in_title
+    return tidied
 
 
 class ItemDraft(_Draft, schemas.Item):

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from evals import cassettes
 from evals.cassettes import DamagedCassette, MissingCassette
-from evals.fixtures import FIXTURES_DIR, DocumentsRootMissing, LoadedFixture, load_fixtures
+from evals.fixtures import FIXTURES_DIR, DocumentsRootMissing, LoadedFixture, check_set, load_fixtures
 from evals.scoring import (
     FieldCount,
     LetterScore,
@@ -92,6 +92,11 @@ class BackendRun:
     def citations(self) -> dict[str, FieldCount]:
         """Guideline citations matched on source and pages, per guideline field (not in overall)."""
         return aggregate(letter.citations for letter in self.letters)
+
+    def part(self, fixture_ids: frozenset[str], *, inside: bool = True) -> BackendRun:
+        """The same run over only the letters in ``fixture_ids`` (``inside``) or only the others."""
+        letters = [letter for letter in self.letters if (letter.fixture_id in fixture_ids) == inside]
+        return BackendRun(self.backend, letters, self.model, self.prompt_version)
 
     @property
     def errors(self) -> list[LetterScore]:
@@ -251,23 +256,41 @@ def letter_report(letter: LetterScore) -> dict[str, Any]:
     return out
 
 
-def backend_report(run: BackendRun) -> dict[str, Any]:
-    total = run.overall
+def scores_report(run: BackendRun) -> dict[str, Any]:
+    """How many letters, and their overall, per-field and citation scores."""
+    return {
+        "fixtures": len(run.letters),
+        "overall": run.overall.as_dict(),
+        "fields": {name: count.as_dict() for name, count in run.fields.items()},
+        "guideline_citations": {name: count.as_dict() for name, count in run.citations.items()},
+    }
+
+
+def held_out_report(run: BackendRun, held_out: frozenset[str]) -> dict[str, Any]:
+    """The check set's scores, and the other letters' (the ones rules and prompts were tuned on),
+    apart; empty when the run scored no letter of the check set."""
+    checked = run.part(held_out)
+    if not checked.letters:
+        return {}
+    ids = sorted(letter.fixture_id for letter in checked.letters)
+    others = run.part(held_out, inside=False)
+    return {"check_set": {"ids": ids, **scores_report(checked)}, "dev": scores_report(others)}
+
+
+def backend_report(run: BackendRun, held_out: frozenset[str] = frozenset()) -> dict[str, Any]:
     return {
         "backend": run.backend,
         "model": run.model,
         "prompt_version": run.prompt_version,
         "timestamp": run.timestamp,
         "seconds": round(run.seconds, 3),
-        "fixtures": len(run.letters),
-        "overall": total.as_dict(),
         "not_scored": sorted(NOT_EXTRACTED.get(run.backend, ())),
-        "fields": {name: count.as_dict() for name, count in run.fields.items()},
-        "guideline_citations": {name: count.as_dict() for name, count in run.citations.items()},
+        **scores_report(run),
         "category_confusion": confusion_report(run.confusion),
         "errors": {s.fixture_id: s.error for s in run.errors},
         "llm_failed": dict(sorted(run.llm_failed.items())),
         "review": review_report(run),
+        **held_out_report(run, held_out),
         "letters": {s.fixture_id: letter_report(s) for s in sorted(run.letters, key=lambda s: s.fixture_id)},
     }
 
@@ -305,12 +328,13 @@ def _cell(count: int, diagonal: bool) -> str:
     return f"[bold]{count}[/bold]" if diagonal else f"[red]{count}[/red]"
 
 
-def build_report(runs: dict[str, BackendRun]) -> dict[str, Any]:
-    """The JSON report: per backend, per-field counts, overall accuracy and per-letter misses."""
+def build_report(runs: dict[str, BackendRun], held_out: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The JSON report: per backend, per-field counts, overall accuracy and per-letter misses, and
+    the scores of the ``held_out`` letters (the check set) and of the others apart."""
     return {
         "version": REPORT_VERSION,
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "backends": {name: backend_report(run) for name, run in runs.items()},
+        "backends": {name: backend_report(run, held_out) for name, run in runs.items()},
     }
 
 
@@ -449,17 +473,51 @@ def review_line(run: BackendRun) -> str | None:
     return line
 
 
+def _side(name: str) -> str:
+    """``claims administrator`` for ``items[].claims_administrator_guidelines``."""
+    return name.removeprefix("items[].").removesuffix("_guidelines").replace("_", " ")
+
+
 def citations_line(run: BackendRun) -> str | None:
     """Citations found by source and pages, per guideline field: recall and precision."""
     parts = [
-        f"{name.removeprefix('items[].').removesuffix('_guidelines').replace('_', ' ')} "
-        f"{count.right}/{count.total} recall {_pct(count.recall)}, precision {_pct(count.precision)}"
+        f"{_side(name)} {count.right}/{count.total} recall {_pct(count.recall)}, "
+        f"precision {_pct(count.precision)}"
         for name, count in run.citations.items()
     ]
     return f"{run.backend}: guideline citations by source and pages: " + "; ".join(parts) if parts else None
 
 
-def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8, per_letter: int = 4) -> None:
+def _fraction(count: FieldCount) -> str:
+    return f"{_pct(count.accuracy)} ({count.right}/{count.total})"
+
+
+def held_out_line(run: BackendRun, held_out: frozenset[str]) -> str | None:
+    """``llm: check set (17 letters kept aside) overall …, citations …; the other 46 letters …``."""
+    checked, tuned = run.part(held_out), run.part(held_out, inside=False)
+    if not checked.letters:
+        return None
+
+    def scores(part: BackendRun) -> str:
+        cited = ", ".join(f"{_side(name)} {_fraction(count)}" for name, count in part.citations.items())
+        overall = f"overall {_fraction(part.overall)}"
+        return f"{overall}, citations (source and pages) {cited}" if cited else overall
+
+    line = f"{run.backend}: check set ({_letters(checked)} kept aside) {scores(checked)}"
+    return line + (f"; the other {_letters(tuned)} {scores(tuned)}" if tuned.letters else "")
+
+
+def _letters(run: BackendRun) -> str:
+    return f"{len(run.letters)} letter{'' if len(run.letters) == 1 else 's'}"
+
+
+def print_summary(
+    console: Console,
+    runs: dict[str, BackendRun],
+    worst: int = 8,
+    per_letter: int = 4,
+    held_out: frozenset[str] = frozenset(),
+) -> None:
     side_by_side = console.width >= SIDE_BY_SIDE_WIDTH
     for group in [runs] if side_by_side else [{name: run} for name, run in runs.items()]:
         console.print(scores_table(group))
@@ -467,7 +525,7 @@ def print_summary(console: Console, runs: dict[str, BackendRun], worst: int = 8,
         if run.confusion:
             console.print(confusion_table(run))
     for run in runs.values():
-        for line in (citations_line(run), review_line(run)):
+        for line in (citations_line(run), held_out_line(run, held_out), review_line(run)):
             if line:
                 console.print(line, markup=False, soft_wrap=True)
     for run in runs.values():
@@ -576,8 +634,9 @@ def run(args: argparse.Namespace, configured: Callable[[], LLMConfig | None]) ->
             progress=needs_llm and (record != "none" or getattr(args, "verbose", 0) > 0),
         )
     console = Console(width=None if sys.stdout.isatty() else 200)
-    print_summary(console, runs)
-    report = build_report(runs)
+    held_out = check_set(args.fixtures)
+    print_summary(console, runs, held_out=held_out)
+    report = build_report(runs, held_out)
     if args.report:
         path = Path(args.report)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from evals.fixtures import check_set
 from extractor.rules.categories import THRESHOLD, _normal, classification, classify, is_confident
 from extractor.schemas import Category, Guideline
 
@@ -711,6 +712,7 @@ def test_the_check_set_is_every_third_real_letter_by_case_number() -> None:
     if len(real) != 50:
         pytest.skip("the real-letter fixtures are not all here")
     assert tuple(real[0::3]) == CHECK_SET
+    assert check_set() == frozenset(CHECK_SET)  # the set the eval scores apart
 
 
 def test_the_headings_cover_every_category_and_are_many() -> None:

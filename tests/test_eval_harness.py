@@ -12,8 +12,8 @@ import yaml
 from rich.console import Console
 
 from evals import cassettes
-from evals.fixtures import FIXTURES_DIR
-from evals.harness import BACKENDS, BackendRun, confusion_report, print_summary
+from evals.fixtures import FIXTURES_DIR, check_set
+from evals.harness import BACKENDS, BackendRun, build_report, confusion_report, print_summary
 from evals.scoring import FieldCount, LetterScore
 from extractor import cli
 from extractor.llm.prompting import plan
@@ -59,6 +59,40 @@ def test_rules_get_the_rules_fields_right(rules_report: Path) -> None:
     assert report["model"] is None
     assert report["prompt_version"] is None
     assert report["timestamp"]
+
+
+def test_the_report_scores_the_check_set_apart_from_the_letters_tuned_on(rules_report: Path) -> None:
+    report = load(rules_report)["backends"]["rules"]
+    checked, dev = report["check_set"], report["dev"]
+    assert set(checked["ids"]) == check_set()
+    assert checked["fixtures"] + dev["fixtures"] == report["fixtures"]
+    for key in ("right", "total"):
+        assert checked["overall"][key] + dev["overall"][key] == report["overall"][key]
+        for name, count in report["guideline_citations"].items():
+            assert (
+                checked["guideline_citations"][name][key] + dev["guideline_citations"][name][key]
+                == count[key]
+            )
+
+
+def test_the_check_set_line_says_what_the_letters_kept_aside_scored() -> None:
+    cited = "items[].reviewer_guidelines"
+    letters = [
+        LetterScore("tuned", {"case.case_number": FieldCount(1, 1)}, citations={cited: FieldCount(2, 2, 2)}),
+        LetterScore("kept", {"case.case_number": FieldCount(0, 1)}, citations={cited: FieldCount(1, 2, 1)}),
+    ]
+    runs = {"llm": BackendRun("llm", letters)}
+    report = build_report(runs, frozenset({"kept"}))["backends"]["llm"]
+    assert report["check_set"]["ids"] == ["kept"]
+    assert (report["check_set"]["overall"]["right"], report["dev"]["overall"]["right"]) == (0, 1)
+    assert "check_set" not in build_report(runs, frozenset({"absent"}))["backends"]["llm"]
+    console = Console(width=200, record=True, file=io.StringIO())
+    print_summary(console, runs, held_out=frozenset({"kept"}))
+    assert (
+        "llm: check set (1 letter kept aside) overall 0.0% (0/1), citations (source and pages) "
+        "reviewer 50.0% (1/2); the other 1 letter overall 100.0% (1/1), citations (source and pages) "
+        "reviewer 100.0% (2/2)"
+    ) in console.export_text().replace("\n", "")
 
 
 def test_min_accuracy(documents: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,6 +20,8 @@ from importlib.resources import files
 from extractor.normalize import page_numbers, without_pages
 from extractor.schemas import Guideline, GuidelineSource
 
+BASED_ON = re.compile(r"Decision\s+based\s+on\s+", re.I)
+"""What starts each cited guideline's sentence in a guideline paragraph."""
 _NON_MTUS = re.compile(r"^Non-?\s?MTUS\s+(?:Citations?:?\s+)?", re.I)
 _MTUS = re.compile(r"^(?:CA\s+|California\s+)?MTUS\b[\s:,-]*", re.I)
 _YEAR = r"\b(?:19|20)\d{2}\b"

@@ -148,6 +148,41 @@ def item_blocks(text: str, section: Span) -> list[ItemBlock]:
     ]
 
 
+# The labelled paragraphs after an item's decision; a label starts its line.
+_PARAGRAPH_LABELS = {
+    "claims_administrator_guidelines": re.compile(
+        r"^Claims\s+Administrator(?:'s)?\s+guidelines?(?:\(s\))?:", re.I | re.M
+    ),
+    "reviewer_guidelines": re.compile(
+        r"^(?:MAXIMUS|Expert\s+Reviewer|Reviewer)(?:'s)?\s+guidelines?(?:\(s\))?:", re.I | re.M
+    ),
+    "rationale": re.compile(r"^Decision\s+rationale:", re.I | re.M),
+}
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One labelled paragraph of an item block: where its label starts, and its text after it."""
+
+    start: int
+    body: Span
+
+
+def item_paragraphs(text: str, start: int = 0, end: int | None = None) -> dict[str, Paragraph]:
+    """The guideline paragraphs and the rationale found in ``text[start:end]``, by name; each runs
+    to the next one (or ``end``)."""
+    stop = len(text) if end is None else end
+    marks = sorted(
+        (match.start(), match.end(), name)
+        for name, pattern in _PARAGRAPH_LABELS.items()
+        if (match := pattern.search(text, start, stop))
+    )
+    return {
+        name: Paragraph(label, (body, marks[index + 1][0] if index + 1 < len(marks) else stop))
+        for index, (label, body, name) in enumerate(marks)
+    }
+
+
 def item_spans(text: str, decisions: Span) -> list[Span]:
     """Where each item block runs, from its heading to the next heading (or the section end)."""
     return [(block.heading[0], block.end) for block in item_blocks(text, decisions)]

@@ -16,6 +16,7 @@ from extractor.llm.prompting import (
     assemble,
     clean,
     fingerprint,
+    item_part,
     parts,
     plan,
     prompt_version,
@@ -56,7 +57,7 @@ FILES = (*templates.TEMPLATES, *templates.EXAMPLES)
 def test_prompt_version_is_the_one_the_cassettes_were_recorded_with() -> None:
     """A literal, not a recomputation: an edit to a prompt file or a response model changes what
     the LLM is sent, so every cassette stops replaying; whoever makes one re-records and updates this."""
-    assert prompt_version() == "eab67ff83a16"
+    assert prompt_version() == "c1f29891a698"
 
 
 def test_prompt_version_is_stable_and_short() -> None:
@@ -212,13 +213,13 @@ def test_a_patient_answer_is_divided_and_its_regions_follow_the_divided_diagnose
 
 
 def test_an_item_answer_takes_its_request_regions_and_the_citation_grammar() -> None:
-    """The regions are those the request names, not the model's (filled from guideline titles);
-    a citation the model copied whole is read into the record's form."""
+    """The regions are those the request names (the model is not asked: it filled them from
+    guideline titles); a citation the model copied whole is read into the record's form."""
+    assert "body_regions" not in ItemDraft.model_json_schema()["properties"]
     item = ItemDraft.model_validate(
         {
             "request": "Physical therapy for the left wrist",
             "decision": "Upheld",
-            "body_regions": [{"region": "lumbar_spine", "side": None}],
             "reviewer_guidelines": [
                 {"source": "MTUS", "title": "Forearm, Wrist, and Hand Complaints 2004, Section(s): Summary"}
             ],
@@ -227,9 +228,7 @@ def test_an_item_answer_takes_its_request_regions_and_the_citation_grammar() -> 
     assert [(r.region, r.side) for r in item.body_regions] == [("wrist", "left")]
     (citation,) = item.reviewer_guidelines
     assert (citation.title, citation.sections) == ("Forearm, Wrist, and Hand Complaints 2004", ["Summary"])
-    unnamed = ItemDraft.model_validate(
-        {"request": "Eight sessions of therapy", "decision": "Upheld", "body_regions": [{"region": "knee"}]}
-    )
+    unnamed = ItemDraft.model_validate({"request": "Eight sessions of therapy", "decision": "Upheld"})
     assert unnamed.to_item().body_regions == []
 
 
@@ -250,6 +249,39 @@ def test_parts_are_the_header_the_summary_and_each_block_without_its_rationale()
         assert block.startswith(heading)
         assert "rationale" not in block
     assert "Claims Administrator guideline" in found.items[0]
+
+
+def test_an_item_is_sent_with_one_line_per_cited_guideline() -> None:
+    """The heading on one line, then each paragraph's label with its "Decision based on"
+    sentences, one a line; the sentence framing a citation goes, and so does the rationale."""
+    block = (
+        "Associated surgical service: Cold therapy unit for\n"
+        "the left knee: Upheld\n"
+        "Claims Administrator guideline: The Claims Administrator based their decision on\n"
+        "recommendation(s) outside of the MTUS Guidelines. Decision based on Non-MTUS Citation\n"
+        "Official Disability Guidelines (ODG), Knee & Leg, Continuous-flow cryotherapy.\n"
+        "MAXIMUS guideline: Decision based on MTUS Postsurgical Treatment Guidelines, Knee, Page(s):\n"
+        "24-25. Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Knee & Leg.\n"
+        "Decision rationale: The reviewer found the unit was not needed after the surgery.\n"
+    )
+    assert item_part(block).splitlines() == [
+        "Associated surgical service: Cold therapy unit for the left knee: Upheld",
+        "Claims Administrator guideline: Decision based on Non-MTUS Citation Official Disability "
+        "Guidelines (ODG), Knee & Leg, Continuous-flow cryotherapy.",
+        "MAXIMUS guideline: Decision based on MTUS Postsurgical Treatment Guidelines, Knee, Page(s): 24-25.",
+        "Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Knee & Leg.",
+    ]
+
+
+def test_an_item_without_guideline_paragraphs_is_sent_as_written() -> None:
+    sentence = "1) MAXIMUS Federal Services, Inc. has determined the request for an MRI of the\nknee is"
+    assert item_part(sentence) == sentence
+    no_citation = "MRI of the knee: Upheld\nClaims Administrator guideline: None cited.\nMAXIMUS guideline:\n"
+    assert item_part(no_citation).splitlines() == [
+        "MRI of the knee: Upheld",
+        "Claims Administrator guideline: None cited.",
+        "MAXIMUS guideline:",
+    ]
 
 
 def test_credentials_written_after_the_summary_are_asked_with_the_header() -> None:

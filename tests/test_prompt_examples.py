@@ -58,3 +58,9 @@ def test_a_heading_wrapped_in_the_input_is_found_on_one_line() -> None:
         {"request": "Physical therapy for the lumbar spine"},
     )
     assert examples.unfound(example) == []
+
+
+def test_a_page_inside_a_written_range_is_found_and_one_beyond_it_is_not() -> None:
+    """The prompt asks a range written out in full ("76-78" is 76, 77, 78), so an example may."""
+    example = examples.Example("Page(s): 76-78.", {"pages": [76, 77, 78, 79]})
+    assert examples.unfound(example) == ["pages: 79"]

@@ -194,7 +194,9 @@ class ItemDraft(_Draft, schemas.Item):
         return data | {key: [tidy_citation(c) for c in citations] for key, citations in lists.items()}
 
     # Not asked of the model: the rules pass reads these from the letter (depends_on needs the
-    # other items, the rationale is long to write and is quoted from the letter anyway).
+    # other items, the rationale is long to write and is quoted from the letter anyway), and the
+    # body regions are those the request names (see to_item).
+    body_regions: SkipJsonSchema[list[schemas.BodyRegion]] = Field(default_factory=list)
     depends_on: SkipJsonSchema[int | None] = None
     date_of_service: SkipJsonSchema[dt.date | None] = None
     rationale: SkipJsonSchema[str | None] = None
@@ -202,9 +204,9 @@ class ItemDraft(_Draft, schemas.Item):
     def to_item(self) -> schemas.Item:
         """The schema's item: citations in the form the citation grammar gives the letter's
         (:func:`extractor.citations.canonical`), and the regions its request names, read through
-        the vocabulary both passes share. The model's own regions are not taken: it is not sent
-        the rationale, which the contract falls back on when the request names none, and it
-        fills them from guideline titles instead."""
+        the vocabulary both passes share. The model is not asked for them: it is not sent the
+        rationale, which the contract falls back on when the request names none, and asked, it
+        filled them from guideline titles."""
         lists = {name: canonical(getattr(self, name)) for name in _CITATION_LISTS}
         regions = regions_in(self.request)
         return schemas.Item.model_validate(self.model_dump() | lists | {"body_regions": regions})

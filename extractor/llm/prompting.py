@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,10 +22,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ValidationError
 
 from extractor import schemas
+from extractor.citations import BASED_ON
 from extractor.errors import LLMInvalidOutput, TruncatedLetter
-from extractor.layout import item_texts, split_sections
+from extractor.layout import item_paragraphs, item_texts, split_sections
 from extractor.llm import examples, templates
 from extractor.llm.drafts import DRAFTS, HeaderDraft, ItemDraft, PatientDraft
+from extractor.normalize import one_line
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -112,7 +115,39 @@ def request(kind: Kind, part: str) -> Request:
     )
 
 
-_RATIONALE = re.compile(r"^[ \t]*Decision rationale:", re.M | re.I)
+def _citations(paragraph: str) -> list[str]:
+    """A guideline paragraph's "Decision based on" sentences, each on one line."""
+    text = one_line(paragraph)
+    cuts = [match.start() for match in BASED_ON.finditer(text)] + [len(text)]
+    return [text[start:end].strip() for start, end in itertools.pairwise(cuts)]
+
+
+def item_part(block: str) -> str:
+    """An item block as the model reads it: the heading on one line, then each guideline
+    paragraph's label followed by its "Decision based on" sentences, one line each (a paragraph
+    with none, such as "did not cite any medical evidence", as written), and nothing from the
+    rationale on. A 2013 letter's determination sentence goes as it is.
+
+    Read as the letter wraps it, the 1.5B model wrote one citation per paragraph, skipping a
+    second "Decision based on", and took the sentence that frames a citation ("... based their
+    decision on recommendation(s) outside of the MTUS Guidelines.") for "cited no medical
+    evidence": a line per citation, and no framing, is a list it can copy.
+    """
+    paragraphs = item_paragraphs(block)
+    rationale = paragraphs.pop("rationale", None)
+    end = rationale.start if rationale is not None else len(block)
+    if not paragraphs:
+        return block[:end]
+    ordered = sorted(paragraphs.values(), key=lambda paragraph: paragraph.start)
+    lines = [one_line(block[: ordered[0].start])]
+    for paragraph in ordered:
+        label = one_line(block[paragraph.start : paragraph.body[0]])
+        body = block[paragraph.body[0] : min(paragraph.body[1], end)]
+        first, *more = _citations(body) or [one_line(body)]
+        lines += [f"{label} {first}".strip(), *more]
+    return "\n".join(lines)
+
+
 _BEFORE_SUMMARY = ("documents", "issues", "summary", "decisions")
 
 
@@ -128,7 +163,8 @@ class Parts:
 def parts(letter: str) -> Parts:
     """The header with the credentials (older layouts put them after the summary or the
     decisions: they are asked with the header wherever they are), the case summary, and each item
-    block up to its rationale (in a 2013 letter, each item's determination sentence).
+    block up to its rationale as :func:`item_part` lays it out (in a 2013 letter, each item's
+    determination sentence).
 
     Raises TruncatedLetter when the letter has no item block: there is nothing to decide.
     """
@@ -143,12 +179,7 @@ def parts(letter: str) -> Parts:
     spans = item_texts(letter, sections)
     if not spans:
         raise TruncatedLetter("decisions section has no item with an Upheld/Overturned decision")
-    blocks = [letter[start:end] for start, end in spans]
-    return Parts(
-        header,
-        summary,
-        [block[: m.start()] if (m := _RATIONALE.search(block)) else block for block in blocks],
-    )
+    return Parts(header, summary, [item_part(letter[start:end]) for start, end in spans])
 
 
 def plan(letter: str, *, ask_header: bool = True) -> list[Request]:

@@ -1,6 +1,7 @@
 """Disputed items: heading, decision, both guideline paragraphs and the rationale.
 
-The blocks come from the layout (extractor.layout.item_blocks); this module reads each one.
+The blocks and their labelled paragraphs come from the layout (extractor.layout.item_blocks,
+item_paragraphs), which the LLM pass lays its item requests out with; this module reads each one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 
 from extractor.citations import UNKNOWN_SECTION, doubtful_split
 from extractor.fields import path
-from extractor.layout import PARTIAL, determined_sentences, item_blocks
+from extractor.layout import PARTIAL, determined_sentences, item_blocks, item_paragraphs
 from extractor.normalize import one_line
 from extractor.regions import regions_in, request_place
 from extractor.rules.categories import cited, classify
@@ -28,15 +29,6 @@ _AUTHORIZED = re.compile(
     r"|The\s+Claims\s+Administrator\s+authori[sz]ed\s+(?P<b>.+?)(?:,\s*leaving\b[^.]*)?)\.(?:\s|$)",
     re.S | re.I,
 )
-_LABELS = {
-    "claims_administrator_guidelines": re.compile(
-        r"^Claims\s+Administrator(?:'s)?\s+guidelines?(?:\(s\))?:", re.I | re.M
-    ),
-    "reviewer_guidelines": re.compile(
-        r"^(?:MAXIMUS|Expert\s+Reviewer|Reviewer)(?:'s)?\s+guidelines?(?:\(s\))?:", re.I | re.M
-    ),
-    "rationale": re.compile(r"^Decision\s+rationale:", re.I | re.M),
-}
 
 
 def split_request(heading: str) -> tuple[str, str | None, str | None]:
@@ -50,19 +42,6 @@ def split_request(heading: str) -> tuple[str, str | None, str | None]:
         granted = one_line(authorized.group("a") or authorized.group("b")) if authorized else None
         return one_line(partial.group("request")), one_line(partial.group("original")), granted
     return one_line(_TRAILING_VERB.sub("", heading) if "original request" in heading else heading), None, None
-
-
-def _parts(text: str, start: int, end: int) -> dict[str, Span]:
-    """Spans of the guideline paragraphs and rationale inside one block."""
-    marks = sorted(
-        (match.start(), match.end(), name)
-        for name, pattern in _LABELS.items()
-        if (match := pattern.search(text, start, end))
-    )
-    return {
-        name: (body, marks[index + 1][0] if index + 1 < len(marks) else end)
-        for index, (_, body, name) in enumerate(marks)
-    }
 
 
 def _regions(text: str, heading: Span, request: str, rationale: Span | None) -> tuple[list[BodyRegion], Span]:
@@ -112,7 +91,7 @@ def extract_items(
     for index, block in enumerate(blocks):
         heading = text[block.heading[0] : block.heading[1]]
         request, original, authorized = split_request(heading)
-        parts = _parts(text, block.decision[1], block.end)
+        parts = {name: p.body for name, p in item_paragraphs(text, block.decision[1], block.end).items()}
         guidelines: dict[str, list[Guideline]] = {}
         for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
             span = parts.get(name)

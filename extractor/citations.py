@@ -12,6 +12,7 @@ wrote with it (:func:`canonical`), so a citation has one form whichever pass fou
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import tomllib
 from collections.abc import Iterable
@@ -33,6 +34,14 @@ _SOURCES = (
     (GuidelineSource.ODG, re.compile(r"Official\s+Disability\s+Guidelines|\bODG\b", re.I)),
     (GuidelineSource.ACOEM, re.compile(r"\bACOEM\b", re.I)),
 )
+
+
+def citation_sentences(paragraph: str) -> list[str]:
+    """The "Decision based on ..." sentences of a guideline paragraph joined to one line, each
+    from its marker to the next; what precedes the first (a sentence framing a Non-MTUS citation)
+    is none of them."""
+    cuts = [match.start() for match in BASED_ON.finditer(paragraph)] + [len(paragraph)]
+    return [paragraph[start:end].strip() for start, end in itertools.pairwise(cuts)]
 
 
 def split_outside_parentheses(text: str) -> list[str]:

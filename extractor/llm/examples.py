@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from extractor.llm import templates
-from extractor.normalize import state_codes
+from extractor.normalize import page_numbers, state_codes
 
 CLASSIFIED = frozenset({"category", "region", "side", "source", "sex"})
 """Keys whose value is a class the model assigns (from the prompt's vocabulary), not a copy."""
@@ -54,24 +54,16 @@ def _squeezed(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-_RANGE = re.compile(r"\b(\d+)\s*-\s*(\d+)\b")
-
-
-def _inside_ranges(text: str) -> set[str]:
-    """The numbers a written range such as "76-78" stands for (the answer writes 76, 77, 78)."""
-    spans = ((int(low), int(high)) for low, high in _RANGE.findall(text))
-    return {str(n) for low, high in spans if 0 < high - low <= 50 for n in range(low, high + 1)}
-
-
 def unfound(example: Example) -> list[str]:
     """The answer's values that its input does not contain (empty for an honest example).
 
     Text is compared without case and with runs of white space as one space (a heading wraps);
-    a number must appear as a number or inside a written range; a state code must be a state the
-    input names.
+    a number must appear as a number, or as a page inside a page range it cites (read as the
+    letters' page references are, :func:`extractor.normalize.page_numbers`); a state code must be a
+    state the input names.
     """
     text = _squeezed(example.input)
-    numbers = set(re.findall(r"\d+", text)) | _inside_ranges(text)
+    numbers = set(re.findall(r"\d+", text)) | {str(page) for page in page_numbers(example.input)}
     states = {code for code, _ in state_codes(example.input)}
     missing: list[str] = []
     for key, value in _leaves(example.answer):

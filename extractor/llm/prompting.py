@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ValidationError
 
 from extractor import schemas
-from extractor.citations import BASED_ON
+from extractor.citations import citation_sentences
 from extractor.errors import LLMInvalidOutput, TruncatedLetter
 from extractor.layout import item_paragraphs, item_texts, split_sections
 from extractor.llm import examples, templates
@@ -115,13 +114,6 @@ def request(kind: Kind, part: str) -> Request:
     )
 
 
-def _citations(paragraph: str) -> list[str]:
-    """A guideline paragraph's "Decision based on" sentences, each on one line."""
-    text = one_line(paragraph)
-    cuts = [match.start() for match in BASED_ON.finditer(text)] + [len(text)]
-    return [text[start:end].strip() for start, end in itertools.pairwise(cuts)]
-
-
 def item_part(block: str) -> str:
     """An item block as the model reads it: the heading on one line, then each guideline
     paragraph's label followed by its "Decision based on" sentences, one line each (a paragraph
@@ -143,7 +135,7 @@ def item_part(block: str) -> str:
     for paragraph in ordered:
         label = one_line(block[paragraph.start : paragraph.body[0]])
         body = block[paragraph.body[0] : min(paragraph.body[1], end)]
-        first, *more = _citations(body) or [one_line(body)]
+        first, *more = citation_sentences(one_line(body)) or [one_line(body)]
         lines += [f"{label} {first}".strip(), *more]
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from extractor.citations import BASED_ON, parse_citation, tidy
+from extractor.citations import BASED_ON, citation_sentences, parse_citation, tidy
 from extractor.schemas import Guideline
 
 NO_CITATION = re.compile(r"did\s+not\s+cite\s+any\s+(?:medical\s+)?evidence", re.I)
@@ -19,11 +19,7 @@ def parse_guidelines(text: str) -> list[Guideline]:
     """All citations in one "... guideline:" paragraph (already joined to one line)."""
     if NO_CITATION.search(text):
         return [Guideline()]
-    starts = [match.end() for match in BASED_ON.finditer(text)]
-    if not starts:
+    sentences = citation_sentences(text)
+    if not sentences:
         return parse_citation(text) if tidy(text) else []
-    bounds = [*[match.start() for match in BASED_ON.finditer(text)][1:], len(text)]
-    entries: list[Guideline] = []
-    for start, end in zip(starts, bounds, strict=True):
-        entries.extend(parse_citation(text[start:end]))
-    return entries
+    return [entry for sentence in sentences for entry in parse_citation(BASED_ON.sub("", sentence, count=1))]

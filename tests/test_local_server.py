@@ -124,7 +124,7 @@ def test_server_command() -> None:
     command = server_command(
         Path("/m.gguf"), alias="m", host="127.0.0.1", port=8012, n_ctx=8192, n_threads=2, chat_format="chatml"
     )
-    assert command[1:3] == ["-m", "llama_cpp.server"]
+    assert command[1:3] == ["-m", "extractor.llm.llama_server"]
     flags = dict(zip(command[3::2], command[4::2], strict=True))
     assert flags == {
         "--model": "/m.gguf",

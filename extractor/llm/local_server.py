@@ -173,9 +173,10 @@ def server_command(
     n_threads: int,
     chat_format: str | None,
 ) -> list[str]:
-    """The llama-cpp-python server invocation (its flags use underscores)."""
+    """The llama-cpp-python server invocation (its flags use underscores), decoding grammar
+    first (:mod:`extractor.llm.llama_server`)."""
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "extractor.llm.llama_server",
         "--model", str(model_path),
         "--model_alias", alias,
         "--host", host,

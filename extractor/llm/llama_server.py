@@ -58,7 +58,6 @@ class GrammarFirstSampler:
         """The next token after the logits at ``index`` (as ``LlamaSampler.sample``)."""
         logits = llama_cpp.llama_get_logits_ith(context.ctx, index)
         self._scores["logit"] = np.ctypeslib.as_array(logits, shape=(self._size,))
-        self._scores["p"] = 0.0
         self._apply(self._penalties, self._vocabulary, self._size)
         token = int(np.argmax(self._scores["logit"]))
         self._best[0] = llama_cpp.llama_token_data(token, self._scores["logit"][token], 0.0)
@@ -84,8 +83,9 @@ class GrammarFirstSampler:
 def _sampler(default: Any, llama: Any, **options: Any) -> Any:
     """``Llama._init_sampler`` for one generation: grammar first for greedy decoding under a
     grammar, llama-cpp-python's own chain for anything else."""
-    plain_greedy = options.get("temp") == 0.0 and not options.get("logits_processor")
-    if options.get("grammar") is None or not plain_greedy or options.get("mirostat_mode"):
+    # At temperature 0 llama-cpp-python's chain is penalties, grammar, greedy (mirostat and
+    # the other samplers only come with a temperature); a logits processor goes before them.
+    if options.get("grammar") is None or options.get("temp") != 0.0 or options.get("logits_processor"):
         return default(**options)
     return GrammarFirstSampler(
         llama,

@@ -27,17 +27,22 @@ from evals.cassettes import DamagedCassette, MissingCassette
 from evals.fixtures import FIXTURES_DIR, DocumentsRootMissing, LoadedFixture, check_set, load_fixtures
 from evals.scoring import (
     FieldCount,
+    Judged,
     LetterScore,
     Miss,
     aggregate,
     field_order,
     is_list_field,
+    judge,
     overall,
     score_fixture,
 )
-from extractor.errors import describe
+from evals.trust import TrustCount, fit, trust_report
+from extractor import confidence
+from extractor.errors import ExtractionError, describe
 from extractor.fields import field_name
-from extractor.pipeline import extract, llm_failure
+from extractor.pipeline import extract, llm_failure, load
+from extractor.rules import extract_rules
 from extractor.schemas import Backend, Category, Record
 
 if TYPE_CHECKING:
@@ -97,6 +102,15 @@ class BackendRun:
         """The same run over only the letters in ``fixture_ids`` (``inside``) or only the others."""
         letters = [letter for letter in self.letters if (letter.fixture_id in fixture_ids) == inside]
         return BackendRun(self.backend, letters, self.model, self.prompt_version)
+
+    @property
+    def judged(self) -> list[Judged]:
+        """Every labelled value of every record, with its confidence and flag."""
+        return [value for letter in self.letters for value in letter.values]
+
+    def trust(self) -> dict[str, Any]:
+        records = [letter for letter in self.letters if letter.error is None]
+        return trust_report(self.judged, len(records), sum(letter.needs_review for letter in records))
 
     @property
     def errors(self) -> list[LetterScore]:
@@ -223,7 +237,11 @@ def _score(
         run.llm_failed[item.id] = failure
     run.needs_review += record.needs_review
     run.disagreements.update(field_name(check.field) for check in record.checks if check.status == "disagree")
-    run.letters.append(score_fixture(item.fixture, record.determination, skip=skip))
+    letter = score_fixture(item.fixture, record.determination, skip=skip)
+    flagged = {check.field for check in record.checks if check.review}
+    letter.values = judge(item.fixture.determination, record.determination, record.confidence, flagged)
+    letter.needs_review = record.needs_review
+    run.letters.append(letter)
     return record
 
 
@@ -263,6 +281,7 @@ def scores_report(run: BackendRun) -> dict[str, Any]:
         "overall": run.overall.as_dict(),
         "fields": {name: count.as_dict() for name, count in run.fields.items()},
         "guideline_citations": {name: count.as_dict() for name, count in run.citations.items()},
+        "trust": run.trust(),
     }
 
 
@@ -507,6 +526,34 @@ def held_out_line(run: BackendRun, held_out: frozenset[str]) -> str | None:
     return line + (f"; the other {_letters(tuned)} {scores(tuned)}" if tuned.letters else "")
 
 
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def trust_line(name: str, run: BackendRun) -> str | None:
+    """What the flags do on ``run``'s letters: unflagged accuracy, catch rate, review share."""
+    judged = run.judged
+    if not judged:
+        return None
+    count, report = TrustCount.of(judged), run.trust()
+    error = report["calibration_error"]
+    return (
+        f"{run.backend} flags ({name}): unflagged values right {_share(count.accepted_accuracy)}, "
+        f"wrong values flagged {count.caught}/{count.wrong} ({_share(count.catch_rate)}), "
+        f"values flagged {_share(count.flagged_share)}, records flagged {report['records_flagged']}/"
+        f"{report['records']} ({_share(report['records_flagged_share'])}), "
+        f"calibration error {'n/a' if error is None else f'{error:.3f}'}"
+    )
+
+
+def trust_lines(run: BackendRun, held_out: frozenset[str]) -> list[str]:
+    """The trust line of the check set and of the other letters, apart (or of all, with none)."""
+    if not held_out or not run.part(held_out).letters:
+        return [line] if (line := trust_line("all letters", run)) else []
+    parts = (("check set", run.part(held_out)), ("dev", run.part(held_out, inside=False)))
+    return [line for name, part in parts if (line := trust_line(name, part))]
+
+
 def _letters(run: BackendRun) -> str:
     return f"{len(run.letters)} letter{'' if len(run.letters) == 1 else 's'}"
 
@@ -525,7 +572,13 @@ def print_summary(
         if run.confusion:
             console.print(confusion_table(run))
     for run in runs.values():
-        for line in (citations_line(run), held_out_line(run, held_out), review_line(run)):
+        lines = (
+            citations_line(run),
+            held_out_line(run, held_out),
+            review_line(run),
+            *trust_lines(run, held_out),
+        )
+        for line in lines:
             if line:
                 console.print(line, markup=False, soft_wrap=True)
     for run in runs.values():
@@ -561,6 +614,35 @@ def print_summary(
 
 
 # --------------------------------------------------------------------------- command
+
+
+def write_calibration(fixtures: Sequence[LoadedFixture]) -> Path:
+    """Fit the confidence calibration on ``fixtures`` (the rules pass's doubts and values against
+    their labels) and write it where the package reads it."""
+    letters = []
+    for item in fixtures:
+        try:
+            rules = extract_rules(load(item.document).text)
+        except ExtractionError:
+            continue
+        letters.append((item.fixture.determination, rules.determination, rules.doubts))
+    target = Path(confidence.__file__).with_name(confidence.CALIBRATION_FILE)
+    target.write_text(json.dumps(fit(letters).as_dict(), indent=2) + "\n", encoding="utf-8")
+    confidence.reset()
+    return target
+
+
+def add_llm_rates(run: BackendRun) -> None:
+    """Add the llm backend's per-field rates, counted on ``run`` (the letters one tunes on), to
+    the calibration file; the figures printed after it use them."""
+    target = Path(confidence.__file__).with_name(confidence.CALIBRATION_FILE)
+    data = json.loads(target.read_text(encoding="utf-8"))
+    outcomes: dict[str, list[bool]] = {}
+    for value in run.judged:
+        outcomes.setdefault(value.field, []).append(value.right)
+    data["llm_fields"] = {name: {"right": sum(o), "total": len(o)} for name, o in sorted(outcomes.items())}
+    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    confidence.reset()
 
 
 def with_components(backends: Sequence[str]) -> list[str]:
@@ -613,6 +695,12 @@ def run(args: argparse.Namespace, configured: Callable[[], LLMConfig | None]) ->
             soft_wrap=True,
         )
         return EXIT_USAGE
+    held_out = check_set(args.fixtures)
+    if getattr(args, "calibrate", False):
+        tuned_on = [item for item in fixtures if item.id not in held_out]
+        written = write_calibration(tuned_on)
+        note = f"calibration fitted on {len(tuned_on)} letters (the check set left out), written to {written}"
+        err.print(note, markup=False, soft_wrap=True)
     record: cassettes.RecordMode = args.record or "none"
     backends = with_components(requested)
     needs_llm = any(b in LLM_BACKENDS for b in backends)
@@ -633,8 +721,9 @@ def run(args: argparse.Namespace, configured: Callable[[], LLMConfig | None]) ->
             cassette_dir=cassette_dir,
             progress=needs_llm and (record != "none" or getattr(args, "verbose", 0) > 0),
         )
+    if getattr(args, "calibrate", False) and "llm" in runs:
+        add_llm_rates(runs["llm"].part(held_out, inside=False))
     console = Console(width=None if sys.stdout.isatty() else 200)
-    held_out = check_set(args.fixtures)
     print_summary(console, runs, held_out=held_out)
     report = build_report(runs, held_out)
     if args.report:

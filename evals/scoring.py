@@ -36,6 +36,7 @@ from extractor.alignment import align
 from extractor.fields import (
     ITEM_PREFIX,
     ITEMS,
+    field_name,
     guideline_difference,
     labelled_keys,
     match_pairs,
@@ -105,6 +106,18 @@ class Miss:
         }
 
 
+@dataclass(frozen=True)
+class Judged:
+    """One value of a record against its label: the flag and confidence the record gave it, and
+    whether it was right (what the trust figures count)."""
+
+    field: str
+    where: str
+    confidence: float
+    flagged: bool
+    right: bool
+
+
 @dataclass
 class LetterScore:
     """Every scored field of one letter, and what was missed."""
@@ -117,6 +130,9 @@ class LetterScore:
     """(labelled, predicted) category of each aligned item whose category is labelled."""
     citations: dict[str, FieldCount] = field(default_factory=dict)
     """Per guideline field, its citations matched on source and pages (outside ``fields``)."""
+    values: list[Judged] = field(default_factory=list)
+    """Each labelled value of the record, with its confidence and flag (the trust figures)."""
+    needs_review: bool = False
 
     @property
     def right(self) -> int:
@@ -325,4 +341,54 @@ def category_pairs(label: Determination, predicted: Determination | None) -> lis
         (label.items[i].category.value, predicted.items[j].category.value)
         for i, j in pairs
         if i is not None and j is not None and "category" in label.items[i].model_fields_set
+    ]
+
+
+# --------------------------------------------------------------------------- values
+
+
+def value_outcomes(label: Determination, predicted: Determination) -> dict[str, bool]:
+    """Whether each labelled value of ``predicted`` is right, by its concrete path in the record
+    (``determination.items[3].category``, the predicted item's index). A diagnosis list is one
+    value, right when every labelled diagnosis is matched and none is left over; a value the
+    record does not hold (a missed item) has no path and is not here."""
+    outcomes: dict[str, bool] = {}
+    labelled = label.model_fields_set
+    for section in ("case", "reviewer", "patient"):
+        if section not in labelled:
+            continue
+        expected, got = getattr(label, section), getattr(predicted, section)
+        for key in labelled_keys(expected):
+            name = f"{section}.{key}"
+            want, have = getattr(expected, key), getattr(got, key)
+            if name == "patient.diagnoses":
+                right = len(want) == len(have) == len(match_pairs(want, have))
+            else:
+                right = scorer(name)(want, have)
+            outcomes[f"determination.{name}"] = right
+    if ITEMS in labelled:
+        pairs = align([item.request for item in label.items], [item.request for item in predicted.items])
+        for i, j in pairs:
+            if i is None or j is None:
+                continue
+            for key in labelled_keys(label.items[i]):
+                name = f"{ITEM_PREFIX}{key}"
+                right = scorer(name)(getattr(label.items[i], key), getattr(predicted.items[j], key))
+                outcomes[f"determination.items[{j}].{key}"] = right
+    return outcomes
+
+
+def judge(
+    label: Determination, predicted: Determination, confidence: Mapping[str, float], flagged: Collection[str]
+) -> list[Judged]:
+    """Every labelled value of a record, judged (``flagged``: the paths its review checks name)."""
+    return [
+        Judged(
+            field=field_name(where),
+            where=where,
+            confidence=confidence.get(where, 1.0),
+            flagged=where in flagged,
+            right=right,
+        )
+        for where, right in value_outcomes(label, predicted).items()
     ]

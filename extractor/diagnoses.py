@@ -19,7 +19,7 @@ from extractor.schemas import Span
 
 # Words that name where, not what: a list entry of one of them shares the next entry's noun
 # ("neck, back and shoulder pain"), and "and" between two of them joins, not splits.
-_LOCATIONS = frozenset(
+LOCATIONS = frozenset(
     {
         "cervical", "thoracic", "lumbar", "lumbosacral", "sacral", "neck", "back", "spine", "head",
         "shoulder", "shoulders", "arm", "arms", "elbow", "elbows", "forearm", "wrist", "wrists", "hand",
@@ -74,7 +74,7 @@ def _joins_places(text: str, left: Span, right: Span) -> bool:
     ("contusion of the lower back and pelvis"): one side is nothing but places."""
     before = [w.lower() for w in _words(text, left)]
     after = [w.lower() for w in _words(text, right) if w.lower() not in _ENCOUNTER]
-    return all(w in _LOCATIONS for w in before) or all(w in _LOCATIONS for w in after)
+    return all(w in LOCATIONS for w in before) or all(w in LOCATIONS for w in after)
 
 
 def _split_last(text: str, span: Span) -> list[Span]:
@@ -103,7 +103,7 @@ def _grouped(text: str, span: Span, separator: str) -> list[Span]:
     pending: int | None = None  # start of a run of bare places that shares the next entry's noun
     for part in entries:
         words = _words(text, part)
-        if len(words) == 1 and words[0].lower() in _LOCATIONS and part is not entries[-1]:
+        if len(words) == 1 and words[0].lower() in LOCATIONS and part is not entries[-1]:
             pending = part[0] if pending is None else pending
             continue
         merged.append((pending, part[1]) if pending is not None else part)

@@ -229,3 +229,16 @@ def scorer(name: str) -> Comparator:
 def cross_checked(section: str) -> list[KeyField]:
     """The fields of ``section`` the two passes are compared on, in table order."""
     return [field for field in KEY_FIELDS if field.agree is not None and field.section == section]
+
+
+def value_paths(determination: Any) -> list[str]:
+    """The concrete path of every key field's value in ``determination``, nulls and empty lists
+    too (a missing value is a value that can be wrong): what a record's ``confidence`` covers."""
+    paths = [
+        path(*field.name.split("."))
+        for field in KEY_FIELDS
+        if field.section in ("case", "reviewer", "patient")
+    ]
+    for index in range(len(determination.items)):
+        paths += [path(ITEMS, index, field.key) for field in KEY_FIELDS if field.section == ITEMS]
+    return paths

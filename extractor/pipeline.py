@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from extractor.confidence import confidence, flag_doubts
 from extractor.crosscheck import merge
 from extractor.errors import LLMError, NotAnIMRLetter, TruncatedLetter, describe
-from extractor.fields import path
+from extractor.fields import path, value_paths
 from extractor.layout import split_sections
 from extractor.reading import SourceText, read_bytes, read_path, read_string
 from extractor.rules import RulesResult, extract_rules
@@ -149,6 +150,9 @@ def build_record(
         *review_checks(determination, backend, header_chars),
         *wholeness_checks(source.text, sections, _LOOKED[backend]),
     ]
+    doubts = rules.doubts if rules is not None else ()
+    scores = confidence(value_paths(determination), doubts, checks, llm=backend == "llm")
+    checks = flag_doubts(checks, doubts, scores, "llm_only" if backend == "llm" else "rules_only")
     provenance = Provenance(backend=backend, seconds=round(time.perf_counter() - started, 4))
     if llm is not None:
         provenance = provenance.model_copy(
@@ -163,6 +167,7 @@ def build_record(
         document=source.document(),
         determination=determination,
         evidence=evidence,
+        confidence=scores,
         checks=checks,
         needs_review=any(check.review for check in checks),
         provenance=provenance,

@@ -107,11 +107,13 @@ def test_the_rules_pass_flags_a_doubtful_split_for_review() -> None:
         "Reviewer guideline: Decision based on MTUS Knee Complaints 2004, Section(s): Summary, Knee "
         "supports, hinged.\nDecision rationale: The request is not medically necessary.\n"
     )
-    checks = extract_rules(text).checks
-    assert [(c.field, c.review) for c in checks if c.note == UNKNOWN_SECTION] == [
-        ("determination.items[0].reviewer_guidelines", True)
-    ]
+    doubts = extract_rules(text).doubts
+    where = "determination.items[0].reviewer_guidelines"
+    assert [(d.field, d.signal, d.reason) for d in doubts] == [(where, "unknown_section", UNKNOWN_SECTION)]
     record = extract(text, backend="rules")
+    (flagged,) = [c for c in record.checks if c.field == where]
+    assert flagged.review
+    assert UNKNOWN_SECTION in (flagged.note or "")
     assert record.needs_review
     assert record.determination.items[0].reviewer_guidelines[0].sections == [
         "Summary",

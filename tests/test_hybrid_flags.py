@@ -180,5 +180,5 @@ def test_an_item_field_the_rules_doubt_stays_flagged_in_hybrid_even_when_the_mod
     (found,) = [c for c in record.checks if c.field == field]
     assert (found.status, found.review) == ("agree", True)
     assert found.note is not None
-    assert found.note.startswith("unknown guideline section name")
+    assert found.note.startswith("doubtful (0.50): unknown guideline section name")
     assert record.needs_review

@@ -109,5 +109,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "or for everything, rewriting the cassettes (all)",
     )
     p.add_argument("--cassettes", metavar="DIR", help="cassettes folder (default: evals/cassettes)")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="first refit the confidence calibration (extractor/calibration.json) on the letters "
+        "outside the check set, then score",
+    )
     add_llm_options(p)
     p.set_defaults(func=_cmd_eval)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from extractor.confidence import Doubt
 from extractor.fields import path
 from extractor.layout import Sections, split_sections
 from extractor.regions import regions_in
 from extractor.rules.case import extract_case
 from extractor.rules.clinical import extract_diagnoses, extract_mechanism
+from extractor.rules.doubts import find_doubts
 from extractor.rules.evidence import Evidence, Spans, record_evidence
-from extractor.rules.items import determined_items, doubtful_sections, extract_items
+from extractor.rules.items import determined_items, extract_items
 from extractor.rules.patient import extract_age_sex, extract_injury_date
 from extractor.rules.reviewer import extract_reviewer
 from extractor.schemas import Check, Determination, Patient
@@ -27,8 +29,9 @@ class RulesResult:
     """Spans of each item's values, by field name, in the order of ``determination.items``."""
     sections: Sections
     unread: dict[str, str]
-    """Fields the rules pass could not tell (path -> why): "not read", never a silent empty value,
-    and guideline sections split next to an unknown name."""
+    """Fields the rules pass could not tell (path -> why): "not read", never a silent empty value."""
+    doubts: tuple[Doubt, ...] = ()
+    """What made the values it read doubtful (extractor.rules.doubts)."""
 
     @property
     def checks(self) -> list[Check]:
@@ -70,7 +73,6 @@ def extract_rules(text: str) -> RulesResult:
     items = extract_items(text, decisions, evidence, case.decision_date) if decisions else []
     if not items:
         items = determined_items(text, evidence, case.decision_date)
-    unread.update(doubtful_sections(items))
     determination = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
     return RulesResult(
         determination=determination,
@@ -78,4 +80,5 @@ def extract_rules(text: str) -> RulesResult:
         item_evidence=evidence.items(len(items)),
         sections=sections,
         unread=unread,
+        doubts=tuple(find_doubts(text, summary, determination)),
     )

@@ -51,10 +51,12 @@ _PILL_COUNT = re.compile(r"#\s*\d+")
 
 @dataclass(frozen=True)
 class Classification:
-    """A category and how sure the evidence makes it (0 to 1)."""
+    """A category, how sure the evidence makes it (0 to 1), and the category that came second
+    (None when nothing else had any evidence): a near tie is a doubt a reviewer should see."""
 
     category: Category
     confidence: float
+    runner_up: Category | None = None
 
 
 @dataclass(frozen=True)
@@ -260,8 +262,15 @@ def classification(request: str, guidelines: Iterable[Guideline] = ()) -> Classi
     if not scores:
         return Classification(Category.OTHER, 0.0)
     ranked = sorted(scores.items(), key=lambda pair: -pair[1])  # stable: the head wins a tie
-    second = ranked[1][1] if len(ranked) > 1 else 0.0
-    return Classification(ranked[0][0], round(max(0.0, min(1.0, ranked[0][1]) - second / 2), 3))
+    runner_up, second = ranked[1] if len(ranked) > 1 else (None, 0.0)
+    confidence = round(max(0.0, min(1.0, ranked[0][1]) - second / 2), 3)
+    return Classification(ranked[0][0], confidence, runner_up)
+
+
+def cited_category(guidelines: Iterable[Guideline]) -> Category | None:
+    """The category the cited guidelines' titles and sections name most (None when they name none)."""
+    votes = _section_votes(guidelines)
+    return max(votes, key=lambda category: votes[category]) if votes else None
 
 
 def classify(request: str, guidelines: Iterable[Guideline] = ()) -> Category:

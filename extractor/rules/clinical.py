@@ -218,6 +218,18 @@ def _doing_after_feeling(text: str, start: int, end: int) -> int | None:
     return doing.end() if doing else None
 
 
+def mechanism_statement(text: str, summary: Span) -> bool:
+    """Whether the summary names its mechanism outright ("The mechanism of injury was ...")."""
+    return _MECHANISM_STATED.search(text, *summary) is not None
+
+
+def mechanism_clauses(text: str, summary: Span) -> list[str]:
+    """Every distinct clause of the summary that says how the injury happened, in order: more
+    than one is a choice the rules made (they read the first)."""
+    values = (_value(text, span) for span in _clauses(text, *summary))
+    return list(dict.fromkeys(value for value in values if value))
+
+
 def extract_mechanism(text: str, summary: Span, evidence: Evidence) -> tuple[str | None, Reading]:
     """How the injury happened, as a short phrase, from the summary's first statement of it."""
     start, end = summary

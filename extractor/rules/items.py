@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from extractor.citations import UNKNOWN_SECTION, doubtful_split
-from extractor.fields import path
 from extractor.layout import PARTIAL, determined_sentences, item_blocks, item_paragraphs
 from extractor.normalize import one_line
 from extractor.regions import regions_in, request_place
@@ -126,13 +124,3 @@ def extract_items(
         if rationale_span:
             evidence.add_item(index, "rationale", rationale_span)
     return _linked(items, [block.heading for block in blocks], evidence)
-
-
-def doubtful_sections(items: list[Item]) -> dict[str, str]:
-    """A note per guideline list whose sections were split next to an unknown name (by path)."""
-    return {
-        path("items", index, name): UNKNOWN_SECTION
-        for index, item in enumerate(items)
-        for name in ("claims_administrator_guidelines", "reviewer_guidelines")
-        if any(doubtful_split(guideline) for guideline in getattr(item, name))
-    }

@@ -270,6 +270,14 @@ class Record(_Model):
     document: Document
     determination: Determination
     evidence: dict[str, list[Span]] = Field(default_factory=dict)
+    confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "For each key field's value, by its path as in evidence, the probability that it is right "
+            "(0 to 1), calibrated on labelled letters; a value below the review threshold has a check "
+            "that says why."
+        ),
+    )
     checks: list[Check] = Field(default_factory=list)
     needs_review: bool = False
     provenance: Provenance = Field(default_factory=Provenance)

@@ -14,10 +14,19 @@ FORMATS = ("duckdb", "parquet", "csv")
 
 
 def _unusable_target(to: str, target: Path) -> str | None:
-    """Why the tables cannot go to ``target``; a batch's own folder is refused, since its
-    items.csv (one wide row per item) would be replaced by the normalised table of that name."""
+    """Why the tables cannot go to ``target``, said before any work: a database file is written
+    like every other file (a symlink through, a device, FIFO or folder refused) into a folder
+    that exists; a batch's own folder is refused, since its items.csv (one wide row per item)
+    would be replaced by the normalised table of that name."""
+    from extractor.errors import UnsafeTarget
+    from extractor.jobs.ledger import replaceable
+
     if to == "duckdb":
-        return f"{target} is a folder; give the database file to write" if target.is_dir() else None
+        try:
+            folder = replaceable(target).parent
+        except UnsafeTarget as error:
+            return str(error)
+        return None if folder.is_dir() else f"no such folder: {folder}; create it first"
     if target.exists() and not target.is_dir():
         return f"{target} is a file; --to {to} writes a folder of tables"
     if (target / "records.jsonl").exists():
@@ -28,6 +37,7 @@ def _unusable_target(to: str, target: Path) -> str | None:
 def _export_tables(path: Path, to: str, target: Path) -> int:
     from extractor.analytics.export import export
     from extractor.analytics.tables import NotRecords
+    from extractor.errors import UnsafeTarget
 
     if (why := _unusable_target(to, target)) is not None:
         return fail("export", why)
@@ -35,7 +45,7 @@ def _export_tables(path: Path, to: str, target: Path) -> int:
         counts = export(path, to, target)  # type: ignore[arg-type]
     except NotRecords:
         return fail("export", not_records(path))
-    except OSError as error:
+    except (OSError, UnsafeTarget) as error:
         return fail("export", error)
     tables = ", ".join(f"{rows} {name}" for name, rows in counts.items())
     print(f"extractor export: {tables} -> {target}", file=sys.stderr)

@@ -198,3 +198,34 @@ def test_a_database_file_is_written_like_every_other_file(
     assert stat.S_ISFIFO((folder / "items.csv").stat().st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder", "link", "out", "real.duckdb"]
     assert [p.name for p in folder.iterdir()] == ["items.csv"]  # no table written beside the FIFO
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "{records}", "--csv"],
+        ["export", "{records}", "--to", "duckdb"],
+        ["stats", "{batch}", "--html"],
+    ],
+)
+@pytest.mark.usefixtures("bounded")
+def test_every_analyst_writer_refuses_the_same_targets_in_one_line(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`stats --html` to a FIFO or a folder ended in an UnsafeTarget traceback, and `--csv` into a
+    missing folder named the records as the missing file: each writer now says the same line."""
+    batch = write_batch(tmp_path / "out")
+    fifo, folder = tmp_path / "fifo", tmp_path / "folder"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    args = [part.format(records=batch / "records.jsonl", batch=batch) for part in command]
+    for target, says in (
+        (fifo, "is a FIFO, not a regular file"),
+        (folder, "is a folder, not a regular file"),
+        (tmp_path / "missing" / "file", f"no such folder: {tmp_path / 'missing'}; create it first"),
+    ):
+        assert main([*args, str(target)]) == 2
+        _refused(capsys, says)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert list(folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder", "out"]

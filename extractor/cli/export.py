@@ -8,25 +8,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records, unwritable
 
 FORMATS = ("duckdb", "parquet", "csv")
 
 
 def _unusable_target(to: str, target: Path) -> str | None:
     """Why the tables cannot go to ``target``, said before any work: a database file is written
-    like every other file (a symlink through, a device, FIFO or folder refused) into a folder
-    that exists; a batch's own folder is refused, since its items.csv (one wide row per item)
-    would be replaced by the normalised table of that name."""
-    from extractor.errors import UnsafeTarget
-    from extractor.jobs.ledger import replaceable
-
+    like every other file (``unwritable``); a batch's own folder is refused, since its items.csv
+    (one wide row per item) would be replaced by the normalised table of that name."""
     if to == "duckdb":
-        try:
-            folder = replaceable(target).parent
-        except UnsafeTarget as error:
-            return str(error)
-        return None if folder.is_dir() else f"no such folder: {folder}; create it first"
+        return unwritable(target)
     if target.exists() and not target.is_dir():
         return f"{target} is a file; --to {to} writes a folder of tables"
     if (target / "records.jsonl").exists():
@@ -56,6 +48,8 @@ def _export_items(path: Path, csv: str) -> int:
     from extractor.errors import UnsafeTarget
     from extractor.jobs import export_items
 
+    if csv != "-" and (why := unwritable(Path(csv))) is not None:
+        return fail("export", why)
     try:
         rows = export_items(path, None if csv == "-" else Path(csv))
     except FileNotFoundError:

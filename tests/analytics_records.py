@@ -124,3 +124,21 @@ def write_batch(out: Path, records: list[Record] = RECORDS) -> Path:
     }
     (out / "errors.jsonl").write_text(json.dumps(failed) + "\n" + json.dumps(failed) + "\n", encoding="utf-8")
     return out
+
+
+def hostile(records: list[Record] = RECORDS) -> list[Record]:
+    """``records`` with text an analyst's tools could misread: dollar signs and a TeX macro that
+    matplotlib would take for math, and cells a spreadsheet would run as formulas."""
+    copies = [r.model_copy(deep=True) for r in records]
+    first, second = copies[0].determination, copies[1].determination
+    first.items[0].request = DOLLARS
+    first.items[1].request = '=HYPERLINK("http://x","y")'
+    first.items[2].request = "-5"  # text that is just a number is a number, in any spreadsheet
+    first.patient.diagnoses = ["+cmd|' /C calc'!A0"]
+    first.items[0].reviewer_guidelines[1].sections = ["@SUM(1+1)"]
+    second.reviewer.specialties = [MACRO]
+    return copies
+
+
+DOLLARS = "Gym membership $50 monthly, #60 $300"
+MACRO = r"$\macro$ Pain Management"

@@ -192,3 +192,17 @@ def test_item_columns_are_the_schema_fields() -> None:
     names = [name for _, name in tables.flat_columns(Item, "item")]
     assert names == [name for name in Item.model_fields if name not in tables.item_lists()]
     assert {"claims_administrator_guidelines", "reviewer_guidelines"} <= set(tables.item_lists())
+
+
+def test_a_records_path_with_glob_characters_is_the_file_exported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``out[1]/records.jsonl`` exported ``out1/records.jsonl``, another batch, with exit 0."""
+    write_batch(tmp_path / "out1", RECORDS[:1])
+    records = write_batch(tmp_path / "out[1]") / "records.jsonl"
+    assert main(["export", str(records), "--to", "duckdb", str(tmp_path / "imr.duckdb")]) == 0
+    assert "4 letters, 10 items" in capsys.readouterr().err
+    with duckdb.connect(str(tmp_path / "imr.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT list(document_id ORDER BY 1) FROM letters").fetchall() == [
+            (["A", "B", "C", "D"],)
+        ]

@@ -3,6 +3,7 @@ Wilson intervals against values worked out by hand, and an HTML report that name
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ from extractor.analytics.charts import rate_chart
 from extractor.analytics.report import CHARTS_ALWAYS
 from extractor.analytics.stats import Rate, Report, StatsError, report, wilson
 from extractor.cli import main
-from tests.analytics_records import write_batch
+from tests.analytics_records import DOLLARS, MACRO, RECORDS, hostile, write_batch
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +134,54 @@ def test_the_html_report_has_every_chart_and_names_no_url(batch: Path, made: Rep
     assert "Overturn rate by category and sex" in text
     assert "not_imr_letter" in text
     assert rate_chart(made.rates[0]) == rate_chart(made.rates[0])  # no date or random id: reruns agree
+
+
+def _chart_texts(page: Path) -> set[str]:
+    """The text of every <text> element of the page's charts, as a reader sees it."""
+    return {html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", page.read_text("utf-8"))}
+
+
+def test_the_html_report_draws_dollars_and_macros_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """matplotlib reads text between two $ as math: a request with prices in it, or a TeX macro
+    in a specialty, ended in a traceback and no report."""
+    batch = write_batch(tmp_path / "out", hostile())
+    for by in ("request", "specialty"):
+        page = tmp_path / f"by-{by}.html"
+        assert main(["stats", str(batch), "--html", str(page), "--by", by]) == 0
+        assert "Traceback" not in capsys.readouterr().err
+        texts = _chart_texts(page)
+        assert DOLLARS in texts if by == "request" else MACRO in texts
+
+
+@pytest.mark.parametrize("name", ["out[1]", "out?", "out*"])
+def test_a_records_path_is_read_as_named_never_as_a_glob(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``out[1]/records.jsonl`` read ``out1/records.jsonl`` (another batch's numbers, exit 0)."""
+    write_batch(tmp_path / "out1", RECORDS[:1])  # what the name matches as a pattern: 1 letter
+    batch = write_batch(tmp_path / name)  # the batch named: 4 letters
+    for source in (batch, batch / "records.jsonl"):
+        assert main(["stats", str(source)]) == 0
+        assert "overturned: 30.0% (3/10," in capsys.readouterr().out  # the decoy's: 33.3% (1/3)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "1=1; COPY (SELECT 1) TO '{target}' (FORMAT csv)",
+        "true UNION SELECT 1",
+        "(SELECT count(*) FROM read_text('{readable}')) >= 0",
+    ],
+)
+def test_a_where_filter_can_neither_write_nor_read_a_file(
+    where: str, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--where was pasted into SQL, so a second statement ran: the COPY wrote a file."""
+    target, readable = tmp_path / "written.csv", batch / "errors.jsonl"
+    assert main(["stats", str(batch), "--where", where.format(target=target, readable=readable)]) == 64
+    err = capsys.readouterr().err
+    assert err.startswith("extractor stats: error: --where ")
+    assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

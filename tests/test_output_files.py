@@ -21,6 +21,7 @@ from extractor.cli import main
 from extractor.errors import UnsafeTarget
 from extractor.export import spreadsheet_safe, write_items_csv
 from extractor.jobs.ledger import write_atomically
+from tests.analytics_records import hostile, write_batch
 from tests.documents import require_letter
 
 BOUND = 60
@@ -138,3 +139,93 @@ def test_items_csv_neutralises_a_hostile_request(records: Path) -> None:
     assert row["request"] == "'=cmd|' /C calc'!A0"
     assert row["age"] == str(record.determination.patient.age)
     assert row["item_index"] == "0"
+
+
+def _cells(path: Path, column: str) -> set[str]:
+    with open(path, newline="", encoding="utf-8") as stream:
+        return {row[column] for row in csv.DictReader(stream)}
+
+
+def test_every_csv_table_neutralises_formulas_as_items_csv_does(tmp_path: Path) -> None:
+    """`export --to csv` wrote =, +, - and @ cells bare (only a batch's items.csv neutralised them)."""
+    records = write_batch(tmp_path / "out", hostile()) / "records.jsonl"
+    assert main(["export", str(records), "--csv", str(tmp_path / "items.csv")]) == 0
+    assert main(["export", str(records), "--to", "csv", str(tmp_path / "tables")]) == 0
+    formula, number = '\'=HYPERLINK("http://x","y")', "-5"
+    tables = tmp_path / "tables"
+    for path in (tmp_path / "items.csv", tables / "items.csv", tables / "items_wide.csv"):
+        assert {formula, number} <= _cells(path, "request"), path
+    diagnosis = "'+cmd|' /C calc'!A0"
+    assert diagnosis in _cells(tmp_path / "items.csv", "diagnoses")
+    assert diagnosis in _cells(tables / "diagnoses.csv", "diagnosis")
+    assert diagnosis in _cells(tables / "items_wide.csv", "diagnoses")  # a list, joined
+    assert "'@SUM(1+1)" in _cells(tables / "guidelines.csv", "sections")
+    assert _cells(tables / "letters.csv", "age") == {"25", "45", "70", ""}  # numbers as they are
+
+
+def _refused(capsys: pytest.CaptureFixture[str], says: str) -> None:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert says in err
+
+
+def test_a_database_file_is_written_like_every_other_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--to duckdb replaced a symlink, a FIFO or a device with a database, and into a missing
+    folder gave an IOException traceback: now a FIFO (a device's stand-in) or a folder is
+    refused, a link written through, a missing folder one line; exit 2 each."""
+    records = write_batch(tmp_path / "out") / "records.jsonl"
+    fifo, folder, real, link = (tmp_path / name for name in ("fifo", "folder", "real.duckdb", "link"))
+    os.mkfifo(fifo)
+    folder.mkdir()
+    link.symlink_to(real)
+    assert main(["export", str(records), "--to", "duckdb", str(fifo)]) == 2
+    _refused(capsys, "is a FIFO, not a regular file")
+    assert main(["export", str(records), "--to", "duckdb", str(folder)]) == 2
+    _refused(capsys, "is a folder, not a regular file")
+    assert main(["export", str(records), "--to", "duckdb", str(tmp_path / "missing" / "x.duckdb")]) == 2
+    _refused(capsys, f"no such folder: {tmp_path / 'missing'}")
+    assert main(["export", str(records), "--to", "duckdb", str(link)]) == 0
+    assert link.is_symlink()
+    assert real.stat().st_size > 0
+    capsys.readouterr()
+    (folder / "items.csv").unlink(missing_ok=True)
+    os.mkfifo(folder / "items.csv")
+    assert main(["export", str(records), "--to", "csv", str(folder)]) == 2
+    _refused(capsys, "items.csv is a FIFO, not a regular file")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert stat.S_ISFIFO((folder / "items.csv").stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder", "link", "out", "real.duckdb"]
+    assert [p.name for p in folder.iterdir()] == ["items.csv"]  # no table written beside the FIFO
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "{records}", "--csv"],
+        ["export", "{records}", "--to", "duckdb"],
+        ["stats", "{batch}", "--html"],
+    ],
+)
+@pytest.mark.usefixtures("bounded")
+def test_every_analyst_writer_refuses_the_same_targets_in_one_line(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`stats --html` to a FIFO or a folder ended in an UnsafeTarget traceback, and `--csv` into a
+    missing folder named the records as the missing file: each writer now says the same line."""
+    batch = write_batch(tmp_path / "out")
+    fifo, folder = tmp_path / "fifo", tmp_path / "folder"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    args = [part.format(records=batch / "records.jsonl", batch=batch) for part in command]
+    for target, says in (
+        (fifo, "is a FIFO, not a regular file"),
+        (folder, "is a folder, not a regular file"),
+        (tmp_path / "missing" / "file", f"no such folder: {tmp_path / 'missing'}; create it first"),
+    ):
+        assert main([*args, str(target)]) == 2
+        _refused(capsys, says)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert list(folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder", "out"]

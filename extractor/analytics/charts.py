@@ -2,7 +2,8 @@
 
 Text stays text (``svg.fonttype: none``) so the charts are small and searchable, and element ids
 are salted with the chart's name, so that several charts share a page and a rerun gives the
-same bytes.
+same bytes. Math text is off for every text drawn (``text.parse_math``, TeX too): labels are the
+letters' own words, and "$50 monthly, #60 $300" is not a formula (mathtext failed on it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ _NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 def _style(name: str) -> Iterator[None]:
     import matplotlib
 
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name, "font.size": 9}):
+    with matplotlib.rc_context(
+        {
+            "svg.fonttype": "none",
+            "svg.hashsalt": name,
+            "font.size": 9,
+            "text.parse_math": False,
+            "text.usetex": False,
+        }
+    ):
         yield
 
 

@@ -182,25 +182,47 @@ class StatsError(ValueError):
     """A ``--by`` or ``--where`` the data cannot answer; the message says why in one line."""
 
 
+def _where_error(where: str | None, error: duckdb.Error) -> StatsError:
+    """Why ``--where`` failed, in one line. A parse or bind error quotes only the filter; others
+    (a failed cast) may quote a value of the records, which is letter text, so only their kind
+    is said."""
+    import duckdb
+
+    if isinstance(error, duckdb.ParserException):
+        why = f"{_first_line(error)} (give one condition on {tables.WIDE})"
+    elif isinstance(error, duckdb.BinderException | duckdb.CatalogException | duckdb.PermissionException):
+        why = _first_line(error)
+    else:
+        why = f"{type(error).__name__} on a value of the records (not shown: it is letter text)"
+    return StatsError(f"--where {where!r}: {why}")
+
+
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
 def connect(records: Path, where: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory database with the tables of ``records`` and the view ``base``."""
+    """An in-memory database with the tables of ``records`` and the view ``base``.
+
+    ``where`` is text from the command line, so it is never pasted into SQL: DuckDB's parser
+    reads it as one expression (a ``;``, a second statement or a ``UNION`` is a parse error),
+    and by then the data are loaded and files are out of reach (``enable_external_access``
+    off, the configuration locked), so not even a subquery in it can read or write a file.
+    """
     import duckdb
 
     con = duckdb.connect()
     tables.load(con, records)
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     try:
-        con.execute(
-            f"CREATE TEMP VIEW base AS SELECT *, decision = 'Overturned' AS overturned "
-            f"FROM {tables.WIDE} WHERE {where or 'true'}"
-        )
+        wide = con.view(tables.WIDE)
+        filtered = wide.filter(where) if where else wide
+        filtered.project("*, decision = 'Overturned' AS overturned").create_view("base")
         con.execute("SELECT count(*) FROM base").fetchall()
     except duckdb.Error as error:
         con.close()
-        raise StatsError(f"--where {where!r}: {_first_line(error)}") from None
+        raise _where_error(where, error) from None
     return con
 
 

@@ -1,8 +1,9 @@
 """A records.jsonl as normalised DuckDB tables whose columns are named from the schema.
 
-DuckDB reads the JSON lines itself with column types derived from the pydantic models, which
+DuckDB parses the JSON lines itself with column types derived from the pydantic models, which
 is some ten times faster than validating each record in Python; the models stay the single
-source of truth for names. Tables (documented in the README):
+source of truth for names; Python reads the file and hands DuckDB its lines (``_lines``).
+Tables (documented in the README):
 
 - ``letters``: one row per record, the document, case, reviewer, patient and provenance fields;
 - ``items``: one row per disputed item, every scalar or list-of-scalar item field;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import types
 import typing
 from collections.abc import Iterable, Iterator
@@ -168,13 +170,18 @@ def child_tables() -> dict[str, str]:
     return found
 
 
-def _statements(records: Path) -> Iterator[str]:
-    columns = ", ".join(f"'{name}': '{kind}'" for name, kind in record_columns().items())
-    source = str(records).replace("'", "''")
-    yield (
-        "CREATE TEMP TABLE records AS SELECT row_number() OVER (ORDER BY document.path, document.sha256) "
-        f"AS letter_key, * FROM read_json('{source}', format = 'newline_delimited', columns = {{{columns}}})"
-    )
+_READ = (
+    "CREATE TEMP TABLE records AS SELECT row_number() OVER (ORDER BY document.path, document.sha256) "
+    "AS letter_key, * FROM (SELECT unnest(json_transform(line, $columns)) "
+    "FROM (SELECT unnest($lines::VARCHAR[]) AS line))"
+)
+"""The records from their lines, typed by ``record_columns``: a key a line lacks is NULL (an
+older record has no newer field), and so is a value of another type, which only a file not
+written by the schema holds; a line that is not JSON fails."""
+
+
+def _statements() -> Iterator[str]:
+    """What builds the tables from the temporary table ``records`` (made by ``_READ``)."""
     yield f"CREATE TABLE letters AS {_letters_sql()}"
     items = _exploded("letter_key", "determination.items", "item", "records", position="item_index")
     yield (
@@ -212,16 +219,23 @@ def load(con: duckdb.DuckDBPyConnection, records: Path) -> None:
     """Create the tables and the view in ``con`` from the records.jsonl at ``records``."""
     import duckdb
 
-    statements = _statements(records)
     try:
-        con.execute(next(statements))
-    except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
+        con.execute(_READ, {"columns": json.dumps(record_columns()), "lines": _lines(records)})
+    except (duckdb.InvalidInputException, duckdb.ConversionException, UnicodeDecodeError) as error:
         raise NotRecords(str(records)) from error
     missing = con.execute("SELECT count(*) FROM records WHERE document IS NULL OR determination IS NULL")
     if (missing.fetchone() or (0,))[0]:
         raise NotRecords(str(records))
-    for statement in statements:
+    for statement in _statements():
         con.execute(statement)
+
+
+def _lines(records: Path) -> list[str]:
+    """The file's non-blank lines, read here rather than by DuckDB, whose readers take a path as
+    a glob (``out[1]/records.jsonl`` would read ``out1/records.jsonl``) and expand ``~``: this
+    way the file read is the one named, whatever its name holds. Split on newlines alone, since
+    a JSON string may hold U+2028."""
+    return [line for line in records.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def table_names(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -8,16 +8,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records, unwritable
 
 FORMATS = ("duckdb", "parquet", "csv")
 
 
 def _unusable_target(to: str, target: Path) -> str | None:
-    """Why the tables cannot go to ``target``; a batch's own folder is refused, since its
-    items.csv (one wide row per item) would be replaced by the normalised table of that name."""
+    """Why the tables cannot go to ``target``, said before any work: a database file is written
+    like every other file (``unwritable``); a batch's own folder is refused, since its items.csv
+    (one wide row per item) would be replaced by the normalised table of that name."""
     if to == "duckdb":
-        return f"{target} is a folder; give the database file to write" if target.is_dir() else None
+        return unwritable(target)
     if target.exists() and not target.is_dir():
         return f"{target} is a file; --to {to} writes a folder of tables"
     if (target / "records.jsonl").exists():
@@ -28,6 +29,7 @@ def _unusable_target(to: str, target: Path) -> str | None:
 def _export_tables(path: Path, to: str, target: Path) -> int:
     from extractor.analytics.export import export
     from extractor.analytics.tables import NotRecords
+    from extractor.errors import UnsafeTarget
 
     if (why := _unusable_target(to, target)) is not None:
         return fail("export", why)
@@ -35,7 +37,7 @@ def _export_tables(path: Path, to: str, target: Path) -> int:
         counts = export(path, to, target)  # type: ignore[arg-type]
     except NotRecords:
         return fail("export", not_records(path))
-    except OSError as error:
+    except (OSError, UnsafeTarget) as error:
         return fail("export", error)
     tables = ", ".join(f"{rows} {name}" for name, rows in counts.items())
     print(f"extractor export: {tables} -> {target}", file=sys.stderr)
@@ -46,6 +48,8 @@ def _export_items(path: Path, csv: str) -> int:
     from extractor.errors import UnsafeTarget
     from extractor.jobs import export_items
 
+    if csv != "-" and (why := unwritable(Path(csv))) is not None:
+        return fail("export", why)
     try:
         rows = export_items(path, None if csv == "-" else Path(csv))
     except FileNotFoundError:

@@ -47,6 +47,19 @@ def fail(command: str, message: object) -> int:
     return EXIT_BAD_INPUT
 
 
+def unwritable(path: Path) -> str | None:
+    """Why a command cannot write the file ``path``, to say before any work: it exists as
+    something replacing would destroy (``jobs.ledger.replaceable``), or its folder is missing."""
+    from extractor.errors import UnsafeTarget
+    from extractor.jobs.ledger import replaceable
+
+    try:
+        folder = replaceable(path).parent
+    except UnsafeTarget as error:
+        return str(error)
+    return None if folder.is_dir() else f"no such folder: {folder}; create it first"
+
+
 def not_records(path: Path) -> str:
     """Why ``path`` is not a records.jsonl, in words that say what to pass instead."""
     try:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records, unwritable
 
 
 def fields(text: str) -> list[str]:
@@ -25,6 +25,8 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from extractor.analytics.tables import NotRecords
 
     source: Path = args.source
+    if args.html is not None and (why := unwritable(args.html)) is not None:
+        return fail("stats", why)
     try:
         made = report(source, where=args.where, by=args.by)
     except FileNotFoundError as missing:
@@ -38,12 +40,13 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         terminal.render(made, Console())
         return EXIT_OK
     from extractor.analytics.report import render
+    from extractor.errors import UnsafeTarget
     from extractor.jobs.ledger import write_atomically
 
     page = render(made)
     try:
         write_atomically(args.html, lambda stream: stream.write(page))
-    except OSError as error:
+    except (OSError, UnsafeTarget) as error:
         return fail("stats", error)
     print(f"extractor stats: {made.letters} letters, {made.overall.n} items -> {args.html}", file=sys.stderr)
     return EXIT_OK

@@ -201,3 +201,19 @@ def test_an_edited_category_is_saved_and_exported(
     assert main(["export", str(records), "--reviewed"]) == 0
     exported = {r["document"]["id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert exported["CM16-0213037"]["determination"]["items"][0]["category"] == "surgery"
+
+
+def test_with_a_token_the_page_works_from_the_address_printed(browser: Browser, records: Path) -> None:
+    """Serving beyond loopback: the token in the printed address becomes a cookie, which the
+    page's own requests (the queue, a letter, its page images) carry; without it, nothing."""
+    with serving(records, token="a-token") as url:
+        context = browser.new_context()
+        tab = context.new_page()
+        refused = tab.goto(url)
+        assert refused is not None
+        assert refused.status == 403
+        tab.goto(url + "?token=a-token")
+        assert tab.url == url  # the token left the address bar
+        tab.wait_for_selector("#queue li")
+        open_letter(tab, "CM16-0213037")
+        context.close()

@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +13,7 @@ import pytest
 from extractor.review.batch import read_batch
 from extractor.review.corrections import reviews_beside
 from tests.review_batch import make_batch
-from tests.review_server import serving
+from tests.review_server import fetch, serving, start
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +25,6 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def url(records: Path) -> Iterator[str]:
     with serving(records) as address:
         yield address
-
-
-def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 def test_it_serves_the_page_its_assets_and_the_queue(url: str) -> None:
@@ -95,18 +82,6 @@ def test_the_log_names_paths_and_statuses_never_letter_text(
     assert all(re.fullmatch(r"GET /[\w/.]* \d{3}", line) for line in lines)
     words = {item.request for record in read_batch(records) for item in record.determination.items}
     assert not any(word in caplog.text for word in words)
-
-
-def start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    """``extractor review ARGS`` in a subprocess, and the URL it printed."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "extractor", "review", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip()
 
 
 def test_the_command_serves_loopback_on_a_free_port_and_prints_the_url(records: Path) -> None:

@@ -67,7 +67,7 @@ def _export_reviewed(path: Path, out: str) -> int:
     """The records with the corrections in reviews.jsonl beside them applied (``extractor review``)."""
     from extractor.cli.options import output
     from extractor.review.batch import read_batch
-    from extractor.review.corrections import CorrectionError, reviews_beside, write_reviewed
+    from extractor.review.corrections import CorrectionError, ReviewLogError, reviews_beside, write_reviewed
 
     try:
         records, log = read_batch(path), reviews_beside(path)
@@ -79,6 +79,8 @@ def _export_reviewed(path: Path, out: str) -> int:
         return fail("export", not_records(path))
     except CorrectionError as error:
         return fail("export", f"{log.path}: {error}")
+    except ReviewLogError as error:
+        return fail("export", error)
     print(f"extractor export: {len(records)} records, {reviewed} reviewed -> {out}", file=sys.stderr)
     return EXIT_OK
 

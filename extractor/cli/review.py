@@ -13,24 +13,16 @@ from extractor.cli.options import EXIT_OK, fail
 LOOPBACK = "127.0.0.1"
 
 
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def _cmd_review(args: argparse.Namespace) -> int:
     import getpass
+    import secrets
     import threading
     import webbrowser
 
     from extractor.review.batch import DocumentFinder, read_batch, records_file
-    from extractor.review.corrections import CorrectionError, reviews_beside
+    from extractor.review.corrections import CorrectionError, ReviewLogError, reviews_beside
     from extractor.review.labels import write_fixtures
-    from extractor.review.server import ReviewApp, make_server
+    from extractor.review.server import ReviewApp, loopback, make_server
 
     if args.documents is not None and not args.documents.is_dir():
         return fail("review", f"--documents {args.documents} is not a folder")
@@ -41,10 +33,9 @@ def _cmd_review(args: argparse.Namespace) -> int:
     except FileNotFoundError as missing:
         return fail("review", missing)
     except (ValidationError, UnicodeDecodeError):
-        return fail(
-            "review",
-            f"{args.path} holds a line that is not a record (or reviews.jsonl one that is not a review)",
-        )
+        return fail("review", f"{args.path} holds a line that is not a record")
+    except ReviewLogError as error:
+        return fail("review", error)
     finder = DocumentFinder(records_path.parent, args.documents)
     if args.to_fixtures is not None:
         try:
@@ -59,17 +50,22 @@ def _cmd_review(args: argparse.Namespace) -> int:
         print(f"extractor review: {written} reviewed records -> {args.to_fixtures}{note}", file=sys.stderr)
         return EXIT_OK
     host = args.host or LOOPBACK
-    if not _loopback(host):
+    token = None if loopback(host) else secrets.token_urlsafe(24)
+    if token is not None:
         print(f"extractor review: warning: serving on {host}: anyone who can reach it can read these letters "
-              "and change the reviews", file=sys.stderr)  # fmt: skip
+              "and change the reviews, given the address below (its token)", file=sys.stderr)  # fmt: skip
     try:
+        recovered = log.hold()
         server = make_server(
-            ReviewApp(records, finder, log, args.reviewer or getpass.getuser()), host, args.port
+            ReviewApp(records, finder, log, args.reviewer or getpass.getuser()), host, args.port, token
         )
-    except OSError as error:
+    except (ReviewLogError, OSError) as error:  # another server has the log; the port is taken
+        log.close()
         return fail("review", error)
+    if recovered is not None:
+        print(f"extractor review: {recovered}", file=sys.stderr)
     port = server.server_address[1]
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/" + (f"?token={token}" if token else "")
     print(
         f"extractor review: {len(records)} records from {records_path}, reviews in {log.path}",
         file=sys.stderr,

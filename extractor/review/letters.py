@@ -1,28 +1,34 @@
 """Letters for the review page: read once, checked against the record, pages rendered once.
 
-pdfium is not thread-safe, so every call into it holds one lock; rendered pages are kept
-(most recently used first), so moving back and forth between records renders nothing twice.
+pdfium is not thread-safe, so every call into it in this process holds one lock; pages are
+rendered in the PDF reader process, and kept (most recently used first), so moving back and
+forth between records renders nothing twice.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 import pypdfium2 as pdfium
 
-from extractor.errors import ExtractionError
+from extractor.errors import ExtractionError, UnreadablePDF
+from extractor.limits import Limits, run_limited
 from extractor.reading import read_path
 from extractor.review.boxes import PageChars, PdfLayout
 
 RENDER_SCALE = 2.0
 """Pixels per PDF point: 1224x1584 for a letter page, sharp at the page's shown width."""
+MAX_PIXELS = 4_000_000
+"""The most pixels a page is rendered with (twice a letter page's): ~4 MB of greyscale."""
 
 _PDFIUM = threading.Lock()
 _T = TypeVar("_T")
@@ -80,17 +86,35 @@ def _page_chars(path: Path) -> list[PageChars]:
 
 
 def render_page(path: Path, number: int, scale: float = RENDER_SCALE) -> bytes:
-    """Page ``number`` of the PDF at ``path`` as a greyscale PNG (the boxes are drawn in colour above it)."""
-    with _PDFIUM:
+    """Page ``number`` of the PDF at ``path`` as a greyscale PNG (the boxes are drawn in colour
+    above it).  Rendered in the PDF reader process, under its memory and CPU limits
+    (extractor.limits), at most :data:`MAX_PIXELS`: a page that reads like a letter can still be
+    200 inches wide."""
+    return run_limited(partial(_render, str(path), number, scale), Limits.from_env())
+
+
+def fitting_scale(width: float, height: float, scale: float) -> float:
+    """``scale``, or the smaller one at which a ``width`` x ``height``-point page has MAX_PIXELS."""
+    pixels = width * height * scale * scale
+    return scale if pixels <= MAX_PIXELS else scale * math.sqrt(MAX_PIXELS / pixels)
+
+
+def _render(path: str, number: int, scale: float) -> bytes:
+    """In the reader process: render the page, or IndexError / UnreadablePDF."""
+    try:
         pdf = pdfium.PdfDocument(path, password="")
         try:
             if not 0 <= number < len(pdf):
                 raise IndexError(number)
-            bitmap = pdf[number].render(scale=scale, grayscale=True)
+            page = pdf[number]
+            width, height = page.get_size()
+            bitmap = page.render(scale=fitting_scale(width, height, scale), grayscale=True)
             width, height, stride = bitmap.width, bitmap.height, bitmap.stride
             pixels = bytes(bitmap.buffer)
         finally:
             pdf.close()
+    except pdfium.PdfiumError as error:
+        raise UnreadablePDF(f"page cannot be rendered ({error})") from None
     return png_grey(pixels, width, height, stride)
 
 

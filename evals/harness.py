@@ -37,7 +37,7 @@ from evals.scoring import (
     overall,
     score_fixture,
 )
-from evals.trust import TrustCount, fit, trust_report
+from evals.trust import TrustCount, fit, trust_report, with_llm_rates
 from extractor import confidence
 from extractor.errors import ExtractionError, describe
 from extractor.fields import field_name
@@ -238,8 +238,7 @@ def _score(
     run.needs_review += record.needs_review
     run.disagreements.update(field_name(check.field) for check in record.checks if check.status == "disagree")
     letter = score_fixture(item.fixture, record.determination, skip=skip)
-    flagged = {check.field for check in record.checks if check.review}
-    letter.values = judge(item.fixture.determination, record.determination, record.confidence, flagged)
+    letter.values = judge(item.fixture.determination, record.determination, record.confidence, record.checks)
     letter.needs_review = record.needs_review
     run.letters.append(letter)
     return record
@@ -616,9 +615,12 @@ def print_summary(
 # --------------------------------------------------------------------------- command
 
 
-def write_calibration(fixtures: Sequence[LoadedFixture]) -> Path:
-    """Fit the confidence calibration on ``fixtures`` (the rules pass's doubts and values against
-    their labels) and write it where the package reads it."""
+def write_calibration(
+    fixtures: Sequence[LoadedFixture], config: LLMConfig, cassette_dir: Path | None = None
+) -> Path:
+    """Fit the confidence calibration on ``fixtures`` (the letters one tunes on) and write it where
+    the package reads it: the rules pass's doubts and values against their labels, then the llm
+    backend's values and hybrid's agreements and disagreements, replayed from the cassettes."""
     letters = []
     for item in fixtures:
         try:
@@ -626,23 +628,12 @@ def write_calibration(fixtures: Sequence[LoadedFixture]) -> Path:
         except ExtractionError:
             continue
         letters.append((item.fixture.determination, rules.determination, rules.doubts))
+    runs = run_backends(fixtures, ["llm", "hybrid"], config=config, cassette_dir=cassette_dir)
+    table = with_llm_rates(fit(letters), runs["llm"].judged, runs["hybrid"].judged)
     target = Path(confidence.__file__).with_name(confidence.CALIBRATION_FILE)
-    target.write_text(json.dumps(fit(letters).as_dict(), indent=2) + "\n", encoding="utf-8")
+    target.write_text(json.dumps(table.as_dict(), indent=2) + "\n", encoding="utf-8")
     confidence.reset()
     return target
-
-
-def add_llm_rates(run: BackendRun) -> None:
-    """Add the llm backend's per-field rates, counted on ``run`` (the letters one tunes on), to
-    the calibration file; the figures printed after it use them."""
-    target = Path(confidence.__file__).with_name(confidence.CALIBRATION_FILE)
-    data = json.loads(target.read_text(encoding="utf-8"))
-    outcomes: dict[str, list[bool]] = {}
-    for value in run.judged:
-        outcomes.setdefault(value.field, []).append(value.right)
-    data["llm_fields"] = {name: {"right": sum(o), "total": len(o)} for name, o in sorted(outcomes.items())}
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    confidence.reset()
 
 
 def with_components(backends: Sequence[str]) -> list[str]:
@@ -696,11 +687,6 @@ def run(args: argparse.Namespace, configured: Callable[[], LLMConfig | None]) ->
         )
         return EXIT_USAGE
     held_out = check_set(args.fixtures)
-    if getattr(args, "calibrate", False):
-        tuned_on = [item for item in fixtures if item.id not in held_out]
-        written = write_calibration(tuned_on)
-        note = f"calibration fitted on {len(tuned_on)} letters (the check set left out), written to {written}"
-        err.print(note, markup=False, soft_wrap=True)
     record: cassettes.RecordMode = args.record or "none"
     backends = with_components(requested)
     needs_llm = any(b in LLM_BACKENDS for b in backends)
@@ -712,6 +698,11 @@ def run(args: argparse.Namespace, configured: Callable[[], LLMConfig | None]) ->
         )
     cassette_dir = Path(args.cassettes) if args.cassettes else None
     with cassettes.dummy_api_key() if record == "none" else contextlib.nullcontext():
+        if getattr(args, "calibrate", False):
+            tuned_on = [item for item in fixtures if item.id not in held_out]
+            written = write_calibration(tuned_on, _llm_config(configured, False), cassette_dir)
+            note = f"calibration fitted on {len(tuned_on)} letters (not the check set), written to {written}"
+            err.print(note, markup=False, soft_wrap=True)
         config = _llm_config(configured, record != "none") if needs_llm else None
         runs = run_backends(
             fixtures,
@@ -721,8 +712,6 @@ def run(args: argparse.Namespace, configured: Callable[[], LLMConfig | None]) ->
             cassette_dir=cassette_dir,
             progress=needs_llm and (record != "none" or getattr(args, "verbose", 0) > 0),
         )
-    if getattr(args, "calibrate", False) and "llm" in runs:
-        add_llm_rates(runs["llm"].part(held_out, inside=False))
     console = Console(width=None if sys.stdout.isatty() else 200)
     print_summary(console, runs, held_out=held_out)
     report = build_report(runs, held_out)

@@ -43,7 +43,7 @@ from extractor.fields import (
     scorer,
     source_pages,
 )
-from extractor.schemas import Case, Determination, Fixture, Guideline, Item, Patient, Reviewer
+from extractor.schemas import Case, Check, Determination, Fixture, Guideline, Item, Patient, Reviewer
 
 MissKind = Literal["wrong", "missed", "invented", "error"]
 
@@ -116,6 +116,8 @@ class Judged:
     confidence: float
     flagged: bool
     right: bool
+    status: str | None = None
+    """The cross-check's status of the value, where the passes were compared on it."""
 
 
 @dataclass
@@ -379,9 +381,11 @@ def value_outcomes(label: Determination, predicted: Determination) -> dict[str, 
 
 
 def judge(
-    label: Determination, predicted: Determination, confidence: Mapping[str, float], flagged: Collection[str]
+    label: Determination, predicted: Determination, confidence: Mapping[str, float], checks: Sequence[Check]
 ) -> list[Judged]:
-    """Every labelled value of a record, judged (``flagged``: the paths its review checks name)."""
+    """Every labelled value of a record, judged, with the flag and status its checks give it."""
+    flagged = {check.field for check in checks if check.review}
+    status = {check.field: check.status for check in checks}
     return [
         Judged(
             field=field_name(where),
@@ -389,6 +393,7 @@ def judge(
             confidence=confidence.get(where, 1.0),
             flagged=where in flagged,
             right=right,
+            status=status.get(where),
         )
         for where, right in value_outcomes(label, predicted).items()
     ]

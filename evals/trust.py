@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from evals.scoring import Judged, value_outcomes
-from extractor.confidence import Calibration, Doubt, Rate, by_field
+from extractor.confidence import CONTESTED, FIELD_PRIOR, SIGNAL_PRIOR, Calibration, Doubt, Rate, by_field
 from extractor.fields import field_name
 from extractor.schemas import Determination
 
@@ -148,3 +148,21 @@ def fit(letters: Iterable[tuple[Determination, Determination, Sequence[Doubt]]])
         return {name: Rate(sum(outcomes), len(outcomes)) for name, outcomes in table.items()}
 
     return Calibration(fields=rates(fields), signals=rates(signals), fitted_on=count)
+
+
+def _rates(judged: Iterable[Judged], prior: tuple[float, float] = FIELD_PRIOR) -> dict[str, Rate]:
+    outcomes: dict[str, list[bool]] = {}
+    for value in judged:
+        outcomes.setdefault(value.field, []).append(value.right)
+    return {name: Rate(sum(o), len(o), prior) for name, o in sorted(outcomes.items())}
+
+
+def with_llm_rates(table: Calibration, llm: Sequence[Judged], hybrid: Sequence[Judged]) -> Calibration:
+    """``table`` with the llm backend's per-field rates and hybrid's rates of values the passes
+    agreed and disagreed on, counted over the judged values of those runs."""
+    return replace(
+        table,
+        llm_fields=_rates(llm),
+        agreed=_rates(v for v in hybrid if v.status == "agree"),
+        disagreed=_rates((v for v in hybrid if v.status in CONTESTED), SIGNAL_PRIOR),
+    )

@@ -12,6 +12,11 @@ signal fired on, the lowest when several fired. Each rate is the mean of a Beta 
 signal seen a few times stays doubtful (a known failure mode starts at even odds) and a field
 seen often takes its own rate. A value below :data:`THRESHOLD` is flagged with its
 reasons; ``needs_review`` follows from the flags.
+
+In hybrid the cross-check is more evidence: an agreeing LLM reading lifts a value to its field's
+rate of agreed values, a disagreeing one lowers it to the rate at which the rules value was
+right against such disagreements. A disagreement stays a check in sight either way; it flags
+the record only when the value's confidence falls below the threshold.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from typing import Any
 from extractor.fields import field_name
 from extractor.schemas import Check, CheckStatus
 
+CONTESTED: frozenset[CheckStatus] = frozenset({"disagree", "llm_only"})
+"""Cross-check statuses where the LLM pass read a value other than the rules pass's."""
+
 THRESHOLD = 0.9
 """A value whose confidence is below this is flagged for review (see the README for the catch
 rate and review share it gives on the check set)."""
@@ -35,9 +43,6 @@ FIELD_PRIOR = (19.0, 1.0)
 """Beta(right, wrong) pseudo-counts of a field's rate before any labelled value: 0.95."""
 SIGNAL_PRIOR = (1.0, 1.0)
 """A signal is a known failure mode: even odds until labelled values say otherwise."""
-
-AGREE = "passes_agree"
-"""The calibration key of values on which an independent LLM reading agreed with the rules."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class Calibration:
     fields: Mapping[str, Rate] = field(default_factory=dict)
     signals: Mapping[str, Rate] = field(default_factory=dict)
     agreed: Mapping[str, Rate] = field(default_factory=dict)
+    disagreed: Mapping[str, Rate] = field(default_factory=dict)
+    """Per field, the rate of right rules values among those the LLM pass disagreed with."""
     llm_fields: Mapping[str, Rate] = field(default_factory=dict)
     """Per field, the rate of the LLM pass's values (the llm backend, which no rule doubts)."""
     fitted_on: int = 0
@@ -92,6 +99,9 @@ class Calibration:
     def agreed_rate(self, name: str) -> float:
         return self.agreed.get(name, Rate()).probability
 
+    def disagreed_rate(self, name: str) -> float:
+        return self.disagreed.get(name, Rate(prior=SIGNAL_PRIOR)).probability
+
     def as_dict(self) -> dict[str, Any]:
         def rates(table: Mapping[str, Rate]) -> dict[str, dict[str, int]]:
             return {name: table[name].as_dict() for name in sorted(table)}
@@ -102,6 +112,7 @@ class Calibration:
             "fields": rates(self.fields),
             "signals": rates(self.signals),
             "agreed": rates(self.agreed),
+            "disagreed": rates(self.disagreed),
             "llm_fields": rates(self.llm_fields),
         }
 
@@ -115,6 +126,7 @@ class Calibration:
             fields=rates("fields", FIELD_PRIOR),
             signals=rates("signals", SIGNAL_PRIOR),
             agreed=rates("agreed", FIELD_PRIOR),
+            disagreed=rates("disagreed", SIGNAL_PRIOR),
             llm_fields=rates("llm_fields", FIELD_PRIOR),
             fitted_on=int(data.get("fitted_on", 0)),
         )
@@ -162,15 +174,17 @@ def confidence(
     """
     table = table or calibration()
     doubted = by_field(doubts)
-    agreed = {check.field for check in checks if check.status == "agree" and check.llm is not None}
+    status = {check.field: check.status for check in checks}
     scores: dict[str, float] = {}
     for where in paths:
         name = field_name(where)
         score = min((table.signal_rate(d.signal) for d in doubted.get(where, [])), default=None)
         if score is None:
             score = table.field_rate(name, llm)
-        if where in agreed and all(d.confirmable for d in doubted.get(where, [])):
+        if status.get(where) == "agree" and all(d.confirmable for d in doubted.get(where, [])):
             score = max(score, table.agreed_rate(name))
+        elif status.get(where) in CONTESTED:
+            score = min(score, table.disagreed_rate(name))
         scores[where] = round(score, 4)
     return scores
 
@@ -195,3 +209,23 @@ def flag_doubts(
         else:
             flagged.append(Check(field=where, status=status, review=True, note=note))
     return flagged
+
+
+def settle(checks: Sequence[Check], scores: Mapping[str, float], unread: Iterable[str] = ()) -> list[Check]:
+    """``checks`` with each disagreement (or value only the LLM reported where the rules read
+    none) whose value keeps a confidence at or above :data:`THRESHOLD` left in sight but not
+    flagged: on the letters the calibration counted, the rules value was right that often
+    against such a contest, so it is no reason to review. A field the rules pass could not read
+    (``unread``) stays flagged whatever the LLM filled it with."""
+    kept = set(unread)
+    settled = []
+    for check in checks:
+        score = scores.get(check.field)
+        contested = check.status in CONTESTED and check.review and check.field not in kept
+        if contested and score is not None and score >= THRESHOLD:
+            note = f"not flagged: the rules value stands at {score:.2f} against this disagreement"
+            check = check.model_copy(
+                update={"review": False, "note": "; ".join(filter(None, [check.note, note]))}
+            )
+        settled.append(check)
+    return settled

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from extractor.confidence import confidence, flag_doubts
+from extractor.confidence import confidence, flag_doubts, settle
 from extractor.crosscheck import merge
 from extractor.errors import LLMError, NotAnIMRLetter, TruncatedLetter, describe
 from extractor.fields import path, value_paths
@@ -152,7 +152,9 @@ def build_record(
     ]
     doubts = rules.doubts if rules is not None else ()
     scores = confidence(value_paths(determination), doubts, checks, llm=backend == "llm")
-    checks = flag_doubts(checks, doubts, scores, "llm_only" if backend == "llm" else "rules_only")
+    status: CheckStatus = "llm_only" if backend == "llm" else "rules_only"
+    unread = rules.unread if rules is not None else {}
+    checks = flag_doubts(settle(checks, scores, unread), doubts, scores, status)
     provenance = Provenance(backend=backend, seconds=round(time.perf_counter() - started, 4))
     if llm is not None:
         provenance = provenance.model_copy(

@@ -13,7 +13,7 @@ import pytest
 from evals.scoring import Judged
 from evals.trust import TrustCount, calibration_error, fit, reliability
 from extractor import extract
-from extractor.confidence import THRESHOLD, Calibration, Doubt, Rate, confidence, flag_doubts
+from extractor.confidence import THRESHOLD, Calibration, Doubt, Rate, confidence, flag_doubts, settle
 from extractor.fields import path, value_paths
 from extractor.rules import extract_rules
 from extractor.schemas import Check, Determination
@@ -312,3 +312,25 @@ def test_trust_figures() -> None:
     assert bins["0.50"].accuracy == 0.0
     expected = (9 * abs(8 / 9 - 0.95) + 1 * 0.5) / 10
     assert calibration_error(reliability(values)) == pytest.approx(expected)
+
+
+def test_a_disagreement_the_rules_value_wins_on_labelled_letters_stays_in_sight_unflagged() -> None:
+    where = path("items", 0, "reviewer_guidelines")
+    contest = Check(field=where, rules=[], llm=[], status="disagree", review=True)
+    often = Calibration(disagreed={"items[].reviewer_guidelines": Rate(40, 40, (1.0, 1.0))})
+    scores = confidence([where], [], [contest], table=often)
+    assert scores[where] >= THRESHOLD
+    (settled,) = settle([contest], scores)
+    assert (settled.status, settled.review) == ("disagree", False)
+    assert "the rules value stands" in (settled.note or "")
+    seldom = confidence([where], [], [contest], table=Calibration())
+    assert seldom[where] == 0.5
+    assert settle([contest], seldom) == [contest]
+
+
+def test_a_field_the_rules_could_not_read_stays_flagged_whatever_the_llm_filled() -> None:
+    filled = Check(field=MECHANISM, llm="fell", status="llm_only", review=True, note="not read")
+    often = Calibration(disagreed={"patient.mechanism_of_injury": Rate(40, 40, (1.0, 1.0))})
+    scores = confidence([MECHANISM], [], [filled], table=often)
+    assert settle([filled], scores, unread=[MECHANISM]) == [filled]
+    assert settle([filled], scores)[0].review is False

@@ -13,6 +13,7 @@ import pytest
 from evals import cassettes
 from evals.fixtures import load_fixtures
 from extractor import extract
+from extractor.confidence import THRESHOLD
 from extractor.llm import DEFAULT_MODEL, LLMConfig, prompt_version
 from extractor.pipeline import llm_failed, llm_failure
 from tests.documents import shared_root
@@ -54,5 +55,8 @@ def test_hybrid_replays_offline(cassette: Path) -> None:
     for name, value in rules.determination.case:
         if value is not None:
             assert getattr(record.determination.case, name) == value
-    flagged = any(check.review or check.status == "disagree" for check in record.checks)
-    assert record.needs_review == flagged
+    assert record.needs_review == any(check.review for check in record.checks)
+    # a disagreement stays in sight; unflagged only where the rules value's confidence holds
+    for contest in (check for check in record.checks if check.status == "disagree" and not check.review):
+        assert record.confidence[contest.field] >= THRESHOLD
+        assert "the rules value stands" in (contest.note or "")

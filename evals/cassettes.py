@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -283,16 +284,33 @@ class Replay:
         self.prompt_version = prompt_version
         self.mode = mode
         self.unmatched = 0
-        # Count requests replay could not serve, whatever the client makes of the failure.
-        original = cassette.can_play_response_for
+        self._unanswered: set[str] = set()
+        # Count requests replay could not serve, whatever the client makes of the failure, and
+        # when recording, the requests sent whose answer was not recorded (an error answer).
+        original, append = cassette.can_play_response_for, cassette.append
 
         def can_play(request: Any) -> bool:
             playable = bool(original(request))
             if not playable and cassette.write_protected:
                 self.unmatched += 1
+            elif not playable:
+                self._unanswered.add(body_digest(_body_bytes(request)))
             return playable
 
+        def recorded(request: Any, response: Any) -> None:
+            digest, held = body_digest(_body_bytes(request)), len(cassette.data)
+            append(request, response)
+            if len(cassette.data) > held:
+                self._unanswered.discard(digest)
+
         cassette.can_play_response_for = can_play
+        cassette.append = recorded
+
+    @property
+    def unanswered(self) -> int:
+        """Requests sent while recording that got no answer to record: a cassette saved now would
+        lack them, so it is not saved (see :func:`use_fixture_cassette`)."""
+        return len(self._unanswered)
 
     def recorded(self, key: str) -> str | None:
         value = _metadata(self.cassette).get(key)
@@ -360,18 +378,57 @@ def use_fixture_cassette(
     saves only the interactions this run replayed or recorded: answers to requests that a
     changed prompt no longer sends are not kept.  Only a run that sends every request of the
     fixture may drop (one with the llm backend: hybrid skips the header the rules read).
+
+    Recording writes a draft beside the cassette, which replaces it only when the block ends
+    without an exception and every request sent got its answer recorded
+    (:attr:`Replay.unanswered`): an endpoint answering 401 leaves the cassette as it was.
     """
     path = cassette_path(fixture_id, model, root)
-    if record == "none" and not path.exists():
-        raise MissingCassette(missing_message(fixture_id, model, prompt_version, f"{_shown(path)} absent"))
-    if record == "all" and path.exists():
-        path.unlink()
-    vcr_mode: RecordMode = "none" if record == "none" else "new_episodes"
-    recorder = make_vcr(vcr_mode, path.parent)
+    if record == "none":
+        if not path.exists():
+            raise MissingCassette(
+                missing_message(fixture_id, model, prompt_version, f"{_shown(path)} absent")
+            )
+        with _cassette(path, path, fixture_id, model, prompt_version, record, mode, drop_unused) as replay:
+            yield replay
+        return
+    draft = path.with_name(f".{path.name}.recording")
+    try:
+        _start_draft(draft, path if record == "new_episodes" else None)
+        with _cassette(draft, path, fixture_id, model, prompt_version, record, mode, drop_unused) as replay:
+            yield replay
+        if replay.unanswered == 0 and draft.exists():
+            draft.replace(path)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def _start_draft(draft: Path, kept: Path | None) -> None:
+    """A fresh draft: the cassette's copy (recording what it lacks), or nothing (starting afresh)."""
+    draft.parent.mkdir(parents=True, exist_ok=True)
+    draft.unlink(missing_ok=True)  # one a killed run left
+    if kept is not None and kept.exists():
+        shutil.copyfile(kept, draft)
+
+
+@contextlib.contextmanager
+def _cassette(
+    path: Path,
+    named: Path,
+    fixture_id: str,
+    model: str | None,
+    prompt_version: str | None,
+    record: RecordMode,
+    mode: str | None,
+    drop_unused: bool,
+) -> Iterator[Replay]:
+    """The file ``path`` open as the cassette ``named`` for :func:`use_fixture_cassette`, saved
+    when the block ends."""
+    recorder = make_vcr("none" if record == "none" else "new_episodes", path.parent)
     with contextlib.ExitStack() as stack:
-        cassette = _open(stack, recorder, path, drop_unused=drop_unused and record != "none")
+        cassette = _open(stack, recorder, path, named, drop_unused=drop_unused and record != "none")
         if record == "none" and not cassette.data:  # vcrpy reads a file it cannot decode as empty
-            raise _damaged(path, "it holds no recorded answer")
+            raise _damaged(named, "it holds no recorded answer")
         replay = Replay(cassette, fixture_id, model, prompt_version, mode)
         if record == "none" and replay.stale():
             raise MissingCassette(replay.message(""))
@@ -389,13 +446,15 @@ def use_fixture_cassette(
             raise missing from error
 
 
-def _open(stack: contextlib.ExitStack, recorder: vcr.VCR, path: Path, *, drop_unused: bool) -> Any:
-    """vcrpy's cassette for ``path``, or a :class:`DamagedCassette` naming the file."""
+def _open(
+    stack: contextlib.ExitStack, recorder: vcr.VCR, path: Path, named: Path, *, drop_unused: bool
+) -> Any:
+    """vcrpy's cassette for ``path``, or a :class:`DamagedCassette` naming the cassette."""
     options = {"allow_playback_repeats": True, "drop_unused_requests": drop_unused}
     try:
         return stack.enter_context(recorder.use_cassette(path.name, **options))
     except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise _damaged(path, f"not a cassette: {type(error).__name__}") from None
+        raise _damaged(named, f"not a cassette: {type(error).__name__}") from None
 
 
 def _damaged(path: Path, reason: str) -> DamagedCassette:

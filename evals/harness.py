@@ -41,7 +41,7 @@ from evals.trust import TrustCount, fit, trust_report, with_llm_rates
 from extractor import confidence
 from extractor.errors import ExtractionError, describe
 from extractor.fields import field_name
-from extractor.pipeline import extract, llm_failure, load
+from extractor.pipeline import LLM_FAILED, extract, llm_failure, load
 from extractor.rules import extract_rules
 from extractor.schemas import Backend, Category, Record
 
@@ -83,6 +83,8 @@ class BackendRun:
     """Records a person would be asked to look at (``needs_review``): the review a backend costs."""
     disagreements: Counter[str] = field(default_factory=Counter)
     """Cross-check disagreements between the passes, per field (hybrid): what makes that review."""
+    unrecorded: dict[str, str] = field(default_factory=dict)
+    """Letters whose recording was not saved, the cassette kept as it was: fixture id -> why."""
     timestamp: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     @property
@@ -194,6 +196,10 @@ def _run_llm_backends(
                     run.prompt_version = record_.provenance.prompt_version
                     if record != "none":
                         replay.set_metadata(prompt_version=record_.provenance.prompt_version)
+        if replay.unanswered:
+            why = f"{replay.unanswered} request(s) got no answer to record: {_failure(item, backends, runs)}"
+            for backend in backends:
+                runs[backend].unrecorded[item.id] = why
     except MissingCassette as error:  # no cassette file (or a stale one): every LLM backend misses
         for backend in backends:
             if not any(letter.fixture_id == item.id for letter in runs[backend].letters):
@@ -202,6 +208,18 @@ def _run_llm_backends(
                         item.fixture, None, skip=NOT_EXTRACTED.get(backend, ()), error=error_line(error)
                     )
                 )
+
+
+def _failure(item: LoadedFixture, backends: Sequence[str], runs: dict[str, BackendRun]) -> str:
+    """How the LLM pass of ``item`` failed, as its first failing backend says (``kind: reason``)."""
+    for backend in backends:
+        run = runs[backend]
+        if item.id in run.llm_failed:
+            return run.llm_failed[item.id].removeprefix(f"{LLM_FAILED}: ")
+        failed = [s.error for s in run.letters if s.fixture_id == item.id and s.error is not None]
+        if failed:
+            return failed[0]
+    return "no error was reported"
 
 
 def _score(
@@ -735,6 +753,12 @@ def _verdict(
         failures.append(
             f"{len(missing)} LLM run(s) had no cassette (or a damaged one): "
             f"re-record with `extractor eval --backend hybrid --record` (or `make record`)"
+        )
+    unrecorded = dict(sorted(item for run in runs.values() for item in run.unrecorded.items()))
+    if unrecorded:
+        first, why = next(iter(unrecorded.items()))
+        failures.append(
+            f"{len(unrecorded)} cassette(s) not recorded, kept as they were; first {first}: {why}"
         )
     if args.min_accuracy is not None:
         failures += below_minimum(runs, args.min_accuracy)

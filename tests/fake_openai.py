@@ -21,8 +21,9 @@ Steps: :func:`completion` (a tool call with the given arguments, as instructor's
 asks, or JSON content when the request names no tool), :func:`status` (429, 500, 503, ...),
 :func:`delay` (an answer slower than the client's timeout), :func:`reset` (the connection
 closed with a TCP reset and no answer), :func:`truncated_json` (the model's JSON cut off),
-:func:`truncated_body` (the HTTP body cut off), :func:`invalid_against_schema` (well-formed
-JSON the schema refuses) and :func:`respond` (any function of the request).  Every
+:func:`truncated_body` (the HTTP body cut off), :func:`chunked` (an answer sent without a
+Content-Length), :func:`raw_body` (any bytes as the body), :func:`invalid_against_schema`
+(well-formed JSON the schema refuses) and :func:`respond` (any function of the request).  Every
 completion carries ``usage``, so token sums can be asserted.
 
 ``python -m tests.fake_openai --latency 1.0`` serves :func:`perfect` answers until killed,
@@ -52,7 +53,7 @@ from extractor.rules import extract_rules
 
 JSON = dict[str, Any]
 Shape = Literal["auto", "tool", "content"]
-StepKind = Literal["completion", "status", "delay", "reset", "truncated_body", "respond"]
+StepKind = Literal["completion", "status", "delay", "reset", "truncated_body", "chunked", "respond"]
 Arguments = JSON | str | Callable[["Received"], JSON | str]
 
 DEFAULT_USAGE = (100, 20)
@@ -69,6 +70,9 @@ SAMPLE_ARGUMENTS: JSON = {
     "reviewer_guidelines": [],
 }
 """A valid ``Item`` tool call; :func:`truncated_json` cuts it off by default."""
+
+CHUNK = 64 * 1024
+"""Bytes per chunk of a :func:`chunked` answer."""
 
 _ids = itertools.count(1)
 
@@ -187,6 +191,17 @@ def truncated_body(then: Step | None = None, *, cut: float = 0.5) -> Step:
     """An HTTP 200 whose body (the ``chat.completion`` JSON of ``then``, by default the
     ``default`` answer) is cut part-way; the Content-Length is that of what is sent."""
     return Step("truncated_body", then=then, cut=cut)
+
+
+def chunked(then: Step | None = None) -> Step:
+    """The completion of ``then`` (by default the ``default`` answer) in chunked transfer
+    encoding: no Content-Length says how long it is before it is read."""
+    return Step("chunked", then=then)
+
+
+def raw_body(data: bytes) -> Step:
+    """An HTTP 200 whose body is ``data`` as it is: nested too deep, not UTF-8, not a completion."""
+    return Step("status", code=200, body=data)
 
 
 def respond(responder: Responder) -> Step:
@@ -574,27 +589,45 @@ class FakeOpenAI:
             self._answer(handler, self._resolve(step.then, received), received)
         elif step.kind == "reset":
             self._drop(handler)
-        elif step.kind == "truncated_body":
+        elif step.kind in ("truncated_body", "chunked"):
             then = self._resolve(step.then, received)
             if then is None or then.kind != "completion":
-                raise ValueError("truncated_body needs a completion to cut")
+                raise ValueError(f"{step.kind} needs a completion to send")
             data = json.dumps(chat_completion(then, received)).encode()
-            self._send(handler, 200, data[: max(1, int(len(data) * step.cut))], then.headers)
+            if step.kind == "chunked":
+                self._send(handler, 200, data, then.headers, chunked=True)
+            else:
+                self._send(handler, 200, data[: max(1, int(len(data) * step.cut))], then.headers)
         else:  # pragma: no cover - _resolve leaves no responder
             raise ValueError(f"unknown step {step.kind}")
 
     def _send(
-        self, handler: _Handler, code: int, payload: Any, headers: Mapping[str, str] | None = None
+        self,
+        handler: _Handler,
+        code: int,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        *,
+        chunked: bool = False,
     ) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             handler.send_response(code)
             handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
+            if chunked:
+                handler.send_header("Transfer-Encoding", "chunked")
+            else:
+                handler.send_header("Content-Length", str(len(data)))
             for name, value in {**self.headers, **(headers or {})}.items():
                 handler.send_header(name, value)
             handler.end_headers()
-            handler.wfile.write(data)
+            if not chunked:
+                handler.wfile.write(data)
+                return
+            for start in range(0, len(data), CHUNK):
+                piece = data[start : start + CHUNK]
+                handler.wfile.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+            handler.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client gave up waiting (a timeout) or went away
             handler.close_connection = True
 

@@ -174,6 +174,47 @@ def test_record_all_starts_afresh(tmp_path: Path, server: FakeOpenAI) -> None:
     assert data["metadata"]["prompt_version"] == "pv2"
 
 
+@pytest.mark.parametrize("mode", ["all", "new_episodes"])
+def test_recording_an_endpoint_that_refuses_keeps_the_cassette(
+    tmp_path: Path, server: FakeOpenAI, mode: cassettes.RecordMode
+) -> None:
+    """A 401 is not recorded, so the recording lacks an answer: it is not saved, whether the
+    caller survived the error (a hybrid extraction keeps its rules record) or not."""
+    path = record(tmp_path, server.base_url)
+    kept = path.read_bytes()
+    with FakeOpenAI(default=fake.status(401)) as refusing:
+        with (
+            use_fixture_cassette(
+                "letter-1", model=MODEL, prompt_version="pv2", record=mode, root=tmp_path
+            ) as replay,
+            pytest.raises(InstructorRetryException),
+        ):
+            ask(refusing.base_url, "another letter")
+        assert replay.unanswered == 1
+        assert path.read_bytes() == kept
+        with (
+            pytest.raises(InstructorRetryException),
+            use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv2", record=mode, root=tmp_path),
+        ):
+            ask(refusing.base_url, "another letter")
+    assert path.read_bytes() == kept
+    assert sorted(path.parent.iterdir()) == [path]  # no draft left beside it
+
+
+def test_a_retried_request_recorded_in_the_end_is_answered(tmp_path: Path) -> None:
+    """A 503 then the answer, for the same request: the cassette is saved with that answer."""
+    with (
+        FakeOpenAI(script=[fake.status(503)], default=ANSWER) as flaky,
+        use_fixture_cassette(
+            "letter-1", model=MODEL, prompt_version="pv1", record="all", root=tmp_path
+        ) as replay,
+    ):
+        assert ask(flaky.base_url, MARKER, max_retries=1).answer == "forty-two"
+    assert replay.unanswered == 0
+    data = yaml.safe_load(cassettes.cassette_path("letter-1", MODEL, tmp_path).read_text())
+    assert len(data["interactions"]) == 1
+
+
 def test_filters_are_idempotent_and_drop_errors() -> None:
     from vcr.request import Request
 

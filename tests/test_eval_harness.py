@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from extractor import cli
 from extractor.llm.prompting import plan
 from extractor.reading import read_path
 from tests.documents import shared_root
-from tests.fake_openai import FakeOpenAI, Step, completion, invalid_against_schema, served
+from tests.fake_openai import FakeOpenAI, Step, completion, invalid_against_schema, served, status
 
 RULES_FIELDS_MIN = 0.95
 
@@ -363,6 +364,32 @@ def test_hybrid_whose_llm_pass_fails_is_scored_as_its_rules_record_and_listed(
     assert (
         f"hybrid: 1 letter(s) kept their rules record: {fixture}: LLM pass failed: llm_invalid_output" in out
     )
+
+
+def test_recording_against_an_endpoint_answering_401_fails_and_keeps_the_cassette(
+    documents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--record=all`` replaced a good cassette with an empty one and exited 0: now the run
+    fails in one line saying why, and the cassette is byte for byte what it was."""
+    no_llm_env(monkeypatch)
+    fixture = "CM16-0213037"
+    model = "qwen2.5-coder-1.5b-instruct"
+    cassette = cassettes.cassette_path(fixture, model, tmp_path)
+    cassette.parent.mkdir(parents=True)
+    shutil.copyfile(cassettes.cassette_path(fixture, model), cassette)
+    committed = cassette.read_bytes()
+    common = ["--backend", "hybrid", "--documents", str(documents), "--cassettes", str(tmp_path)]
+    with FakeOpenAI(default=status(401)) as refusing:
+        code = run_eval(*common, "--only", fixture, "--base-url", refusing.base_url, "--record=all")
+    assert refusing.count() > 0
+    assert code == 1
+    assert cassette.read_bytes() == committed
+    assert sorted(cassette.parent.iterdir()) == [cassette]  # no draft left beside it
+    failed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1
+    assert failed[0].startswith(f"FAIL 1 cassette(s) not recorded, kept as they were; first {fixture}: ")
+    assert failed[0].endswith("refused the request (HTTP 401)")
+    assert run_eval(*common, "--only", fixture) == 0  # and it replays as before
 
 
 def test_hybrid_is_scored_beside_its_passes_and_judged_alone(

@@ -35,19 +35,24 @@ import pytest
 from extractor import ExtractionError, aextract, extract
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, prompt_version
+from extractor.llm.client import answer_limit
+from extractor.llm.drafts import MAX_STRING_CHARS
 from extractor.llm.prompting import plan
-from extractor.pipeline import LLM_FAILED, llm_failed
+from extractor.pipeline import LLM_FAILED, llm_failed, llm_failure
 from extractor.reading import read_path
 from extractor.schemas import Record, Usage
 from tests.documents import require_letter, summary_line
 from tests.fake_openai import (
+    JSON,
     FakeOpenAI,
     Received,
     Step,
+    chunked,
     completion,
     delay,
     invalid_against_schema,
     perfect_arguments,
+    raw_body,
     reset,
     status,
     truncated_body,
@@ -78,6 +83,25 @@ PAST = email.utils.formatdate(time.time() - 3600, usegmt=True)  # an HTTP-date a
 def good(received: Received) -> Step:
     """A perfect model's answer with a round usage, so the sums can be asserted exactly."""
     return completion(perfect_arguments(received.json), usage=GOOD_USAGE)
+
+
+DEEP = b"[" * 10**5 + b"]" * 10**5
+"""An HTTP body nested 10^5 deep (it ended ``extract`` in a traceback): over the size limit."""
+NESTED = b"[" * 10**4 + b"]" * 10**4
+"""Nested 10^4 deep, within the size limit: the JSON parser gives up on it (RecursionError)."""
+LONG = "fell from a ladder " * 5_300
+"""A 100 KB string: grounding it took 220 s."""
+assert len(LONG) > MAX_STRING_CHARS
+
+
+def long_string(received: Received) -> JSON:
+    """A perfect answer to the summary's request but for a 100 KB mechanism of injury."""
+    answer: JSON = json.loads(perfect_arguments(received.json))
+    return answer | {"mechanism_of_injury": LONG}
+
+
+TOO_LARGE = completion("[" + "1," * 500_000 + "1]")
+"""An answer of 1 MB: more than any answer of max_tokens tokens can be."""
 
 
 INCONSISTENT = {  # well-formed, schema-shaped, but 300 years old: the schema refuses it
@@ -195,6 +219,18 @@ FAULTS = [
     ),
     Fault("401: refused, not retried", (status(401),), 1, "llm_error"),
     Fault("HTTP body cut off on every attempt", (truncated_body(),) * 2, 2, "llm_invalid_output"),
+    # hostile answers: refused in bounded time and memory, typed, the rules record kept
+    Fault("an HTTP body nested 10^5 deep: not retried", (raw_body(DEEP),), 1, "llm_invalid_output"),
+    Fault("an HTTP body nested 10^4 deep: not retried", (raw_body(NESTED),), 1, "llm_invalid_output"),
+    Fault("an HTTP body not UTF-8: not retried", (raw_body(b'{"id": "\xff\xfe"}'),), 1, "llm_invalid_output"),
+    Fault(
+        "an HTTP body not a completion: not retried", (raw_body(b'{"choices": 5}'),), 1, "llm_invalid_output"
+    ),
+    Fault("a 100 KB string on every attempt", (completion(long_string),) * 2, 2, "llm_invalid_output"),
+    Fault("an answer over the size limit: not retried", (TOO_LARGE,), 1, "llm_invalid_output"),
+    Fault(
+        "a chunked answer over the size limit: not retried", (chunked(TOO_LARGE),), 1, "llm_invalid_output"
+    ),
     # instructor's JSON modes: the answer is the message content, not a tool call
     Fault("json mode: 500, then ok", (status(500),), 2, config={"mode": "json"}),
     Fault(
@@ -206,6 +242,61 @@ FAULTS = [
     ),
 ]
 SEQUENCES = len(FAULTS)
+
+
+HOSTILE = [  # (answer, what the failure says)
+    pytest.param(raw_body(NESTED), "the answer is nested too deep to read", id="nested"),
+    pytest.param(raw_body(b'{"id": "\xff"}'), "the answer is not UTF-8", id="not-utf8"),
+    pytest.param(completion(long_string), f"a string of {len(LONG):,} characters", id="long-string"),
+    pytest.param(raw_body(DEEP), f"longer than the {answer_limit(LLMConfig()):,} bytes", id="too-large"),
+]
+
+
+@pytest.mark.parametrize(("answer", "reason"), HOSTILE)
+def test_a_hostile_answer_keeps_the_rules_record_and_says_why(
+    answer: Step, reason: str, letter: str, rules_record: Record
+) -> None:
+    """One line naming the kind and the reason, never the answer itself."""
+    with FakeOpenAI(script=[answer] * 2, default=good) as fake:
+        kept = extract(letter, backend="hybrid", llm_config=config(fake), on_llm_error="keep_rules")
+    note = llm_failure(kept)
+    assert note is not None
+    assert note.startswith(f"{LLM_FAILED}: llm_invalid_output: ")
+    assert reason in note
+    assert "\n" not in note
+    assert "ladder" not in note
+    assert kept.determination == rules_record.determination
+
+
+def test_a_50_mb_answer_is_refused_unread(letter: str, rules_record: Record) -> None:
+    """A 50 MB answer took 6.3 GB and wrote a 157 MB record; read no further than the limit,
+    it leaves the rules record, its size that of any record."""
+    huge = completion(
+        lambda received: json.loads(perfect_arguments(received.json)) | {"diagnoses": [LONG] * 500}
+    )
+    with FakeOpenAI(default=huge) as fake:
+        llm = config(fake, timeout=60)  # the server takes a while to write 50 MB of JSON
+        kept = extract(letter, backend="hybrid", llm_config=llm, on_llm_error="keep_rules")
+    assert fake.count() == 1  # refused, not retried
+    assert (llm_failure(kept) or "").startswith(
+        f"{LLM_FAILED}: llm_invalid_output: the answer is longer than"
+    )
+    assert kept.determination == rules_record.determination
+    assert len(kept.model_dump_json()) < 2 * len(rules_record.model_dump_json())
+
+
+def test_extract_on_the_command_line_keeps_the_rules_record_of_a_nested_answer(tmp_path: Path) -> None:
+    """``extractor extract --backend hybrid`` against a body nested too deep: a record, no traceback."""
+    with FakeOpenAI(default=raw_body(NESTED)) as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EXTRACTOR_"))}
+        env["OPENAI_API_KEY"] = KEY
+        command = [sys.executable, "-m", "extractor", "extract", str(require_letter(LETTER))]
+        command += ["--backend", "hybrid", "--base-url", fake.base_url]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    record = Record.model_validate_json(done.stdout)
+    assert (llm_failure(record) or "").startswith(f"{LLM_FAILED}: llm_invalid_output: ")
 
 
 @pytest.fixture(scope="module")
@@ -360,6 +451,7 @@ BATCH_FAULTS: dict[str, Fault] = {  # by the case number the letter (so the requ
         "llm_budget_exceeded",
     ),
     "CM16-0244053": Fault("HTTP body cut off, then ok", (truncated_body(),), 2),
+    "CM16-0245028": Fault("HTTP body nested 10^5 deep", (raw_body(DEEP),), 1, "llm_invalid_output"),
 }
 CLEAN = [number for number in BATCH_LETTERS if number not in BATCH_FAULTS]
 

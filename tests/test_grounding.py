@@ -4,9 +4,13 @@ possibly invented, under its own path."""
 
 from __future__ import annotations
 
-import pytest
+from difflib import SequenceMatcher
 
-from extractor.grounding import LetterIndex, ground
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from extractor.grounding import FUZZY_MAX_CHARS, LetterIndex, ground, longest_match
 from extractor.schemas import Case, Decision, Determination, Item, Patient, Reviewer
 
 LETTER = (
@@ -100,3 +104,25 @@ def test_a_value_is_found_where_the_letter_says_it(value: str, how: str, found: 
         assert grounding.span is not None
         start, end = grounding.span
         assert LETTER[start:end] == found
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text("ab c", max_size=60), needle=st.text("ab cd", max_size=20))
+def test_the_longest_match_is_difflibs(text: str, needle: str) -> None:
+    """The linear search finds the block difflib's quadratic one found: longest, then first in the
+    needle, then first in the letter, so grounding is what it was."""
+    matcher = SequenceMatcher(None, needle, text, autojunk=False)
+    expected = matcher.find_longest_match(0, len(needle), 0, len(text))
+    found = longest_match(needle, text)
+    assert found.size == expected.size
+    if found.size:
+        assert found == expected
+
+
+def test_a_value_too_long_for_a_near_match_is_found_exactly_or_not_at_all() -> None:
+    """A 100 KB value not in the letter took 220 s; one past FUZZY_MAX_CHARS is not near-matched."""
+    letter = LetterIndex(LETTER * 50)
+    assert letter.find(LETTER * 40).how == "exact"
+    assert letter.find("xyz fell from a ladder" + "!" * FUZZY_MAX_CHARS).how == "not_found"
+    assert letter.find("xyz fell from a ladder").how == "fuzzy"
+    assert letter.find("he fell from a ladder " * 6_000).how == "not_found"

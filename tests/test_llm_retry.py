@@ -57,6 +57,20 @@ def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
     assert parse_retry_after(value, now=NOW) == seconds
 
 
+def _refused() -> openai.APIConnectionError:
+    """How the openai client reports the transport refusing an answer over the size limit."""
+    wrapped = openai.APIConnectionError(request=REQUEST)
+    wrapped.__cause__ = LLMInvalidOutput("the answer is longer than the 10 bytes an answer can take")
+    return wrapped
+
+
+def _unread(cause: BaseException) -> InstructorRetryException:
+    """What instructor raises when reading the body failed before any attempt could be kept."""
+    wrapped = InstructorRetryException("x", n_attempts=1, total_usage=0)
+    wrapped.__cause__ = cause
+    return wrapped
+
+
 @pytest.mark.parametrize(
     ("error", "transient"),
     [
@@ -67,6 +81,7 @@ def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
         (_status(openai.BadRequestError, 400), False),
         (_status(openai.AuthenticationError, 401), False),
         (ValueError("bad json"), False),
+        (_refused(), False),  # an answer too large: the openai client calls it a connection error
     ],
 )
 def test_only_transport_faults_are_transient(error: Exception, transient: bool) -> None:
@@ -150,6 +165,11 @@ def _retry_exception(last: Exception) -> InstructorRetryException:
         (_retry_exception(json.JSONDecodeError("x", "doc", 0)), LLMInvalidOutput, "not valid JSON"),
         (IncompleteOutputException(), LLMInvalidOutput, "cut off at max_tokens=2048"),
         (TokenBudgetExceeded("x", budget=10, n_attempts=2, total_usage=0), LLMBudgetExceeded, "budget"),
+        (_refused(), LLMInvalidOutput, "longer than the 10 bytes"),
+        (_unread(RecursionError("deep")), LLMInvalidOutput, "the answer is nested too deep to read"),
+        (_unread(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "x")), LLMInvalidOutput, "not UTF-8"),
+        (_unread(json.JSONDecodeError("x", "doc", 0)), LLMInvalidOutput, "not valid JSON"),
+        (_unread(TypeError("'int' object is not subscriptable")), LLMInvalidOutput, "not a chat completion"),
     ],
 )
 def test_final_failures_map_to_typed_errors(error: Exception, kind: type[LLMError], words: str) -> None:
@@ -184,3 +204,4 @@ def test_dates_in_consistency_reasons_are_not_repeated() -> None:
 def test_bugs_are_not_disguised() -> None:
     assert as_llm_error(RuntimeError("bug"), CONFIG) is None
     assert as_llm_error(InstructorRetryException("x", n_attempts=1, total_usage=0), CONFIG) is None
+    assert as_llm_error(_unread(RuntimeError("bug")), CONFIG) is None

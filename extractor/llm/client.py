@@ -112,6 +112,20 @@ def _wrapped(model: type[BaseModel]) -> type[BaseModel]:
     return instructor.openai_schema(model)
 
 
+ANSWER_BYTES_PER_TOKEN = 64
+"""Room in an HTTP answer for each completion token asked (``max_tokens``): a token is a few
+characters, a tool call's arguments are JSON inside JSON; the recorded answers take at most 22
+bytes a completion token, envelope included."""
+ANSWER_ENVELOPE_BYTES = 64 * 1024
+"""Room for what surrounds the model's tokens: ids, usage, the tool call's name."""
+
+
+def answer_limit(config: LLMConfig) -> int:
+    """The most bytes read of one answer: an answer of ``max_tokens`` tokens fits, a 50 MB one is
+    refused after this much (it took 6.3 GB in a hybrid extraction)."""
+    return ANSWER_ENVELOPE_BYTES + ANSWER_BYTES_PER_TOKEN * config.max_tokens
+
+
 def _openai_options(config: LLMConfig) -> dict[str, Any]:
     return {
         "base_url": config.base_url,
@@ -122,15 +136,16 @@ def _openai_options(config: LLMConfig) -> dict[str, Any]:
 
 
 def _openai(config: LLMConfig) -> openai.OpenAI:
-    """The openai client, each request of it bounded as a whole by ``config.timeout``."""
-    transport = DeadlineTransport(config.timeout)
+    """The openai client, each request of it bounded as a whole by ``config.timeout`` and its
+    answer by :func:`answer_limit`."""
+    transport = DeadlineTransport(config.timeout, answer_limit(config))
     return openai.OpenAI(
         **_openai_options(config), http_client=openai.DefaultHttpxClient(transport=transport)
     )
 
 
 def _async_openai(config: LLMConfig) -> openai.AsyncOpenAI:
-    transport = AsyncDeadlineTransport(config.timeout)
+    transport = AsyncDeadlineTransport(config.timeout, answer_limit(config))
     return openai.AsyncOpenAI(
         **_openai_options(config), http_client=openai.DefaultAsyncHttpxClient(transport=transport)
     )

@@ -1,4 +1,4 @@
-"""A deadline for each whole HTTP request of the LLM pass.
+"""A deadline and a size limit for each whole HTTP request of the LLM pass.
 
 httpx's timeouts bound each connect, write and read, not the request: an endpoint that sends
 one byte every few seconds keeps every read under the timeout and the request open forever.
@@ -9,6 +9,10 @@ the transport retries then type as ``llm_timeout``.
 Async: every wait runs under ``asyncio.timeout_at(deadline)``.  Sync: a blocking read cannot
 be cancelled, so a timer shuts the request's socket down at the deadline, which ends the read
 at once; connections are not kept alive, so each request's socket is the one it opened.
+
+The body is read up to ``limit`` bytes (a Content-Length over it is refused before a byte is
+read): past it, ``LLMInvalidOutput``, which the openai client wraps as a connection error and
+the retry policy finds under it (``retry.refused``), final.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 
 import httpx2
 
+from extractor.errors import LLMInvalidOutput
+
 ASYNC_LIMITS = httpx2.Limits(max_connections=None, max_keepalive_connections=100)
 """Concurrency is bounded by the batch's --concurrency, not by the pool."""
 SYNC_LIMITS = httpx2.Limits(max_connections=None, max_keepalive_connections=0)
@@ -29,6 +35,31 @@ SYNC_LIMITS = httpx2.Limits(max_connections=None, max_keepalive_connections=0)
 
 def _expired(seconds: float) -> httpx2.ReadTimeout:
     return httpx2.ReadTimeout(f"no whole answer within {seconds:g} s")
+
+
+def _too_large(limit: int) -> LLMInvalidOutput:
+    return LLMInvalidOutput(f"the answer is longer than the {limit:,} bytes an answer can take")
+
+
+def _refuse_declared(response: httpx2.Response, limit: int) -> None:
+    """Refuse an answer whose Content-Length says it is over ``limit``, before reading it."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+
+
+class _Counter:
+    """The bytes of one body read so far; refuses the chunk that takes them past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.read = 0
+
+    def __call__(self, chunk: bytes) -> bytes:
+        self.read += len(chunk)
+        if self.read > self.limit:
+            raise _too_large(self.limit)
+        return chunk
 
 
 class _Watchdog:
@@ -82,10 +113,12 @@ def _shut(sock: socket.socket) -> None:
 
 
 class DeadlineTransport(httpx2.BaseTransport):
-    """``httpx2.HTTPTransport`` with a deadline of ``seconds`` for each whole request."""
+    """``httpx2.HTTPTransport`` with a deadline of ``seconds`` for each whole request, and
+    bodies of at most ``limit`` bytes."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, limit: int) -> None:
         self.seconds = seconds
+        self.limit = limit
         self._inner = httpx2.HTTPTransport(limits=SYNC_LIMITS)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -93,7 +126,13 @@ class DeadlineTransport(httpx2.BaseTransport):
         request.extensions = {**request.extensions, "trace": watchdog.trace}
         with watchdog.enforced():
             response = self._inner.handle_request(request)
-        response.stream = _SyncStream(response.stream, watchdog)
+        try:
+            _refuse_declared(response, self.limit)
+        except LLMInvalidOutput:
+            watchdog.cancel()
+            response.close()
+            raise
+        response.stream = _SyncStream(response.stream, watchdog, _Counter(self.limit))
         return response
 
     def close(self) -> None:
@@ -101,13 +140,14 @@ class DeadlineTransport(httpx2.BaseTransport):
 
 
 class _SyncStream(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, watchdog: _Watchdog) -> None:
+    def __init__(self, inner: Any, watchdog: _Watchdog, counter: _Counter) -> None:
         self._inner = inner
         self._watchdog = watchdog
+        self._counter = counter
 
     def __iter__(self) -> Iterator[bytes]:
         with self._watchdog.enforced():
-            yield from self._inner
+            yield from map(self._counter, self._inner)
 
     def close(self) -> None:
         self._watchdog.cancel()
@@ -115,10 +155,11 @@ class _SyncStream(httpx2.SyncByteStream):
 
 
 class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
-    """``httpx2.AsyncHTTPTransport`` with a deadline of ``seconds`` for each whole request."""
+    """The async twin of :class:`DeadlineTransport`."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, limit: int) -> None:
         self.seconds = seconds
+        self.limit = limit
         self._inner = httpx2.AsyncHTTPTransport(limits=ASYNC_LIMITS)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -128,7 +169,12 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
                 response = await self._inner.handle_async_request(request)
         except TimeoutError as error:
             raise _expired(self.seconds) from error
-        response.stream = _AsyncStream(response.stream, deadline, self.seconds)
+        try:
+            _refuse_declared(response, self.limit)
+        except LLMInvalidOutput:
+            await response.aclose()
+            raise
+        response.stream = _AsyncStream(response.stream, deadline, self.seconds, _Counter(self.limit))
         return response
 
     async def aclose(self) -> None:
@@ -136,10 +182,11 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
 
 
 class _AsyncStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: Any, deadline: float, seconds: float) -> None:
+    def __init__(self, inner: Any, deadline: float, seconds: float, counter: _Counter) -> None:
         self._inner = inner
         self._deadline = deadline
         self._seconds = seconds
+        self._counter = counter
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         chunks = aiter(self._inner)
@@ -151,7 +198,7 @@ class _AsyncStream(httpx2.AsyncByteStream):
                 return
             except TimeoutError as error:
                 raise _expired(self._seconds) from error
-            yield chunk
+            yield self._counter(chunk)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -66,18 +66,27 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
-def api_error(error: BaseException | None) -> openai.APIError | None:
-    """The openai error behind ``error``: instructor wraps a failed call in its own exception."""
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+    """``error`` and what caused it: instructor wraps a failed call, the openai client a transport's error."""
     while error is not None:
-        if isinstance(error, openai.APIError):
-            return error
+        yield error
         error = error.__cause__
-    return None
+
+
+def api_error(error: BaseException | None) -> openai.APIError | None:
+    """The openai error behind ``error``."""
+    return next((cause for cause in _causes(error) if isinstance(cause, openai.APIError)), None)
+
+
+def refused(error: BaseException | None) -> LLMError | None:
+    """The typed error a transport refused the answer with (one too large), which the openai
+    client wraps as a connection error: final, not worth another try."""
+    return next((cause for cause in _causes(error) if isinstance(cause, LLMError)), None)
 
 
 def is_transient(error: BaseException) -> bool:
     """Worth another try of the same request: rate limits, server errors, timeouts, no connection."""
-    return isinstance(
+    return refused(error) is None and isinstance(
         api_error(error),
         (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError),
     )
@@ -144,9 +153,14 @@ def _describe(cause: openai.APIError | None) -> str:
 
 
 _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_NOT_A_COMPLETION = (TypeError, LookupError, AttributeError)
+"""What reading JSON that is not a chat completion raises (``{"choices": 5}``)."""
+_UNREADABLE = (ValueError, RecursionError, *_NOT_A_COMPLETION)
+"""What reading an answer raises on a body that cannot be one: JSON and UTF-8 errors, nesting
+too deep for the parser; instructor wraps them with no failed attempt to show."""
 
 
-def _reasons(error: BaseException) -> str:
+def _reasons(error: BaseException | None) -> str:
     """Why output was invalid: pydantic's messages without their input (letter text) and
     without the dates the schema's consistency reasons quote."""
     if isinstance(error, ValidationError):
@@ -159,6 +173,12 @@ def _reasons(error: BaseException) -> str:
         return "; ".join(shown) + more
     if isinstance(error, json.JSONDecodeError):
         return "the answer is not valid JSON"
+    if isinstance(error, UnicodeDecodeError):
+        return "the answer is not UTF-8"
+    if isinstance(error, RecursionError):
+        return "the answer is nested too deep to read"
+    if isinstance(error, _NOT_A_COMPLETION):
+        return "the answer is not a chat completion"
     return type(error).__name__
 
 
@@ -178,6 +198,8 @@ def typed_errors(config: LLMConfig) -> Iterator[None]:
 
 def as_llm_error(error: BaseException, config: LLMConfig) -> LLMError | None:
     """The typed error a final failure maps to; None for a bug that should surface as-is."""
+    if (typed := refused(error)) is not None:
+        return typed
     if isinstance(error, TokenBudgetExceeded):
         return LLMBudgetExceeded(
             f"token budget of {config.token_budget} used up by invalid answers; no more re-asks"
@@ -202,14 +224,12 @@ def as_llm_error(error: BaseException, config: LLMConfig) -> LLMError | None:
         return LLMError(f"the LLM endpoint at {at} refused the request (HTTP {cause.status_code})")
     if isinstance(error, IncompleteOutputException):
         return LLMInvalidOutput(f"the answer was cut off at max_tokens={config.max_tokens}")
-    if isinstance(error, InstructorRetryException) and error.failed_attempts:
-        last = error.failed_attempts[-1].exception
-        return LLMInvalidOutput(f"no valid answer in {error.n_attempts} attempts: {_reasons(last)}")
-    not_json = error.__cause__
-    if isinstance(error, InstructorRetryException) and isinstance(not_json, json.JSONDecodeError):
-        return LLMInvalidOutput(f"no valid answer in {error.n_attempts} attempts: {_reasons(not_json)}")
     if isinstance(error, InstructorRetryException):
-        return None  # the call itself failed, not with an API error: a bug, not the model
+        failed = error.failed_attempts
+        last = failed[-1].exception if failed else error.__cause__
+        if failed or isinstance(last, _UNREADABLE):
+            return LLMInvalidOutput(f"no valid answer in {error.n_attempts} attempts: {_reasons(last)}")
+        return None  # the call itself failed, not with an API error or on the answer: a bug
     if isinstance(error, (InstructorError, ValidationError, json.JSONDecodeError)):
         return LLMInvalidOutput(f"invalid answer: {_reasons(error)}")
     return None

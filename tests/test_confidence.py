@@ -136,6 +136,8 @@ def test_a_diagnosis_naming_no_known_region_is_doubtful() -> None:
     assert score < THRESHOLD
     known = "The injured worker is a 45 year old male. The diagnoses include shoulder impingement.\n"
     assert doubted(letter(known), REGIONS) == (pytest.approx(0.95), [])
+    nowhere = "The injured worker is a 45 year old male. The diagnoses include chronic pain syndrome.\n"
+    assert doubted(letter(nowhere), REGIONS) == (pytest.approx(0.95), [])  # no part of the body named
 
 
 def test_regions_named_outside_the_diagnoses_are_doubtful() -> None:

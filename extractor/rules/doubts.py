@@ -55,6 +55,16 @@ _NOT_PATIENT = re.compile(
     r"\b(?:radiat\w*|numbness|tingling|examination|exam\b|MRI|x-?rays?|CT\b|EMG|NCV|request\w*|tender\w*)",
     re.I,
 )
+# Roots of words that name a part of the body (bones, joints, spinal levels, eponyms of a place):
+# a diagnosis holding one that the region vocabulary does not place names a region it does not know.
+_ANATOMICAL = re.compile(
+    r"\b(?:radi(?:us|al)|uln(?:a|ar)|humer\w*|scapul\w*|clavic\w*|acromi\w*|labr\w*|thorac\w*|vertebr\w*"
+    r"|spin\w*|dis[ck]s?|lumb\w*|sacr\w*|cocc\w*|cervic\w*|dors\w*|carp\w*|metacarp\w*|phalan\w*|digit\w*"
+    r"|femor\w*|patell\w*|tibi\w*|fibul\w*|tars\w*|metatars\w*|calcan\w*|achill\w*|glute\w*|ilia\w*"
+    r"|sciat\w*|intercost\w*|stern\w*|crani\w*|mandib\w*|orbit\w*|menisc\w*|quervain\w*|trapez\w*"
+    r"|[CTLS]\d{1,2})\b",
+    re.I,
+)
 # Treatment given in sessions ("3x4", "2 x 6", "twelve sessions"): not a one-off service.
 _SESSIONS = re.compile(r"\b\d+\s*x\s*\d+\b|\bsessions?\b|\bvisits?\b|\btimes\s+(?:a|per)\s+week\b", re.I)
 _ONE_OFF = frozenset({Category.IMAGING, Category.ELECTRODIAGNOSTIC, Category.LABORATORY, Category.SURGERY})
@@ -151,8 +161,8 @@ def _complaint_regions(text: str, summary: Span) -> list[BodyRegion]:
 def region_doubts(
     text: str, summary: Span, patient_regions: Sequence[BodyRegion], diagnoses: Sequence[str]
 ) -> Iterator[Doubt]:
-    """Regions the summary names in its complaints that the diagnoses do not, and diagnoses
-    that name no region the vocabulary knows."""
+    """Regions the summary names in its complaints that the diagnoses do not, and a diagnosis
+    that names a part of the body the region vocabulary does not place."""
     where = path("patient", "body_regions")
     have = {region.region for region in patient_regions}
     missing = [region for region in _complaint_regions(text, summary) if region.region not in have]
@@ -161,13 +171,14 @@ def region_doubts(
         yield Doubt(
             where, "regions_outside_diagnoses", f"the summary also names {names} outside the diagnosis list"
         )
-    unplaced = [entry for entry in diagnoses if not regions_in(entry)]
-    if unplaced and diagnoses:
-        yield Doubt(
-            where,
-            "regions_unknown_word",
-            f"diagnosis {_quote(unplaced[0])} names no region the vocabulary knows",
-        )
+    for entry in diagnoses:
+        word = _ANATOMICAL.search(entry)
+        if word is not None and not regions_in(entry):
+            named = f"{_quote(entry)} names a part of the body ({_quote(word.group())})"
+            yield Doubt(
+                where, "regions_unknown_word", f"diagnosis {named} the region vocabulary does not place"
+            )
+            return
 
 
 # --------------------------------------------------------------------------- items

@@ -120,7 +120,7 @@ class ReviewApp:
             "needs_review": original.needs_review,
             "reviewed": bool(reviews),
             "done": _done(reviews, views, found),
-            "edits": sum(review.action not in ("accept", "undo") for review in reviews),
+            "edits": sum(review.action != "accept" for review in reviews),
             "review_problem": problem,
             "flags": len(found),
             "first_reason": found[0].reason if found else None,

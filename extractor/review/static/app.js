@@ -84,7 +84,8 @@ function renderQueue() {
   state.shown = filtered();
   $("queue-count").textContent = `${state.shown.length} of ${state.queue.length} records`;
   const flagged = state.queue.filter((r) => r.flags > 0);
-  $("progress").textContent = `${flagged.filter((r) => r.done).length} of ${flagged.length} flagged letters reviewed`;
+  $("progress").textContent = flagged.length
+    ? `${flagged.filter((r) => r.done).length} of ${flagged.length} flagged letters reviewed` : "no flagged letters";
   $("queue").replaceChildren(...state.shown.map(queueRow));
 }
 

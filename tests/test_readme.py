@@ -195,3 +195,24 @@ def test_a_bare_make_lists_the_targets_and_changes_nothing() -> None:
     assert "make help" in run.stdout
     assert "make record" in run.stdout
     assert {path: path.read_bytes() for path in reports} == reports
+
+
+REVIEW_PAGE = ROOT / "extractor" / "review" / "static"
+
+
+def test_the_review_keys_are_the_page_s() -> None:
+    """Every key the README names for the review page is one the page answers and its help lists."""
+    documented("`n`/`p` next/previous flagged\nvalue (every flag, whatever its status")
+    documented("`Enter` saves a\nsingle-line value, `Ctrl+Enter` a list")
+    keys = re.search(r"^Keys: (.*?)\n\n", README, re.S | re.M)
+    assert keys is not None
+    named = set(re.findall(r"`([a-z?/])`", keys.group(1)))
+    assert {"j", "k", "n", "p", "y", "l", "u", "a", "e", "/", "?"} <= named
+    script = (REVIEW_PAGE / "app.js").read_text(encoding="utf-8")
+    actions = re.search(r"const actions = \{(.*?)\};", script, re.S)
+    assert actions is not None
+    answered = set(re.findall(r'(?:^|[\s,{])"?([a-z?/])"?:', actions.group(1)))
+    page = (REVIEW_PAGE / "index.html").read_text(encoding="utf-8")
+    assert named <= answered
+    assert named <= set(re.findall(r"<kbd>([a-z?/])</kbd>", page))
+    assert "Enter</kbd> saves a single-line value, <kbd>Ctrl</kbd>+<kbd>Enter</kbd> a list" in page

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -11,7 +12,14 @@ import pytest
 
 from extractor.cli import main
 from extractor.review.batch import DocumentFinder, read_batch
-from extractor.review.corrections import CorrectionError, ReviewLog, parse_path, reviews_beside
+from extractor.review.corrections import (
+    CorrectionError,
+    ReviewLog,
+    parse_path,
+    reviewed_values,
+    reviews_beside,
+)
+from extractor.review.follow import locate
 from extractor.schemas import Fixture, Record
 from extractor.schemas.review import Review
 from tests.documents import shared_root
@@ -165,6 +173,72 @@ def test_documents_are_found_beside_the_records_or_under_documents(tmp_path: Pat
     assert DocumentFinder(tmp_path / "out", tmp_path).find("/elsewhere/letters/x.pdf") == letter
     assert DocumentFinder(tmp_path / "out", tmp_path).relative(letter) == "letters/x.pdf"
     assert DocumentFinder(tmp_path).find("nowhere.pdf") is None
+
+
+def test_a_letter_is_found_by_its_sha256_not_its_name(tmp_path: Path) -> None:
+    """A file at the recorded name with other bytes is passed over for the one with the bytes."""
+    (tmp_path / "out").mkdir()
+    for folder in ("letters", "scans", "docs"):
+        (tmp_path / folder).mkdir()
+    decoy, letter = tmp_path / "letters" / "x.pdf", tmp_path / "scans" / "renamed.pdf"
+    decoy.write_bytes(b"%PDF- another letter")
+    letter.write_bytes(b"%PDF- this letter")
+    sha256 = hashlib.sha256(letter.read_bytes()).hexdigest()
+    beside = DocumentFinder(tmp_path / "out")
+    assert beside.find("/elsewhere/letters/x.pdf") == decoy  # no sha256 given: the name
+    assert beside.find("/elsewhere/letters/x.pdf", sha256) == letter
+    deep = tmp_path / "docs" / "a" / "b" / "deep.pdf"
+    deep.parent.mkdir(parents=True)
+    shutil.move(letter, deep)
+    assert DocumentFinder(tmp_path / "out", tmp_path / "docs").find("x.pdf", sha256) == deep
+    assert beside.find("/elsewhere/letters/x.pdf", sha256) == decoy  # not there: the name, shown as changed
+    assert beside.find("/elsewhere/y.pdf", sha256) is None
+
+
+def test_an_undo_cancels_the_latest_review_in_effect(batch: Path) -> None:
+    log = reviews_beside(batch)
+    record = first(batch)
+    category = "determination.items[0].category"
+    log.save(record, "edit", "ana", category, "surgery")
+    log.save(record, "accept", "ana", "determination.patient.age")
+    undo = log.save(record, "undo", "ana")
+    assert undo.old["action"] == "accept"
+    assert [review.action for review in log.reviews(record)] == ["edit"]
+    log.save(record, "undo", "ana")
+    assert log.reviews(record) == []
+    assert log.corrected(record) == record
+    with pytest.raises(CorrectionError, match="nothing to undo"):
+        log.save(record, "undo", "ana")
+    assert [Review.model_validate_json(line).action for line in log.path.read_text().splitlines()] == [
+        "edit", "accept", "undo", "undo"
+    ]  # fmt: skip
+    assert log.lines(record) == 4
+
+
+def test_settled_values_follow_their_items(batch: Path) -> None:
+    """An accepted or edited value keeps its mark as items are added and removed before it."""
+    log = reviews_beside(batch)
+    record = next(r for r in read_batch(batch) if len(r.determination.items) > 2)
+    log.save(record, "accept", "ana", "determination.items[1].decision")
+    log.save(record, "edit", "ana", "determination.items[2].category", "surgery")
+    log.save(record, "remove_item", "ana", "determination.items[0]")
+    log.save(record, "edit", "ana", "determination.items[0].decision", "Overturned")
+    assert reviewed_values(log.reviews(record)) == {
+        "determination.items[0].decision": "edit",
+        "determination.items[1].category": "edit",
+    }
+    last = f"determination.items[{len(record.determination.items) - 1}]."
+    assert set(log.corrected(record).confidence) == {k for k in record.confidence if not k.startswith(last)}
+
+
+def test_an_edited_value_is_found_near_its_old_evidence() -> None:
+    text = "On 12/15/2016 the knee. Later, on December 15, 2016, the\nknee again."
+    later, date = text.index("the\nknee"), text.index("December")
+    assert locate(text, "the KNEE", 40) == [(later, later + 8)]
+    assert locate(text, "2016-12-15", 0) == [(3, 13)]
+    assert locate(text, "2016-12-15", 60) == [(date, date + len("December 15, 2016"))]
+    assert locate(text, ["knee", "elbow"], 0) == [(18, 22)]
+    assert locate(text, {"not": "text"}, 0) == []
 
 
 def test_review_names_a_missing_batch_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

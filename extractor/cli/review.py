@@ -87,7 +87,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("review", help="check records against their letters in a local web page")
     p.add_argument("path", type=Path, metavar="PATH", help="a batch output folder or its records.jsonl")
     p.add_argument("--documents", type=Path, metavar="DIR",
-                   help="where the letters are, when not at the paths the records name")  # fmt: skip
+                   help="a folder to look in for the letters (by their sha256) when they are not "
+                        "at the paths the records name or beside the records")  # fmt: skip
     p.add_argument(
         "--host", help=f"address to serve on (default {LOOPBACK}; any other is reachable by others)"
     )

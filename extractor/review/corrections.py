@@ -95,26 +95,54 @@ def _apply_one(data: dict[str, Any], review: Review) -> None:
         raise CorrectionError(f"cannot {review.action} {review.field}")
 
 
+def _moved(field: str, at: int, delta: int) -> str | None:
+    """``field``'s path once an item is added (+1) or removed (-1) at ``at``: later items move,
+    and a path in the removed item is gone (None)."""
+    match = _ITEM.match(field)
+    if match is None or int(match.group(1)) < at:
+        return field
+    if delta < 0 and int(match.group(1)) == at:
+        return None
+    return f"determination.items[{int(match.group(1)) + delta}]{field[match.end() :]}"
+
+
 def _renumber_items(data: dict[str, Any], at: int, delta: int) -> None:
-    """Keep evidence and checks with their items when one is added (+1) or removed (-1) at ``at``:
-    later items move, and a removed item's evidence and checks go with it."""
-
-    def moved(field: str) -> str | None:
-        match = _ITEM.match(field)
-        if match is None or int(match.group(1)) < at:
-            return field
-        if delta < 0 and int(match.group(1)) == at:
-            return None
-        return f"determination.items[{int(match.group(1)) + delta}]{field[match.end() :]}"
-
-    data["evidence"] = {new: spans for key, spans in data["evidence"].items() if (new := moved(key))}
-    data["checks"] = [{**check, "field": new} for check in data["checks"] if (new := moved(check["field"]))]
+    """Keep evidence, confidence and checks with their items when one is added or removed at ``at``."""
+    for name in ("evidence", "confidence"):
+        data[name] = {new: value for key, value in data[name].items() if (new := _moved(key, at, delta))}
+    checks = data["checks"]
+    data["checks"] = [{**c, "field": new} for c in checks if (new := _moved(c["field"], at, delta))]
 
 
 def _has(parent: Any, key: str | int) -> bool:
     if isinstance(parent, dict):
         return key in parent
     return isinstance(parent, list) and isinstance(key, int) and key < len(parent)
+
+
+def in_effect(reviews: list[Review]) -> list[Review]:
+    """The reviews an ``undo`` has not cancelled, in order (each undo cancels the latest left)."""
+    kept: list[Review] = []
+    for review in reviews:
+        if review.action != "undo":
+            kept.append(review)
+        elif kept:
+            kept.pop()
+    return kept
+
+
+def reviewed_values(reviews: list[Review]) -> dict[str, str]:
+    """Each value a review settled, by its path in the record as reviewed: ``accept`` (marked
+    right) or ``edit``, the later one winning; paths follow items added and removed."""
+    settled: dict[str, str] = {}
+    for review in reviews:
+        item = _ITEM.fullmatch(review.field or "")
+        if review.field is not None and review.action in ("accept", "edit"):
+            settled[review.field] = review.action
+        elif item is not None:
+            at, delta = int(item.group(1)), 1 if review.action == "add_item" else -1
+            settled = {new: action for path, action in settled.items() if (new := _moved(path, at, delta))}
+    return settled
 
 
 def applied(record: Record, reviews: list[Review]) -> Record:
@@ -316,8 +344,14 @@ class ReviewLog:
             raise SaveFailed(f"the review was not saved ({_reason(error)}); the log is as it was") from None
 
     def reviews(self, record: Record) -> list[Review]:
+        """The record's reviews in effect (see :func:`in_effect`)."""
         with self._lock:
-            return list(self._by_sha.get(record.document.sha256, ()))
+            return in_effect(self._by_sha.get(record.document.sha256, []))
+
+    def lines(self, record: Record) -> int:
+        """How many lines the log has for the record, undos included: a count that only grows."""
+        with self._lock:
+            return len(self._by_sha.get(record.document.sha256, ()))
 
     def corrected(self, record: Record) -> Record:
         return applied(record, self.reviews(record))
@@ -328,9 +362,9 @@ class ReviewLog:
         """Check that the correction leaves a valid record, then append it; returns the line written."""
         with self._lock:
             self._hold()
-            earlier = list(self._by_sha.get(record.document.sha256, ()))
+            earlier = in_effect(self._by_sha.get(record.document.sha256, []))
             current = applied(record, earlier) if earlier else record
-            old = value_at(current, field) if field and action != "add_item" else None
+            old = _old(current, earlier, action, field)
             document = ReviewedDocument(
                 id=record.document.id, path=record.document.path, sha256=record.document.sha256
             )
@@ -340,7 +374,7 @@ class ReviewLog:
             )  # fmt: skip
             if action in ("add_item", "remove_item") and (field is None or not _ITEM.fullmatch(field)):
                 raise CorrectionError("an item is added or removed at determination.items[N]")
-            applied(record, [*earlier, review])
+            applied(record, in_effect([*earlier, review]))
             self._append((review.model_dump_json() + "\n").encode("utf-8"))
             self._by_sha[record.document.sha256].append(review)
             return review
@@ -352,6 +386,17 @@ class ReviewLog:
                 if fd is not None:
                     os.close(fd)
             self._fd = self._held = None
+
+
+def _old(current: Record, earlier: list[Review], action: ReviewAction, field: str | None) -> Any:
+    """What a review replaces: the field's value, or for an undo which review it cancels."""
+    if action == "undo":
+        if not earlier:
+            raise CorrectionError("nothing to undo")
+        return earlier[-1].model_dump(mode="json", include={"action", "field", "when"})
+    if field and action != "add_item":
+        return value_at(current, field)
+    return None
 
 
 def reviews_beside(records_path: Path) -> ReviewLog:

@@ -5,21 +5,39 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 import types
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from extractor.pipeline import MISSING
 from extractor.schemas import Record
 from extractor.schemas.record import Check, Span
 
 NOT_FOUND_NOTE = "not found in the letter"
 """How extractor.grounding's note starts for a value the LLM gave that the letter does not have."""
+NOT_READ_NOTES = ("not read", MISSING)
+"""How a note starts for a field the rules pass could not read, or a required one missing."""
+DOUBTFUL_NOTE = re.compile(r"doubtful \([0-9.]+\): ")
+"""How extractor.confidence's note starts for a value below the review threshold."""
+UNSAID = {
+    "disagree": "the rules and the LLM read different values",
+    "rules_only": "only the rules pass read it",
+    "llm_only": "only the LLM read it",
+    "agree": "both passes read it, yet it is flagged",
+}
+"""A flag's reason when its check has no note: what its status means."""
 
-Status = Literal["agree", "disagree", "rules_only", "llm_only", "not_found", "found", "empty"]
+Status = Literal[
+    "agree", "disagree", "rules_only", "llm_only", "doubtful", "not_read", "not_found", "found", "empty"
+]
 """The check's status, else ``found`` (read with evidence, not compared), ``not_found`` (a value
-without evidence) or ``empty`` (no value)."""
+without evidence) or ``empty`` (no value).  A check's status is told apart where the words
+differ: ``not_read`` (the rules could not read it, or a required field is missing) and
+``doubtful`` (a flag on a value only the rules pass read, below the review threshold)."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +56,32 @@ class FieldView:
     llm: Any = None
     note: str | None = None
     review: bool = False
+    confidence: float | None = None
+    """The lowest confidence of the value and its elements; None when the record has none."""
+    flags: list[str] = field(default_factory=list)
+    """The reason of every flag (a check with review) on the value or its elements."""
+    settled: str | None = None
+    """``accept`` or ``edit`` when a review settled the value."""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def reason(check: Check) -> str:
+    """What a flag says to the reviewer: its note, else what its status means."""
+    return check.note or UNSAID[check.status]
+
+
+def reason_kinds(text: str) -> list[str]:
+    """A reason's parts with what they quote from the letter left out, so that the same signal
+    on different letters reads the same ("diagnosis '…' holds the words of its statement")."""
+    parts = DOUBTFUL_NOTE.sub("", text).split("; ")
+    return [re.sub(r"'[^']*'", "'…'", part).strip() for part in parts if part.strip()]
+
+
+def under(key: str, path: str) -> bool:
+    """Whether ``key`` is ``path`` or one of its elements (``specialties[0]``, ``guidelines[0].title``)."""
+    return key == path or key.startswith((f"{path}[", f"{path}."))
 
 
 def _kind(annotation: Any) -> tuple[str, list[str], bool]:
@@ -66,25 +107,39 @@ def _kind(annotation: Any) -> tuple[str, list[str], bool]:
 
 def _spans(evidence: dict[str, list[Span]], path: str) -> list[Span]:
     """The field's own spans and those of its elements (``specialties[0]``)."""
-    return [
-        span
-        for key, spans in evidence.items()
-        if key == path or key.startswith((f"{path}[", f"{path}."))
-        for span in spans
-    ]
+    return [span for key, spans in evidence.items() if under(key, path) for span in spans]
+
+
+def _lowest(confidence: dict[str, float], path: str) -> float | None:
+    return min((score for key, score in confidence.items() if under(key, path)), default=None)
 
 
 def _status(check: Check | None, value: Any, spans: list[Span]) -> Status:
     if check is not None:
-        return "not_found" if (check.note or "").startswith(NOT_FOUND_NOTE) else check.status
+        note = check.note or ""
+        if note.startswith(NOT_FOUND_NOTE):
+            return "not_found"
+        if note.startswith(NOT_READ_NOTES):
+            return "not_read"
+        if DOUBTFUL_NOTE.match(note) and check.rules is None and check.llm is None:
+            return "doubtful"
+        return check.status
     if value is None or value == []:
         return "empty"
     return "found" if spans else "not_found"
 
 
-def _views(
-    model: BaseModel, prefix: str, group: str, record: Record, checks: dict[str, Check]
-) -> list[FieldView]:
+@dataclass(frozen=True)
+class _Context:
+    """What every field's view is drawn from besides its value."""
+
+    record: Record
+    checks: dict[str, Check]
+    settled: Mapping[str, str]
+
+
+def _views(model: BaseModel, prefix: str, group: str, context: _Context) -> list[FieldView]:
+    record, checks = context.record, context.checks
     views = []
     for name, info in type(model).model_fields.items():
         path = f"{prefix}.{name}"
@@ -104,6 +159,9 @@ def _views(
                 spans=spans,
                 options=options,
                 nullable=nullable,
+                confidence=_lowest(record.confidence, path),
+                flags=[reason(c) for c in record.checks if c.review and under(c.field, path)],
+                settled=context.settled.get(path),
                 **compared,
             )
         )
@@ -122,18 +180,36 @@ def _json(value: Any) -> Any:
     return value
 
 
-def field_views(record: Record) -> list[FieldView]:
-    """Case, reviewer, patient, then each item: every field of the determination, in schema order."""
-    checks = {check.field: check for check in record.checks}
+def field_views(record: Record, settled: Mapping[str, str] | None = None) -> list[FieldView]:
+    """Case, reviewer, patient, then each item: every field of the determination, in schema order.
+
+    ``settled``: the values reviews settled (extractor.review.corrections.reviewed_values).
+    """
+    context = _Context(record, {check.field: check for check in record.checks}, settled or {})
     determination = record.determination
     views = [
-        *_views(determination.case, "determination.case", "Case", record, checks),
-        *_views(determination.reviewer, "determination.reviewer", "Reviewer", record, checks),
-        *_views(determination.patient, "determination.patient", "Patient", record, checks),
+        *_views(determination.case, "determination.case", "Case", context),
+        *_views(determination.reviewer, "determination.reviewer", "Reviewer", context),
+        *_views(determination.patient, "determination.patient", "Patient", context),
     ]
     for index, item in enumerate(determination.items):
-        views.extend(_views(item, f"determination.items[{index}]", f"Item {index + 1}", record, checks))
+        views.extend(_views(item, f"determination.items[{index}]", f"Item {index + 1}", context))
     return views
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A flagged value as the queue names it: the field it is shown at, and why."""
+
+    path: str
+    """The listed field's path, or the check's own for a flag on no listed field (the item count)."""
+    reason: str
+
+
+def flags(record: Record, views: list[FieldView]) -> list[Flag]:
+    """Every flag, in the order the page walks them: each listed field's, then the record's own."""
+    listed = [Flag(view.path, text) for view in views for text in view.flags]
+    return listed + [Flag(c.field, reason(c)) for c in other_checks(record, views) if c.review]
 
 
 def other_checks(record: Record, views: list[FieldView]) -> list[Check]:

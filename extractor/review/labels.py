@@ -32,7 +32,7 @@ def label_for(record: Record, reviews: list[Review], finder: DocumentFinder) -> 
         for name in NOT_READ_BY_RULES:
             if f"determination.patient.{name}" not in edited:
                 del determination["patient"][name]
-    found = finder.find(record.document.path)
+    found = finder.find(record.document.path, record.document.sha256)
     reviewers = ", ".join(sorted({review.who for review in reviews}))
     edits = sum(review.action != "accept" for review in reviews)
     label = {

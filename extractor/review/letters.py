@@ -38,9 +38,11 @@ _T = TypeVar("_T")
 class Letter:
     """A record's document as read now: its normalised text, and for a PDF its character boxes.
 
-    ``problem`` says why the letter cannot be shown (missing, changed since it was extracted).
+    ``problem`` says why the letter cannot be shown (missing, changed since it was extracted);
+    ``path`` is where it was found, so its pages are rendered from the file that was checked.
     """
 
+    path: Path | None = None
     text: str | None = None
     layout: PdfLayout | None = None
     pages: int | None = None
@@ -50,7 +52,7 @@ class Letter:
 def read_letter(path: Path | None, sha256: str) -> Letter:
     """The letter at ``path``, or a Letter with the reason it cannot be shown."""
     if path is None:
-        return Letter(problem="letter not found (give its folder with --documents)")
+        return Letter(problem="letter not found by its sha256 (give its folder with --documents)")
     try:
         with _PDFIUM:
             source = read_path(path)
@@ -59,12 +61,12 @@ def read_letter(path: Path | None, sha256: str) -> Letter:
     if source.sha256 != sha256:
         return Letter(problem="the letter has changed since it was extracted; evidence offsets do not apply")
     if source.pages is None:
-        return Letter(text=source.text)
+        return Letter(path, text=source.text)
     with _PDFIUM:
         layout = PdfLayout(_page_chars(path))
     if layout.text != source.text:  # never expected: boxes would point at the wrong characters
-        return Letter(text=source.text, pages=source.pages, problem="character boxes do not line up")
-    return Letter(text=source.text, layout=layout, pages=source.pages)
+        return Letter(path, text=source.text, pages=source.pages, problem="character boxes do not line up")
+    return Letter(path, text=source.text, layout=layout, pages=source.pages)
 
 
 def _page_chars(path: Path) -> list[PageChars]:

@@ -27,13 +27,16 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast, get_args
 
+from extractor.confidence import THRESHOLD
 from extractor.errors import ExtractionError
+from extractor.fields import field_name
 from extractor.review.batch import DocumentFinder
-from extractor.review.corrections import CorrectionError, ReviewLog, SaveFailed
-from extractor.review.fields import field_views, other_checks
+from extractor.review.corrections import CorrectionError, ReviewLog, SaveFailed, reviewed_values
+from extractor.review.fields import FieldView, Flag, field_views, flags, other_checks, reason_kinds
+from extractor.review.follow import follow_edits
 from extractor.review.letters import Letter, Recent, read_letter, render_page
 from extractor.schemas import Record
-from extractor.schemas.review import ReviewAction
+from extractor.schemas.review import Review, ReviewAction
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +71,16 @@ class ReviewApp:
         document = self.records[index].document
         return self.letters.get_or_make(
             (document.path, document.sha256),
-            lambda: read_letter(self.finder.find(document.path), document.sha256),
+            lambda: read_letter(self.finder.find(document.path, document.sha256), document.sha256),
         )
 
     def page(self, index: int, number: int) -> bytes:
-        document = self.records[index].document
-        path = self.finder.find(document.path)
-        if path is None or self.letter(index).layout is None:
+        letter = self.letter(index)
+        path = letter.path
+        if path is None or letter.layout is None:
             raise LookupError(index)
-        return self.pages.get_or_make((document.sha256, number), lambda: render_page(path, number))
+        sha256 = self.records[index].document.sha256
+        return self.pages.get_or_make((sha256, number), lambda: render_page(path, number))
 
     def queue(self) -> list[dict[str, Any]]:
         return [self._summary(index, record) for index, record in enumerate(self.records)]
@@ -88,9 +92,18 @@ class ReviewApp:
         except CorrectionError as error:
             return original, f"its reviews no longer apply ({error})"
 
+    def _views(self, original: Record, text: str | None = None) -> tuple[Record, list[FieldView], str | None]:
+        """The record as reviewed, its fields (edited ones' evidence found anew in ``text``, the
+        letter's, when given), and why its reviews no longer apply, if they do not."""
+        record, problem = self._corrected(original)
+        settled = {} if problem else reviewed_values(self.log.reviews(original))
+        record = follow_edits(record, settled, text)
+        return record, field_views(record, settled), problem
+
     def _summary(self, index: int, original: Record) -> dict[str, Any]:
         reviews = self.log.reviews(original)
-        record, problem = self._corrected(original)
+        record, views, problem = self._views(original)
+        found = flags(record, views)
         items = record.determination.items
         decisions = Counter(item.decision.value for item in items)
         return {
@@ -103,22 +116,27 @@ class ReviewApp:
             "categories": sorted({item.category.value for item in items}),
             "requests": [item.request for item in items],
             "disagree": sum(check.status == "disagree" for check in original.checks),
-            "statuses": sorted({view.status for view in field_views(record)}),
+            "statuses": sorted({view.status for view in views}),
             "needs_review": original.needs_review,
             "reviewed": bool(reviews),
+            "done": _done(reviews, views, found),
             "edits": sum(review.action != "accept" for review in reviews),
             "review_problem": problem,
+            "flags": len(found),
+            "first_reason": found[0].reason if found else None,
+            "reasons": sorted({kind for flag in found for kind in reason_kinds(flag.reason)}),
+            "flagged_fields": sorted({field_name(flag.path) for flag in found}),
+            "least_confidence": min(original.confidence.values(), default=None),
         }
 
     def detail(self, index: int) -> dict[str, Any]:
-        reviews = len(self.log.reviews(self.records[index]))
-        return self.details.get_or_make((index, reviews), lambda: self._detail(index))
+        lines = self.log.lines(self.records[index])
+        return self.details.get_or_make((index, lines), lambda: self._detail(index))
 
     def _detail(self, index: int) -> dict[str, Any]:
         original = self.records[index]
-        record, _ = self._corrected(original)
-        views = field_views(record)
         letter = self.letter(index)
+        record, views, _ = self._views(original, letter.text)
         boxes: dict[str, list[dict[str, float]]] = {}
         if letter.layout is not None:
             boxes = {
@@ -133,6 +151,7 @@ class ReviewApp:
             "other_checks": [check.model_dump(mode="json") for check in other_checks(record, views)],
             "reviews": [review.model_dump(mode="json") for review in self.log.reviews(original)],
             "boxes": boxes,
+            "threshold": THRESHOLD,
             "letter": {
                 "kind": "pdf" if layout else "text" if letter.text is not None else "missing",
                 "pages": [[page.width, page.height] for page in layout.pages] if layout else [],
@@ -153,6 +172,15 @@ class ReviewApp:
             self.records[index], cast(ReviewAction, action), self.who, body.get("field"), body.get("new")
         )
         return self.detail(index)
+
+
+def _done(reviews: list[Review], views: list[FieldView], found: list[Flag]) -> bool:
+    """Whether a person has finished with the record: accepted it whole, or settled (accepted
+    or edited) every flagged value it has."""
+    if any(review.action == "accept" and review.field is None for review in reviews):
+        return True
+    settled = {view.path for view in views if view.settled}
+    return bool(found) and all(flag.path in settled for flag in found)
 
 
 def loopback(host: str) -> bool:

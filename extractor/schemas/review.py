@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ReviewAction = Literal["accept", "edit", "add_item", "remove_item"]
+ReviewAction = Literal["accept", "edit", "add_item", "remove_item", "undo"]
 
 
 class ReviewedDocument(BaseModel):
@@ -27,7 +27,10 @@ class ReviewedDocument(BaseModel):
 class Review(BaseModel):
     """``accept`` takes the record as it is; ``edit`` sets ``field`` (a record path such as
     ``determination.items[0].category``) from ``old`` to ``new``; ``add_item`` inserts ``new`` at
-    ``field`` (``determination.items[N]``) and ``remove_item`` removes ``old`` from it."""
+    ``field`` (``determination.items[N]``) and ``remove_item`` removes ``old`` from it.  An
+    ``accept`` with a ``field`` marks that one value reviewed as right.  ``undo`` cancels the
+    record's latest review still in effect (``old`` says which); the line it cancels stays in
+    the log."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -2,14 +2,16 @@
 // Plain script, no dependencies; everything it loads comes from this app.
 "use strict";
 
-const state = { queue: [], shown: [], current: null, record: null, selected: null, editing: false, cache: new Map() };
+const state = { queue: [], shown: [], current: null, record: null, selected: null, editing: false, cache: new Map(), undo: [] };
 const $ = (id) => document.getElementById(id);
 const STATUS_NAMES = { agree: "agree", disagree: "disagree", rules_only: "rules only", llm_only: "LLM only",
-  not_found: "not found in the letter", found: "read, not compared", empty: "empty" };
+  doubtful: "doubtful", not_read: "not read", not_found: "not found in the letter", found: "read, not compared", empty: "empty" };
+const UNDO_DEPTH = 10;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined) continue;
     if (key === "class") node.className = value;
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(node.dataset, value);
@@ -43,25 +45,37 @@ const summary = (object) => Object.values(object)
 
 async function loadQueue() {
   state.queue = await api("/api/queue");
-  const categories = new Set(state.queue.flatMap((r) => r.categories));
-  const select = $("f-category");
-  for (const category of [...categories].sort()) select.append(el("option", {}, category));
+  fillOptions("f-category", state.queue.flatMap((r) => r.categories));
+  fillOptions("f-reason", state.queue.flatMap((r) => r.reasons));
+  fillOptions("f-field", state.queue.flatMap((r) => r.flagged_fields));
   renderQueue();
 }
+
+function fillOptions(id, values) {
+  $(id).append(...[...new Set(values)].sort().map((value) => el("option", {}, value)));
+}
+
+// The least confident value's confidence; a record without confidences sorts as sure.
+const least = (r) => r.least_confidence ?? 1;
 
 function filtered() {
   const term = $("search").value.trim().toLowerCase();
   const decision = $("f-decision").value, category = $("f-category").value;
   const status = $("f-status").value, reviewed = $("f-reviewed").value;
+  const reason = $("f-reason").value, field = $("f-field").value, below = Number($("f-confidence").value || 2);
   const rows = state.queue.filter((r) =>
     (!term || [r.case_number || "", r.id, ...r.requests].some((t) => t.toLowerCase().includes(term))) &&
     (!decision || (decision === "Upheld" ? r.upheld : r.overturned) > 0) &&
     (!category || r.categories.includes(category)) &&
     (!status || r.statuses.includes(status)) &&
-    (!reviewed || (reviewed === "yes") === r.reviewed));
+    (!reviewed || (reviewed === "yes") === r.done) &&
+    (!reason || r.reasons.includes(reason)) &&
+    (!field || r.flagged_fields.includes(field)) &&
+    least(r) < below);
+  // Needing review first, then the least confident first; not by reviewed, so a record stays
+  // in its place when it is reviewed and the next one is the one below it.
   if ($("order").value === "review") {
-    rows.sort((a, b) => (a.reviewed - b.reviewed) || (b.needs_review - a.needs_review) ||
-      (b.disagree - a.disagree) || (a.index - b.index));
+    rows.sort((a, b) => (b.needs_review - a.needs_review) || (least(a) - least(b)) || (a.index - b.index));
   }
   return rows;
 }
@@ -69,12 +83,22 @@ function filtered() {
 function renderQueue() {
   state.shown = filtered();
   $("queue-count").textContent = `${state.shown.length} of ${state.queue.length} records`;
-  $("queue").replaceChildren(...state.shown.map((r) => el("li",
-    { dataset: { index: r.index }, class: r.index === state.current ? "current" : "", onclick: () => openRecord(r.index) },
+  const flagged = state.queue.filter((r) => r.flags > 0);
+  $("progress").textContent = flagged.length
+    ? `${flagged.filter((r) => r.done).length} of ${flagged.length} flagged letters reviewed` : "no flagged letters";
+  $("queue").replaceChildren(...state.shown.map(queueRow));
+}
+
+function queueRow(r) {
+  const status = r.done ? el("span", { class: "badge reviewed" }, "reviewed")
+    : r.needs_review ? el("span", { class: "badge needs" }, "needs review") : null;
+  return el("li", { dataset: { index: r.index }, class: r.index === state.current ? "current" : "", onclick: () => openRecord(r.index) },
     el("div", {}, r.case_number || r.id, " ",
-      r.disagree ? el("span", { class: "badge disagree", title: "checks that disagree" }, `${r.disagree} disagree`) : null, " ",
-      r.reviewed ? el("span", { class: "badge reviewed" }, "reviewed") : r.needs_review ? el("span", { class: "badge needs" }, "needs review") : null),
-    el("div", { class: "meta" }, `${r.upheld} upheld · ${r.overturned} overturned · ${r.categories.join(", ")}`))));
+      r.flags ? el("span", { class: "badge flags", title: "flagged values" }, `${r.flags} flagged`) : null, " ",
+      r.least_confidence !== null ? el("span", { class: "confidence", title: "the least confident value" }, r.least_confidence.toFixed(2)) : null, " ",
+      status),
+    r.first_reason ? el("div", { class: "reason", title: r.first_reason }, r.first_reason) : null,
+    el("div", { class: "meta" }, `${r.upheld} upheld · ${r.overturned} overturned · ${r.categories.join(", ")}`));
 }
 
 function step(delta) {
@@ -100,7 +124,9 @@ async function openRecord(index, select) {
   prefetchNext();
 }
 
+// Another record opens on its first flagged value; the same one, saved, keeps its selection.
 function showRecord(record, select) {
+  const opened = state.record?.index !== record.index;
   state.record = record;
   const row = state.queue.findIndex((r) => r.index === record.index);
   if (row >= 0) state.queue[row] = Object.fromEntries(Object.keys(state.queue[row]).map((k) => [k, record[k]]));
@@ -109,9 +135,12 @@ function showRecord(record, select) {
   $("title").textContent = `${record.case_number || record.id} — ${record.path}`;
   renderLetter(record);
   renderFields(record);
-  const keep = record.fields.find((f) => f.path === (select || state.selected));
-  selectField(keep ? keep.path : null, Boolean(select));
+  const first = opened && !select ? flagged(record)[0] : null;
+  const keep = first || record.fields.find((f) => f.path === (select || state.selected));
+  selectField(keep ? keep.path : null, Boolean(select || first));
 }
+
+const flagged = (record) => record.fields.filter((f) => f.flags.length);
 
 function prefetchNext() {
   const at = state.shown.findIndex((r) => r.index === state.current);
@@ -128,7 +157,7 @@ function pageUrl(record, page) {
 
 function renderLetter(record) {
   const letter = record.letter, pane = $("letter");
-  const children = [];
+  const children = [el("div", { id: "flag-bar", role: "status" })];
   if (letter.problem) children.push(el("p", { class: "problem" }, letter.problem));
   if (letter.kind === "pdf") {
     letter.pages.forEach(([width, height], page) => {
@@ -172,6 +201,20 @@ function textWithMarks(text, fields) {
 
 const spanLength = (field) => field.spans.reduce((n, [s, e]) => n + e - s, 0);
 
+// The flags at the top of the letter: the selected value's reasons, and the record's own flags.
+function renderFlagBar() {
+  const bar = $("flag-bar"), record = state.record;
+  if (!bar || !record) return;
+  const targets = flagged(record), at = targets.findIndex((f) => f.path === state.selected);
+  const own = record.other_checks.filter((c) => c.review).map((c) => el("div", { class: "reason" }, `the record: ${c.note || STATUS_NAMES[c.status]}`));
+  const lines = at >= 0
+    ? [el("strong", {}, `Flag ${at + 1} of ${targets.length} · ${targets[at].group}: ${targets[at].label}`),
+      ...targets[at].flags.map((text) => el("div", { class: "reason" }, text))]
+    : targets.length ? [el("strong", {}, `${targets.length} flagged values (n / p walk them)`)] : [];
+  bar.replaceChildren(...lines, ...own);
+  bar.hidden = !bar.childElementCount;
+}
+
 function renderFields(record) {
   const bar = $("record-bar");
   bar.replaceChildren(...[
@@ -179,6 +222,8 @@ function renderFields(record) {
     record.reviewed ? el("span", { class: "badge reviewed" }, `reviewed${record.edits ? `, ${record.edits} edits` : ""}`) : null,
     record.review_problem ? el("div", { class: "error" }, record.review_problem) : null,
     el("button", { type: "button", id: "accept", title: "accept the record as it is (a)", onclick: accept }, "Accept (a)"),
+    el("button", { type: "button", id: "undo", title: `undo the last of up to ${UNDO_DEPTH} actions (u)`, onclick: undo,
+      disabled: state.undo.length ? null : "disabled" }, "Undo (u)"),
   ].filter(Boolean));
   const groups = new Map();
   for (const field of record.fields) {
@@ -209,19 +254,24 @@ function fieldRow(field) {
   const shown = display(field.value);
   const differs = ["disagree", "rules_only", "llm_only"].includes(field.status) &&
     (field.rules !== null || field.llm !== null) && JSON.stringify(field.rules) !== JSON.stringify(field.llm);
-  return el("div", { class: `field ${field.status}`, dataset: { path: field.path }, tabindex: "-1",
+  const doubtful = field.confidence !== null && field.confidence < state.record.threshold;
+  const marks = [field.flags.length ? "flagged" : "", field.settled === "edit" ? "edited" : field.settled === "accept" ? "accepted" : ""];
+  return el("div", { class: `field ${field.status} ${marks.join(" ")}`, dataset: { path: field.path }, tabindex: "-1",
     onclick: () => selectField(field.path, true), ondblclick: () => edit(field.path),
     onmouseenter: () => hover(field.path, true), onmouseleave: () => hover(field.path, false) },
-    el("div", { class: "label" }, el("span", {}, field.label), el("span", {}, STATUS_NAMES[field.status])),
+    el("div", { class: "label" }, el("span", {}, field.label),
+      field.settled ? el("span", { class: "settled" }, field.settled === "edit" ? "edited" : "accepted") : null,
+      el("span", {}, STATUS_NAMES[field.status], doubtful ? ` (${field.confidence.toFixed(2)})` : "")),
     el("div", { class: `value${shown === null ? " none" : ""}` }, shown === null ? "none" : shown),
     differs ? el("div", { class: "passes" }, `rules: ${display(field.rules) ?? "none"} · LLM: ${display(field.llm) ?? "none"}`) : null,
-    field.note && !differs ? el("div", { class: "passes" }, field.note) : null);
+    ...field.flags.map((text) => el("div", { class: "reason" }, text)),
+    field.note && !differs && !field.flags.includes(field.note) ? el("div", { class: "passes" }, field.note) : null);
 }
 
 function selectField(path, scroll) {
   state.selected = path;
   for (const node of document.querySelectorAll(".field.selected, .box.selected, mark.selected")) node.classList.remove("selected");
-  if (!path) return;
+  if (!path) { renderFlagBar(); return; }
   const row = document.querySelector(`.field[data-path="${CSS.escape(path)}"]`);
   row?.classList.add("selected");
   row?.scrollIntoView({ block: "nearest" });
@@ -229,6 +279,7 @@ function selectField(path, scroll) {
     ...[...document.querySelectorAll("mark")].filter((m) => m.dataset.fields.split(" ").includes(path))];
   marks.forEach((m) => m.classList.add("selected"));
   if (scroll && marks.length) marks[0].scrollIntoView({ block: "center" });
+  renderFlagBar();
 }
 
 function hover(path, on) {
@@ -243,25 +294,38 @@ function moveField(delta) {
   selectField(fields[next].path, true);
 }
 
-async function nextDisagreement() {
+// The next (delta 1) or previous (-1) flagged value, whatever its status: in this record, then
+// in the next record of the queue that has one (on its first; going back, on its last).
+async function walkFlags(delta) {
   const fields = state.record?.fields || [];
   const at = fields.findIndex((f) => f.path === state.selected);
-  const here = fields.find((f, i) => i > at && f.status === "disagree");
+  const order = delta > 0 ? fields.slice(at + 1) : fields.slice(0, Math.max(at, 0)).reverse();
+  const here = order.find((f) => f.flags.length);
   if (here) { selectField(here.path, true); return; }
   const row = state.shown.findIndex((r) => r.index === state.current);
-  const next = state.shown.find((r, i) => i > row && r.disagree > 0);
-  if (!next) return;
-  const record = await fetchRecord(next.index);
-  await openRecord(next.index, record.fields.find((f) => f.status === "disagree")?.path);
+  const rows = delta > 0 ? state.shown.slice(row + 1) : state.shown.slice(0, Math.max(row, 0)).reverse();
+  const next = rows.find((r) => r.flags > 0);
+  if (!next) { notify(delta > 0 ? "no flagged value after this one" : "no flagged value before this one"); return; }
+  const targets = flagged(await fetchRecord(next.index));
+  await openRecord(next.index, (delta > 0 ? targets[0] : targets[targets.length - 1])?.path);
+}
+
+function notify(text) {
+  const notice = $("notice");
+  notice.textContent = text;
+  notice.hidden = false;
+  clearTimeout(notify.timer);
+  notify.timer = setTimeout(() => { notice.hidden = true; }, 4000);
 }
 
 // ---- corrections ----
 
-async function save(body) {
-  const index = state.current;
+// Save one review of record ``index``; every action but an undo can be undone (the last ten).
+async function save(body, index = state.current) {
   const record = await api(`/api/records/${index}/reviews`, body);
   state.cache.set(index, Promise.resolve(record));
   state.editing = false;
+  if (body.action !== "undo") state.undo = [...state.undo, index].slice(-UNDO_DEPTH);
   if (state.current === index) showRecord(record, state.selected);
   return record;
 }
@@ -270,6 +334,35 @@ async function accept() {
   if (state.current === null) return;
   await save({ action: "accept" });
   step(1);
+}
+
+const selectedField = () => state.record?.fields.find((f) => f.path === state.selected);
+
+// Mark the selected value reviewed as right, and go on to the next flag.
+async function acceptValue() {
+  const field = selectedField();
+  if (!field) { notify("select a value first (↓ / ↑ or n)"); return; }
+  await save({ action: "accept", field: field.path });
+  await walkFlags(1);
+}
+
+// Take the LLM's reading of the selected value, where its check has one.
+async function takeOther() {
+  const field = selectedField();
+  if (!field || field.llm === null || JSON.stringify(field.llm) === JSON.stringify(field.value)) {
+    notify("this value has no other reading to take");
+    return;
+  }
+  await save({ action: "edit", field: field.path, new: field.llm });
+}
+
+// Cancel the latest review still in effect of the record the last action was on.
+async function undo() {
+  const index = state.undo.pop();
+  if (index === undefined) { notify("nothing to undo"); return; }
+  const record = await save({ action: "undo" }, index);
+  if (state.current !== index) { state.current = index; showRecord(record); }
+  notify("undone");
 }
 
 function edit(path) {
@@ -285,11 +378,13 @@ function edit(path) {
     catch (problem) { error.textContent = problem.message; }
   };
   const cancel = () => { state.editing = false; showRecord(state.record, field.path); };
+  const list = ["lines", "json"].includes(field.kind);  // Enter adds a line to a list
   input.addEventListener("keydown", (event) => {
     if (event.key === "Escape") { event.preventDefault(); cancel(); }
-    if (event.key === "Enter" && (input.tagName !== "TEXTAREA" || event.ctrlKey)) { event.preventDefault(); submit(); }
+    if (event.key === "Enter" && (!list || event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(); }
   });
-  row.querySelector(".value").replaceWith(el("div", { class: "editor" }, input, error,
+  row.querySelector(".value").replaceWith(el("div", { class: "editor" }, input,
+    el("div", { class: "hint" }, list ? "one a line; Ctrl+Enter saves, Esc cancels" : "Enter saves, Esc cancels"), error,
     el("div", { class: "buttons" }, el("button", { type: "button", class: "save", onclick: submit }, "Save"),
       el("button", { type: "button", onclick: cancel }, "Cancel"))));
   input.focus();
@@ -341,23 +436,25 @@ async function removeItem(index) {
 function onKey(event) {
   const help = $("help");
   if (event.key === "Escape" && !help.hidden) { help.hidden = true; return; }
+  if (event.key === "Escape" && event.target === $("search")) { $("search").blur(); return; }
   if (event.target.closest("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
   const actions = {
-    j: () => step(1), k: () => step(-1), n: nextDisagreement, a: accept, e: () => edit(),
+    j: () => step(1), k: () => step(-1), n: () => walkFlags(1), p: () => walkFlags(-1),
+    a: accept, y: acceptValue, l: takeOther, u: undo, e: () => edit(),
     "?": () => { help.hidden = !help.hidden; }, "/": () => $("search").focus(),
     ArrowDown: () => moveField(1), ArrowUp: () => moveField(-1),
   };
   const action = actions[event.key];
   if (!action) return;
   event.preventDefault();
-  Promise.resolve(action()).catch((problem) => window.alert(problem.message));
+  Promise.resolve(action()).catch((problem) => notify(problem.message));
 }
 
 function init() {
   document.addEventListener("keydown", onKey);
   $("help-button").addEventListener("click", () => { $("help").hidden = false; });
   $("help").addEventListener("click", () => { $("help").hidden = true; });
-  for (const id of ["search", "order", "f-decision", "f-category", "f-status", "f-reviewed"]) {
+  for (const id of ["search", "order", "f-decision", "f-category", "f-status", "f-reviewed", "f-reason", "f-field", "f-confidence"]) {
     $(id).addEventListener("input", renderQueue);
   }
   loadQueue().then(() => { if (state.shown.length) openRecord(state.shown[0].index); });

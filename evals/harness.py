@@ -112,7 +112,8 @@ class BackendRun:
 
     def trust(self) -> dict[str, Any]:
         records = [letter for letter in self.letters if letter.error is None]
-        return trust_report(self.judged, len(records), sum(letter.needs_review for letter in records))
+        flagged = sum(letter.needs_review for letter in records)
+        return trust_report(self.judged, len(records), flagged, [letter.values for letter in records])
 
     @property
     def errors(self) -> list[LetterScore]:
@@ -571,6 +572,51 @@ def trust_lines(run: BackendRun, held_out: frozenset[str]) -> list[str]:
     return [line for name, part in parts if (line := trust_line(name, part))]
 
 
+def _field_counts(judged: Sequence[Judged]) -> dict[str, TrustCount]:
+    return {name: TrustCount.of(v for v in judged if v.field == name) for name in {v.field for v in judged}}
+
+
+def _trust_cell(count: TrustCount | None) -> str:
+    if count is None:
+        return "—"
+    return f"{count.caught}/{count.wrong}; {count.flagged}/{count.values}; {_share(count.accepted_accuracy)}"
+
+
+def trust_table(run: BackendRun, held_out: frozenset[str]) -> Table | None:
+    """Per field, on the check set and on the letters tuned on, apart: wrong values, how many of
+    them are flagged, the values flagged and the accuracy of those left unflagged."""
+    checked, others = run.part(held_out), run.part(held_out, inside=False)
+    parts = [("check set", checked), ("dev", others)] if held_out and checked.letters else [("all", run)]
+    if not any(part.judged for _, part in parts):
+        return None
+    heading = "flags per field (wrong flagged / wrong; values flagged; unflagged right)"
+    table = Table(title=f"{run.backend}: {heading}")
+    table.add_column("field", no_wrap=True)
+    for name, _ in parts:
+        table.add_column(name, justify="right")
+    counts = [_field_counts(part.judged) for _, part in parts]
+    order = {name: index for index, name in enumerate(field_order())}
+    for name in sorted(set().union(*counts), key=lambda f: order.get(f, len(order))):
+        table.add_row(name, *(_trust_cell(by_field.get(name)) for by_field in counts))
+    return table
+
+
+def reliability_table(run: BackendRun, held_out: frozenset[str]) -> Table | None:
+    """Values binned by confidence against their accuracy, on the check set (else all letters)."""
+    checked = run.part(held_out)
+    part, name = (checked, "check set") if held_out and checked.letters else (run, "all letters")
+    bins = run.trust()["reliability"] if part is run else part.trust()["reliability"]
+    if not any(b["values"] for b in bins):
+        return None
+    table = Table(title=f"{run.backend}: reliability ({name}): confidence against accuracy")
+    for column in ("confidence", "values", "mean confidence", "accuracy"):
+        table.add_column(column, justify="right")
+    for b in bins:
+        if b["values"]:
+            table.add_row(b["bin"], str(b["values"]), f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}")
+    return table
+
+
 def _letters(run: BackendRun) -> str:
     return f"{len(run.letters)} letter{'' if len(run.letters) == 1 else 's'}"
 
@@ -588,6 +634,9 @@ def print_summary(
     for run in runs.values():
         if run.confusion:
             console.print(confusion_table(run))
+        for table in (trust_table(run, held_out), reliability_table(run, held_out)):
+            if table is not None:
+                console.print(table)
     for run in runs.values():
         lines = (
             citations_line(run),

@@ -105,8 +105,11 @@ def calibration_error(bins: Sequence[Bin]) -> float | None:
     return sum(gaps) / total
 
 
-def trust_report(judged: Sequence[Judged], records: int, records_flagged: int) -> dict[str, Any]:
-    """Per field and overall trust figures, the records flagged, and the reliability table."""
+def trust_report(
+    judged: Sequence[Judged], records: int, records_flagged: int, letters: Sequence[Sequence[Judged]] = ()
+) -> dict[str, Any]:
+    """Per field and overall trust figures, the records flagged, the reliability table and (given
+    each letter's values) what other thresholds would do."""
     fields = sorted({v.field for v in judged})
     bins = reliability(judged)
     return {
@@ -125,7 +128,35 @@ def trust_report(judged: Sequence[Judged], records: int, records_flagged: int) -
             for b in bins
         ],
         "calibration_error": calibration_error(bins),
+        "thresholds": threshold_sweep(letters) if letters else [],
     }
+
+
+THRESHOLDS = (0.5, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+def threshold_sweep(
+    letters: Sequence[Sequence[Judged]], thresholds: Sequence[float] = THRESHOLDS
+) -> list[dict[str, Any]]:
+    """What each threshold would cost and catch, from the confidences alone (not the flags a
+    missing field or a cross-check raises): wrong values below it, values below it, and letters
+    holding a value below it."""
+    judged = [value for letter in letters for value in letter]
+    rows = []
+    for threshold in thresholds:
+        below = [v for v in judged if v.confidence < threshold]
+        rows.append(
+            {
+                "threshold": threshold,
+                "wrong": sum(not v.right for v in judged),
+                "caught": sum(not v.right for v in below),
+                "values_below": len(below),
+                "values": len(judged),
+                "letters_below": sum(any(v.confidence < threshold for v in letter) for letter in letters),
+                "letters": len(letters),
+            }
+        )
+    return rows
 
 
 def fit(letters: Iterable[tuple[Determination, Determination, Sequence[Doubt]]]) -> Calibration:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from evals.scoring import Judged
-from evals.trust import TrustCount, calibration_error, fit, reliability
+from evals.trust import TrustCount, calibration_error, fit, reliability, threshold_sweep
 from extractor import extract
 from extractor.confidence import THRESHOLD, Calibration, Doubt, Rate, confidence, flag_doubts, settle
 from extractor.fields import path, value_paths
@@ -336,3 +336,13 @@ def test_a_field_the_rules_could_not_read_stays_flagged_whatever_the_llm_filled(
     scores = confidence([MECHANISM], [], [filled], table=often)
     assert settle([filled], scores, unread=[MECHANISM]) == [filled]
     assert settle([filled], scores)[0].review is False
+
+
+def test_a_threshold_sweep_counts_what_each_threshold_catches_and_costs() -> None:
+    first = [judged(0.95, False, True), judged(0.6, True, False)]
+    second = [judged(0.8, True, True)]
+    rows = {row["threshold"]: row for row in threshold_sweep([first, second], (0.5, 0.7, 0.9))}
+    assert (rows[0.5]["caught"], rows[0.5]["values_below"], rows[0.5]["letters_below"]) == (0, 0, 0)
+    assert (rows[0.7]["caught"], rows[0.7]["values_below"], rows[0.7]["letters_below"]) == (1, 1, 1)
+    assert (rows[0.9]["caught"], rows[0.9]["values_below"], rows[0.9]["letters_below"]) == (1, 2, 2)
+    assert rows[0.9]["wrong"] == 1

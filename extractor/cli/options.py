@@ -72,6 +72,16 @@ def not_records(path: Path) -> str:
     return f"{path} holds a line that is not a record"
 
 
+def add_no_reviews_option(parser: argparse.ArgumentParser) -> None:
+    """A batch's records are read as reviewed (reviews.jsonl applied) unless this is given."""
+    parser.add_argument(
+        "--no-reviews",
+        dest="reviews",
+        action="store_false",
+        help="the machine's values: leave out the corrections in reviews.jsonl beside the records",
+    )
+
+
 def positive(text: str) -> int:
     """An argparse type: an integer of at least 1."""
     value = int(text)

@@ -61,8 +61,8 @@ def _counts(counts: Counts, chart: bool = False) -> str:
     figure = ""
     if chart and counts.rows:
         labels, values = [row[0] for row in counts.rows], [int(str(row[1])) for row in counts.rows]
-        chart = charts.count_chart(counts.name, counts.title.capitalize(), labels, values, counts.header[1])
-        figure = _figure(counts.name, chart)
+        drawn = charts.count_chart(counts.name, counts.title.capitalize(), labels, values, counts.header[1])
+        figure = _figure(counts.name, drawn)
     rows = (
         _table(counts.header, ((row, False) for row in counts.rows))
         if counts.rows

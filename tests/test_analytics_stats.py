@@ -249,7 +249,8 @@ def test_the_report_is_titled_by_what_it_covers_with_honest_axes(batch: Path, tm
     assert f"<h1>IMR outcomes: {title}</h1>" in text
     assert f"<title>IMR outcomes: {title}</title>" in text
     texts = _chart_texts(page)
-    assert "all items 30.0%" in texts  # the overall rate, drawn as a line on each rate chart
+    overall = "% overturned, 95% Wilson interval; dashed: all items, 30.0% (pale: fewer than 10 items)"
+    assert overall in texts  # the overall rate, drawn as a line on each rate chart
     counts = text[text.index('id="chart-items_per_letter"') :]
     counts = counts[: counts.index("</figure>")]
     ticks = re.findall(r"<text[^>]*>([^<]*)</text>", counts)

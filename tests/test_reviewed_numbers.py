@@ -45,7 +45,7 @@ def overturned(text: str) -> str:
 def test_stats_count_the_correction_and_say_so(batch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stats", str(batch), "--no-reviews"]) == 0
     machine = capsys.readouterr()
-    assert "2 corrections in reviews.jsonl not applied" in machine.err
+    assert "--no-reviews: the corrections in reviews.jsonl are not applied" in machine.err
     assert main(["stats", str(batch)]) == 0
     reviewed = capsys.readouterr()
     assert "extractor stats: 2 corrections from reviews.jsonl applied (1 records reviewed)" in reviewed.err
@@ -105,3 +105,20 @@ def test_the_review_page_says_it_shows_the_corrections(batch: Path) -> None:
     process, url = start(str(batch))
     assert url.startswith("http://127.0.0.1:")
     assert "2 corrections from reviews.jsonl applied" in stop(process)
+
+
+@pytest.mark.parametrize("command", ["stats", "export"])
+def test_a_review_log_that_cannot_be_read_is_one_line(
+    command: str, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """...and --no-reviews, which does not read it, still gives the machine's values."""
+    copy = tmp_path / "out"
+    copy.mkdir()
+    (copy / "records.jsonl").write_bytes((batch / "records.jsonl").read_bytes())
+    (copy / "reviews.jsonl").write_text("not a review\n", encoding="utf-8")
+    target = ["--to", "duckdb", str(tmp_path / "x.duckdb")] if command == "export" else []
+    assert main([command, str(copy), *target]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "reviews.jsonl: line 1 is not a review" in err
+    assert main([command, str(copy), *target, "--no-reviews"]) == 0

@@ -97,19 +97,11 @@ def rate_chart(table: RateTable, overall: Rate | None = None) -> str:
             error_kw={"ecolor": "#444444", "capsize": 2, "linewidth": 0.8},
         )
         axes.set_xlim(0, 100)
-        axes.set_xlabel(f"% overturned, 95% Wilson interval (pale: fewer than {SMALL_GROUP} items)")
+        line = ""
         if overall is not None and overall.n:
             axes.axvline(100 * overall.rate, color=LINE_COLOUR, linestyle="--", linewidth=1)
-            axes.annotate(
-                f"all items {overall.shown()}",
-                (100 * overall.rate, 1),
-                xycoords=("data", "axes fraction"),
-                xytext=(3, 2),
-                textcoords="offset points",
-                fontsize=8,
-                color=LINE_COLOUR,
-                annotation_clip=False,
-            )
+            line = f"; dashed: all items, {overall.shown()}"
+        axes.set_xlabel(f"% overturned, 95% Wilson interval{line} (pale: fewer than {SMALL_GROUP} items)")
         axes.set_title(f"Overturn rate by {table.title}", loc="left")
         for position, rate in enumerate(rates):
             axes.annotate(

@@ -92,7 +92,7 @@ def _reviewed(report: Report) -> str:
         return ""
     if reviews.applied:
         return f", with the {reviews.total} corrections of {reviews.log.name} applied"
-    return f", without the {reviews.total} corrections of {reviews.log.name} (--no-reviews)"
+    return f", without the corrections of {reviews.log.name} (--no-reviews)"
 
 
 def render(report: Report) -> str:

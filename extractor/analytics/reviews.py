@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from extractor.review.batch import RECORDS_FILE
-from extractor.review.corrections import CorrectionError, ReviewLog, applied, reviews_beside
+from extractor.review.corrections import REVIEWS_FILE, CorrectionError, ReviewLog, applied, reviews_beside
 from extractor.schemas import Record
 from extractor.schemas.review import Review
 
@@ -26,7 +26,7 @@ _INDEX = re.compile(r"\[\d+\]")
 
 @dataclass
 class ReviewSummary:
-    """What reviews.jsonl holds for a batch, and whether it was applied."""
+    """What the corrections of reviews.jsonl changed in a batch (nothing when not applied)."""
 
     log: Path | None = None
     """The review log read; None when there is none beside the records."""
@@ -89,17 +89,20 @@ def _corrected(line: str, log: ReviewLog, reviewed: set[str], summary: ReviewSum
         summary.stale += 1
         return line
     _count(summary, record, reviews)
-    return corrected.model_dump_json() if summary.applied else line
+    return corrected.model_dump_json()
 
 
 def reviewed_lines(records: Path, lines: list[str], apply: bool = True) -> tuple[list[str], ReviewSummary]:
-    """``lines`` (of the records file ``records``) with the reviews beside them applied, unless
-    ``apply`` is false; and what the reviews hold either way.  Raises ReviewLogError for a log
-    that cannot be read."""
-    log = reviews_beside(records)
-    if records.name != RECORDS_FILE or not log.path.exists():
+    """``lines`` (of the records file ``records``) with the reviews beside them applied, and
+    what they changed; unless ``apply`` is false, when the log is not even read (the machine's
+    values, whatever state it is in).  Raises ReviewLogError for a log that cannot be read."""
+    path = records.parent / REVIEWS_FILE
+    if records.name != RECORDS_FILE or not path.exists():
         return lines, ReviewSummary()
-    summary = ReviewSummary(log=log.path, applied=apply)
+    summary = ReviewSummary(log=path, applied=apply)
+    if not apply:
+        return lines, summary
+    log = reviews_beside(records)
     try:
         reviewed = log.documents()
         return [_corrected(line, log, reviewed, summary) for line in lines], summary
@@ -115,7 +118,7 @@ def note(summary: ReviewSummary) -> str | None:
     said = (
         f"{summary.total} corrections from {name} applied ({summary.letters} records reviewed)"
         if summary.applied
-        else f"--no-reviews: {summary.total} corrections in {name} not applied (the machine's values)"
+        else f"--no-reviews: the corrections in {name} are not applied (the machine's values)"
     )
     if summary.stale:
         said += f"; the reviews of {summary.stale} records no longer apply (re-extracted?): read as extracted"

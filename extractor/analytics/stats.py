@@ -1,8 +1,9 @@
 """The statistics of a batch: overturn rates with Wilson intervals, items, citations, data quality.
 
 Every figure is a DuckDB query over the view ``base`` (``items_wide``, filtered by ``--where``,
-with an ``overturned`` flag); this module turns the answers into plain dataclasses that the
-terminal and the HTML report both show.
+with an ``overturned`` flag) of the records as reviewed, except the reviews' own figures, which
+``analytics.reviews`` counts as it applies them; this module turns the answers into plain
+dataclasses that the terminal, the HTML report and ``--json``/``--csv`` all show.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class Report:
 
     @property
     def title(self) -> str:
-        """What the report covers: ``50 letters decided 2016-12-01 to 2017-02-28``."""
+        """What the report covers: ``50 letters decided 2016-12-09 to 2017-02-28, 114 disputed items``."""
         decided = f" decided {self.decided[0]} to {self.decided[1]}" if self.decided else ""
         where = f" where {self.where}" if self.where else ""
         return f"{self.letters} letters{decided}, {self.overall.n} disputed items{where}"
@@ -460,7 +461,7 @@ def decided(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
 def review_quality(reviewed: ReviewSummary) -> list[Counts]:
     """What the reviewers did: letters reviewed, corrections by field, and the share of flagged
     values they changed, which is how often a flag was right (none without a review log)."""
-    if reviewed.log is None:
+    if not reviewed.applied:
         return []
     share = Rate("flagged values changed", reviewed.flagged, reviewed.flagged_changed)
     summary = (
@@ -470,10 +471,9 @@ def review_quality(reviewed: ReviewSummary) -> list[Counts]:
         reviewed.flagged_changed,
         share.describe(),
         reviewed.unflagged_changed,
-        "yes" if reviewed.applied else "no (--no-reviews)",
     )
     header = ("reviewed letters", "corrections", "flagged values", "flagged values changed", "share changed",
-              "unflagged values changed", "applied here")  # fmt: skip
+              "unflagged values changed")  # fmt: skip
     by_field = sorted(reviewed.corrections.items(), key=lambda pair: (-pair[1], pair[0]))
     return [
         Counts("reviews", "reviews (reviews.jsonl)", header, [summary]),

@@ -122,3 +122,19 @@ def test_a_review_log_that_cannot_be_read_is_one_line(
     assert err.count("\n") == 1
     assert "reviews.jsonl: line 1 is not a review" in err
     assert main([command, str(copy), *target, "--no-reviews"]) == 0
+
+
+def test_reviews_that_no_longer_apply_are_counted_as_extracted_and_said(
+    batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "out"
+    copy.mkdir()
+    (copy / "records.jsonl").write_bytes((batch / "records.jsonl").read_bytes())
+    lines = [json.loads(line) for line in (batch / "reviews.jsonl").read_text().splitlines()]
+    lines[0]["field"] = "determination.items[99].decision"  # as if the letter had been re-extracted
+    (copy / "reviews.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert main(["stats", str(copy)]) == 0
+    reviewed = capsys.readouterr()
+    assert "the reviews of 1 records no longer apply (re-extracted?): read as extracted" in reviewed.err
+    assert main(["stats", str(copy), "--no-reviews"]) == 0
+    assert overturned(reviewed.out) == overturned(capsys.readouterr().out)

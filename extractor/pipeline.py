@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from extractor.wholeness import wholeness_checks
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig, LLMResult
+
+_log = logging.getLogger(__name__)
 
 BackendChoice = Literal[Backend, "auto"]
 """What a caller may ask for; ``auto`` is hybrid when an LLM endpoint is configured, else rules."""
@@ -165,7 +168,7 @@ def build_record(
                 "usage": llm.usage,
             }
         )
-    return Record(
+    record = Record(
         document=source.document(),
         determination=determination,
         evidence=evidence,
@@ -173,6 +176,27 @@ def build_record(
         checks=checks,
         needs_review=any(check.review for check in checks),
         provenance=provenance,
+    )
+    _log_read(record)
+    return record
+
+
+def _log_read(record: Record) -> None:
+    """At -v, per letter: how long it took and how much was read, by counts (never letter text),
+    so a slow or thin letter in a batch can be found."""
+    if not _log.isEnabledFor(logging.INFO):
+        return
+    determination = record.determination
+    _log.info(
+        "%s: %s in %.3f s: %d items, %d diagnoses, %d values with evidence, %d checks (%d flagged)",
+        record.document.path,
+        record.provenance.backend,
+        record.provenance.seconds or 0.0,
+        len(determination.items),
+        len(determination.patient.diagnoses),
+        len(record.evidence),
+        len(record.checks),
+        sum(check.review for check in record.checks),
     )
 
 

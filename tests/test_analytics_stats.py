@@ -3,7 +3,10 @@ Wilson intervals against values worked out by hand, and an HTML report that name
 
 from __future__ import annotations
 
+import csv
 import html
+import io
+import json
 import math
 import re
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 
 from extractor.analytics.charts import rate_chart
 from extractor.analytics.report import CHARTS_ALWAYS
-from extractor.analytics.stats import Rate, Report, StatsError, report, wilson
+from extractor.analytics.stats import Rate, Report, StatsError, report, specialty_names, wilson
 from extractor.cli import main
 from tests.analytics_records import DOLLARS, MACRO, RECORDS, hostile, write_batch
 
@@ -185,3 +188,71 @@ def test_a_where_filter_can_neither_write_nor_read_a_file(
     assert err.startswith("extractor stats: error: --where ")
     assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_by_year_quarter_and_month_of_the_decision(batch: Path) -> None:
+    def by(name: str) -> dict[str, tuple[int, int]]:
+        table = report(batch, by=[name]).by
+        assert table is not None
+        return {r.group: (r.overturned, r.n) for r in table.rates}
+
+    assert by("year") == {"2018": (3, 10)}
+    assert by("quarter") == {"2018-Q1": (2, 6), "2018-Q2": (1, 4)}
+    assert by("month") == by("decision_month") == {"2018-03": (2, 6), "2018-04": (1, 4)}
+
+
+def test_json_and_csv_for_scripts(batch: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stats", str(batch), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["letters"], answer["overall"]["overturned"], answer["overall"]["items"]) == (4, 3, 10)
+    assert answer["decided"] == {"first": "2018-03-05", "last": "2018-04-30"}
+    assert {t["name"] for t in answer["rates"]} >= {"category", "decision_year"}
+    assert main(["stats", str(batch), "--csv", "--by", "category"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {(r["table"], r["group"], r["overturned"], r["items"]) for r in rows} == {
+        ("category", "medication", "1", "5"), ("category", "imaging", "1", "3"),
+        ("category", "surgery", "1", "1"), ("category", "dme", "0", "1"),
+    }  # fmt: skip
+
+
+def test_a_rate_of_no_items_is_na_and_an_empty_table_one_line(
+    batch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0/0 showed as "0.0% (95% CI 0.0-100.0%)" and empty tables were drawn as empty frames."""
+    assert Rate("none", 0, 0).describe() == "n/a (no items)"
+    assert main(["stats", str(batch), "--where", "category = 'acupuncture'"]) == 0
+    out = capsys.readouterr().out
+    assert "overturned: n/a (no items)" in out
+    assert "0.0%-100.0%" not in out
+    assert "overturn rate by category: no items" in out
+    assert "most cited titles: reviewer: none" in out
+    assert main(["stats", str(batch), "--where", "category = 'acupuncture'", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["rate"] is None
+    assert main(["stats", str(batch), "--where", "category = 'acupuncture'", "--csv"]) == 0
+    overall = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert (overall["table"], overall["rate"], overall["ci_low"]) == ("overall", "", "")
+
+
+def test_specialty_names_are_one_group_by_the_reviewable_mapping(tmp_path: Path) -> None:
+    copies = [r.model_copy(deep=True) for r in RECORDS]
+    copies[2].determination.reviewer.specialties = ["orthopaedic  surgery", "Pain Medicine"]
+    made = report(write_batch(tmp_path / "out", copies))
+    assert rates(made, "specialty") == {"Orthopedic Surgery": (2, 5), "Pain Management": (2, 5)}
+    assert specialty_names()["family practice"] == "Family Medicine"
+
+
+def test_the_report_is_titled_by_what_it_covers_with_honest_axes(batch: Path, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    assert main(["stats", str(batch), "--html", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    title = "4 letters decided 2018-03-05 to 2018-04-30, 10 disputed items"
+    assert f"<h1>IMR outcomes: {title}</h1>" in text
+    assert f"<title>IMR outcomes: {title}</title>" in text
+    texts = _chart_texts(page)
+    overall = "% overturned, 95% Wilson interval; dashed: all items, 30.0% (pale: fewer than 10 items)"
+    assert overall in texts  # the overall rate, drawn as a line on each rate chart
+    counts = text[text.index('id="chart-items_per_letter"') :]
+    counts = counts[: counts.index("</figure>")]
+    ticks = re.findall(r"<text[^>]*>([^<]*)</text>", counts)
+    assert "letters" in ticks  # the axis says what it counts
+    assert not any(re.fullmatch(r"\d*\.\d+", tick) for tick in ticks)  # whole numbers, no 0-1 axis

@@ -177,7 +177,7 @@ def test_kill_9_at_random_moments_then_resume(inbox: Path, tmp_path: Path) -> No
     before = written(out)
     finished = start(inbox, out)
     _, stderr = finished.communicate(timeout=120)
-    assert finished.returncode == 0, (run_seed, stderr.decode())
+    assert finished.returncode == 2, (run_seed, stderr.decode())  # empty.pdf gives no record
 
     records, errors = lines(out / "records.jsonl"), lines(out / "errors.jsonl")
     seen = Counter(entry["document"]["path"] for entry in records + errors)
@@ -206,7 +206,7 @@ def test_kill_9_at_random_moments_then_resume(inbox: Path, tmp_path: Path) -> No
     clean = tmp_path / "clean"
     uninterrupted = start(inbox, clean)
     _, stderr = uninterrupted.communicate(timeout=120)
-    assert uninterrupted.returncode == 0, stderr.decode()
+    assert uninterrupted.returncode == 2, stderr.decode()
     reference = lines(clean / "records.jsonl") + lines(clean / "errors.jsonl")
     by_path = {e["document"]["path"]: comparable(e) for e in reference}
     assert {e["document"]["path"]: comparable(e) for e in records + errors} == by_path, run_seed

@@ -131,3 +131,18 @@ def test_items_csv_ends_with_the_new_columns() -> None:
         ("", "knee:left", "knee:left"),
         ("0", "knee", "knee:left"),
     ]
+
+
+def test_the_original_request_has_its_evidence_as_every_value_does() -> None:
+    """The README says every value carries its span; original_request had none."""
+    text = (
+        HEAD + DECISIONS + "Splint x2 was the original request. Splint x1 was authorized by the Claims "
+        "Administrator.\nThe remaining IMR eligible portion of the original request, Splint x1 is: Upheld\n"
+    )
+    record = extract(text)
+    spans = record.evidence["determination.items[0].original_request"]
+    assert any("Splint x2" in text[start:end] for start, end in spans)
+    item = record.determination.items[0]
+    for name in ("request", "original_request", "authorized", "decision", "category"):
+        assert getattr(item, name) is not None
+        assert f"determination.items[0].{name}" in record.evidence, name

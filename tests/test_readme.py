@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -152,17 +153,16 @@ def test_batch_then_export(seeds: list[Path], tmp_path: Path) -> None:
     assert (tmp_path / "items.csv").read_text() == first  # the same rows, in path order
     paths = [line.split(",")[1] for line in first.splitlines()[1:]]
     assert paths == sorted(paths)
-    wrong = extractor("export", str(out))
-    assert (wrong.returncode, wrong.stdout) == (2, "")
-    assert "is a folder; give the records.jsonl in it" in wrong.stderr
+    folder = extractor("export", str(out))  # the batch's folder, as stats and review take it
+    assert (folder.returncode, folder.stdout) == (0, first)
 
 
 def test_the_analyst_layer_exports_a_database_and_a_report(seeds: list[Path], tmp_path: Path) -> None:
-    documented(".venv/bin/extractor export out/records.jsonl --to duckdb out/imr.duckdb")
+    documented(".venv/bin/extractor export out/ --to duckdb out/imr.duckdb")
     documented(".venv/bin/extractor stats out/ --html out/report.html")
     out = tmp_path / "out"
     assert extractor("batch", str(seeds[0].parent), "--out", str(out), "-q").returncode == 0
-    export = extractor("export", str(out / "records.jsonl"), "--to", "duckdb", str(out / "imr.duckdb"))
+    export = extractor("export", str(out), "--to", "duckdb", str(out / "imr.duckdb"))
     assert export.returncode == 0, export.stderr
     assert f"{len(seeds)} letters" in export.stderr
     query = "avg((decision = 'Overturned')::int) rate from items group by 1"
@@ -216,3 +216,52 @@ def test_the_review_keys_are_the_page_s() -> None:
     assert named <= answered
     assert named <= set(re.findall(r"<kbd>([a-z?/])</kbd>", page))
     assert "Enter</kbd> saves a single-line value, <kbd>Ctrl</kbd>+<kbd>Enter</kbd> a list" in page
+
+
+def _questions() -> dict[str, str]:
+    """The four analyst questions' commands in the README, by the words before each."""
+    part = README[README.index("### Four questions") : README.index("## Benchmarks")]
+    return {
+        question.strip().splitlines()[-1]: command.strip()
+        for question, command in re.findall(r"(.*?)```bash\n(.*?)```", part, re.S)
+    }
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared letters as a batch and its DuckDB file, as the README's questions start."""
+    require_letter("letters/CM16-0213037.pdf")
+    where = tmp_path_factory.mktemp("questions")
+    out = where / "out"
+    assert extractor("batch", LETTER.rsplit("/", 1)[0], "--out", str(out), "-q").returncode == 0
+    assert extractor("export", str(out), "--to", "duckdb", str(out / "imr.duckdb")).returncode == 0
+    return where
+
+
+def ask(command: str, cwd: Path) -> str:
+    """A README command run in ``cwd`` (where out/ is), with this interpreter for .venv/bin's."""
+    python = shlex.quote(sys.executable)
+    tools = {"extractor": f"{python} -m extractor", "python": python}
+    line = re.sub(r"^\.venv/bin/(extractor|python)", lambda m: tools[m.group(1)], command)
+    run = subprocess.run(
+        ["bash", "-c", line], capture_output=True, text=True, env={**env(), "PYTHONPATH": str(ROOT)}, cwd=cwd
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def test_four_analyst_questions_have_one_command_each(analysed: Path) -> None:
+    questions = _questions()
+    assert len(questions) == 4
+    answers = {
+        question.split(" (")[0].rstrip(":"): ask(command, analysed) for question, command in questions.items()
+    }
+    by_year = answers["The overturn rate for physical therapy, by year"]
+    assert "overturn rate by decision year" in by_year
+    assert re.search(r"2017 .*\b\d+\*? .*%", by_year)
+    specialties = answers["Which reviewer specialties overturn most"]
+    assert "Family Medicine" in specialties  # "Family Practice" in the letters, normalised
+    assert "Family Practice" not in specialties
+    assert "CM17-0010420" in answers["The letters citing ODG for opioids"]
+    lumbar = answers["The letters with a lumbar spine diagnosis"]
+    assert len(re.findall(r"\bCM1[67]-\d{7}\b", lumbar)) == 20

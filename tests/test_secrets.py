@@ -262,8 +262,11 @@ def contents(path: Path) -> str:
 
 
 def test_every_command_ran(session: Session) -> None:
-    for run in session.runs:  # the echoed canary's extract keeps its rules record (and says why)
-        assert run.returncode == 0, (run.name, contents(run.stderr)[-2000:])
+    # the echoed canary's extract keeps its rules record (and says why); the llm batch has no
+    # rules record to keep for the letter whose answers are always invalid: it exits 2
+    for run in session.runs:
+        expected = 2 if run.name == "batch-llm-debug" else 0
+        assert run.returncode == expected, (run.name, contents(run.stderr)[-2000:])
     names = {path.name for path in session.files()}
     assert {"records.jsonl", "summary.json", "items.csv", "extract.json"} <= names
     cassettes = [path for path in session.files() if path.suffix == ".yaml"]

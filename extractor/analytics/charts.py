@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from extractor.analytics.stats import SMALL_GROUP, RateTable
+from extractor.analytics.stats import SMALL_GROUP, Rate, RateTable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MAX_BARS = 20
 """Longer tables are cut to their largest groups in the chart (the table beside has them all)."""
-COLOUR, SMALL_COLOUR = "#3b6ea5", "#b9c9dc"
+COLOUR, SMALL_COLOUR, LINE_COLOUR = "#3b6ea5", "#b9c9dc", "#b03a2e"
 WIDTH = 7.0
 """Inches; the height grows with the bars."""
 _LABEL_CHAR = 0.065
@@ -78,12 +78,13 @@ def inline(document: str) -> str:
     return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", element)
 
 
-def rate_chart(table: RateTable) -> str:
+def rate_chart(table: RateTable, overall: Rate | None = None) -> str:
     """Overturn rate per group as bars with their 95% Wilson interval, ``overturned/items`` beside,
-    small groups pale."""
-    rates = (
-        table.rates if len(table.rates) <= MAX_BARS else sorted(table.rates, key=lambda r: -r.n)[:MAX_BARS]
-    )
+    small groups pale, and the rate of all items as a dashed line to read each bar against.
+    Groups without items have no rate, and no bar."""
+    rates = [rate for rate in table.rates if rate.n]
+    if len(rates) > MAX_BARS:
+        rates = sorted(rates, key=lambda r: -r.n)[:MAX_BARS]
     with _style(table.name):
         figure, axes = _bars([_short(r.group) for r in rates])
         low = [max(0.0, 100 * (r.rate - r.interval[0])) for r in rates]  # never below 0 by rounding
@@ -96,7 +97,11 @@ def rate_chart(table: RateTable) -> str:
             error_kw={"ecolor": "#444444", "capsize": 2, "linewidth": 0.8},
         )
         axes.set_xlim(0, 100)
-        axes.set_xlabel(f"% overturned, 95% Wilson interval (pale: fewer than {SMALL_GROUP} items)")
+        line = ""
+        if overall is not None and overall.n:
+            axes.axvline(100 * overall.rate, color=LINE_COLOUR, linestyle="--", linewidth=1)
+            line = f"; dashed: all items, {overall.shown()}"
+        axes.set_xlabel(f"% overturned, 95% Wilson interval{line} (pale: fewer than {SMALL_GROUP} items)")
         axes.set_title(f"Overturn rate by {table.title}", loc="left")
         for position, rate in enumerate(rates):
             axes.annotate(
@@ -111,11 +116,19 @@ def rate_chart(table: RateTable) -> str:
         return _svg(figure)
 
 
-def count_chart(name: str, title: str, labels: Sequence[object], values: Sequence[int]) -> str:
-    """Plain counts as horizontal bars, the count at each bar's end."""
+def count_chart(
+    name: str, title: str, labels: Sequence[object], values: Sequence[int], unit: str = "count"
+) -> str:
+    """Plain counts as horizontal bars, the count at each bar's end, on an axis of whole numbers
+    named by what is counted (never a 0-1 axis that reads as a rate)."""
+    from matplotlib.ticker import MaxNLocator
+
     with _style(name):
         figure, axes = _bars([_short(str(label)) for label in labels])
         axes.bar_label(axes.barh(range(len(labels)), values, color=COLOUR), padding=3, fontsize=8)
+        axes.set_xlim(0, max(max(values, default=0), 1) * 1.1)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlabel(unit)
         axes.set_title(title, loc="left")
         return _svg(figure)
 

@@ -50,10 +50,10 @@ def _csv_select(con: duckdb.DuckDBPyConnection, name: str) -> str:
     return f"SELECT {', '.join(columns)} FROM {name}"
 
 
-def export(records: Path, to: Format, target: Path) -> dict[str, int]:
-    """Write the tables of ``records`` as ``to`` at ``target`` (a file for duckdb, else a folder);
-    returns each table's row count. Raises UnsafeTarget, before writing anything, for a target
-    that replacing would destroy."""
+def export(records: Path, to: Format, target: Path, lines: list[str] | None = None) -> dict[str, int]:
+    """Write the tables of ``records`` (or of ``lines`` read from it) as ``to`` at ``target`` (a
+    file for duckdb, else a folder); returns each table's row count. Raises UnsafeTarget, before
+    writing anything, for a target that replacing would destroy."""
     import duckdb
 
     if to == "duckdb":
@@ -62,14 +62,14 @@ def export(records: Path, to: Format, target: Path) -> dict[str, int]:
         temporary.unlink(missing_ok=True)
         try:
             with duckdb.connect(str(temporary)) as con:
-                tables.load(con, records)
+                tables.load(con, records, lines)
                 counts = _counts(con)
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
         return counts
     with duckdb.connect() as con:
-        tables.load(con, records)
+        tables.load(con, records, lines)
         con.create_function(_SAFE, spreadsheet_safe, ["VARCHAR"], "VARCHAR")
         names = [*tables.table_names(con), tables.WIDE]
         target.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,8 @@ def _table(header: tuple[str, ...], rows: Iterator[tuple[tuple[object, ...], boo
 
 def _rate_rows(table: RateTable) -> Iterator[tuple[tuple[object, ...], bool]]:
     for rate in table.rates:
-        low, high = rate.interval
-        row = (rate.group, f"{rate.n}{'*' if rate.small else ''}", rate.overturned, percent(rate.rate),
-               f"{percent(low)}-{percent(high)}")  # fmt: skip
+        row = (rate.group, f"{rate.n}{'*' if rate.small else ''}", rate.overturned, rate.shown(),
+               rate.shown_interval())  # fmt: skip
         yield row, rate.small
 
 
@@ -49,19 +48,21 @@ def _figure(name: str, document: str) -> str:
     return f'<figure id="chart-{_e(name)}" class="chart">{charts.inline(document)}</figure>'
 
 
-def _rate_section(table: RateTable) -> str:
+def _rate_section(table: RateTable, overall: Rate) -> str:
+    heading = f"<h3>Overturn rate by {_e(table.title)}</h3>"
+    if not table.rates:
+        return f"{heading}<p class=note>no items</p>"
     rows = _table((table.title, "items", "overturned", "rate", "95% CI"), _rate_rows(table))
-    figure = _figure(table.name, charts.rate_chart(table))
-    return f"<h3>Overturn rate by {_e(table.title)}</h3><section>{figure}{rows}</section>"
+    figure = _figure(table.name, charts.rate_chart(table, overall))
+    return f"{heading}<section>{figure}{rows}</section>"
 
 
 def _counts(counts: Counts, chart: bool = False) -> str:
     figure = ""
     if chart and counts.rows:
         labels, values = [row[0] for row in counts.rows], [int(str(row[1])) for row in counts.rows]
-        figure = _figure(
-            counts.name, charts.count_chart(counts.name, counts.title.capitalize(), labels, values)
-        )
+        drawn = charts.count_chart(counts.name, counts.title.capitalize(), labels, values, counts.header[1])
+        figure = _figure(counts.name, drawn)
     rows = (
         _table(counts.header, ((row, False) for row in counts.rows))
         if counts.rows
@@ -84,13 +85,22 @@ def _crosstab(tab: CrossTab) -> str:
     return f"<h3>{title}</h3><section>{_table(header, rows)}</section>"
 
 
+def _reviewed(report: Report) -> str:
+    """Whether the numbers count the reviewers' corrections."""
+    reviews = report.reviews
+    if reviews.log is None:
+        return ""
+    if reviews.applied:
+        return f", with the {reviews.total} corrections of {reviews.log.name} applied"
+    return f", without the corrections of {reviews.log.name} (--no-reviews)"
+
+
 def render(report: Report) -> str:
     """The whole page."""
-    where = f" where <code>{_e(report.where)}</code>" if report.where else ""
     parts = [
-        f"<h1>IMR outcomes: {_e(report.source)}</h1>",
-        f"<p>{report.letters} letters, {report.overall.n} disputed items{where}. "
-        f"Overturned: <b>{_e(report.overall.describe())}</b>.</p>",
+        f"<h1>IMR outcomes: {_e(report.title)}</h1>",
+        f"<p>Overturned: <b>{_e(report.overall.describe())}</b>. "
+        f"From <code>{_e(report.source)}</code>{_e(_reviewed(report))}.</p>",
         f"<p class=note>Rates are of disputed items, with 95% Wilson score intervals; * and pale: fewer "
         f"than {SMALL_GROUP} items. An item with several values (reviewer specialties, cited sources) "
         "counts in each.</p>",
@@ -98,11 +108,11 @@ def render(report: Report) -> str:
     if report.crosstab:
         parts.append(_crosstab(report.crosstab))
     if report.by:
-        parts.append(_rate_section(report.by))
-    parts += ["<h2>Overturn rates</h2>", *(_rate_section(t) for t in report.rates)]
+        parts.append(_rate_section(report.by, report.overall))
+    parts += ["<h2>Overturn rates</h2>", *(_rate_section(t, report.overall) for t in report.rates)]
     parts.append("<h2>Items</h2>")
     if report.kinds:
-        parts.append(_rate_section(report.kinds))
+        parts.append(_rate_section(report.kinds, report.overall))
     if report.items_per_letter:
         parts.append(_counts(report.items_per_letter, chart=True))
     parts.append("<h2>Guidelines cited</h2>")
@@ -111,6 +121,7 @@ def render(report: Report) -> str:
     parts += [_counts(c, chart=c.name in CHARTS_ALWAYS) for c in report.quality]
     body = "\n".join(parts)
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>IMR outcomes</title>'
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>IMR outcomes: {_e(report.title)}</title>"
         f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
     )

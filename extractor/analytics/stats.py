@@ -1,19 +1,24 @@
 """The statistics of a batch: overturn rates with Wilson intervals, items, citations, data quality.
 
 Every figure is a DuckDB query over the view ``base`` (``items_wide``, filtered by ``--where``,
-with an ``overturned`` flag); this module turns the answers into plain dataclasses that the
-terminal and the HTML report both show.
+with an ``overturned`` flag) of the records as reviewed, except the reviews' own figures, which
+``analytics.reviews`` counts as it applies them; this module turns the answers into plain
+dataclasses that the terminal, the HTML report and ``--json``/``--csv`` all show.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import tomllib
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from extractor.analytics import tables
+from extractor.analytics.reviews import ReviewSummary, reviewed_lines
 
 if TYPE_CHECKING:
     import duckdb
@@ -25,6 +30,8 @@ SMALL_GROUP = 10
 AGE_BANDS = ((0, 17), (18, 30), (31, 40), (41, 50), (51, 64), (65, None))
 """The age bands of DMHC's IMR data set."""
 UNKNOWN = "unknown"
+NA = "n/a"
+"""A rate of no items: shown so, never as 0% with an interval of 0-100%."""
 
 
 def wilson(overturned: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -63,13 +70,20 @@ class Rate:
     def small(self) -> bool:
         return self.n < SMALL_GROUP
 
-    def describe(self) -> str:
-        """``20.2% (23/114, 95% CI 13.8-28.5%)``, with ``*`` for a small group."""
+    def shown(self) -> str:
+        """The rate as a percentage, or n/a for a group without items (0/0 is no rate)."""
+        return percent(self.rate) if self.n else NA
+
+    def shown_interval(self) -> str:
         low, high = self.interval
+        return f"{percent(low)}-{percent(high)}" if self.n else NA
+
+    def describe(self) -> str:
+        """``20.2% (23/114, 95% CI 13.8-28.5%)``, with ``*`` for a small group; ``n/a (no items)``."""
+        if not self.n:
+            return f"{NA} (no items)"
         mark = "*" if self.small else ""
-        return (
-            f"{percent(self.rate)} ({self.overturned}/{self.n}{mark}, 95% CI {percent(low)}-{percent(high)})"
-        )
+        return f"{self.shown()} ({self.overturned}/{self.n}{mark}, 95% CI {self.shown_interval()})"
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,8 @@ class Report:
     where: str | None
     letters: int
     overall: Rate
+    decided: tuple[str, str] | None = None
+    """The first and last decision dates of the letters counted."""
     rates: list[RateTable] = field(default_factory=list)
     kinds: RateTable | None = None
     items_per_letter: Counts | None = None
@@ -113,6 +129,14 @@ class Report:
     """``--by FIELD``: the rates by that one field."""
     crosstab: CrossTab | None = None
     """``--by A,B``: the rates by both."""
+    reviews: ReviewSummary = field(default_factory=ReviewSummary)
+
+    @property
+    def title(self) -> str:
+        """What the report covers: ``50 letters decided 2016-12-09 to 2017-02-28, 114 disputed items``."""
+        decided = f" decided {self.decided[0]} to {self.decided[1]}" if self.decided else ""
+        where = f" where {self.where}" if self.where else ""
+        return f"{self.letters} letters{decided}, {self.overall.n} disputed items{where}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,27 @@ class Dimension:
     """Sort groups by value (months, age bands), not by size."""
     needs: str | None = None
     """A table the schema may not have; without it the dimension is left out."""
+    in_report: bool = True
+    """In the whole report, or only when ``--by`` asks for it."""
+
+
+ALIASES = {"year": "decision_year", "quarter": "decision_quarter", "month": "decision_month"}
+"""``--by year|quarter|month``: the decision date's."""
+SPECIALTY_NAMES = "specialty_names"
+"""The temporary table of extractor/specialties.toml: a specialty as spelt -> its one name."""
+
+
+def _spelt(value: str) -> str:
+    """SQL for how a specialty is looked up in specialties.toml: lower-cased, "&" as "and", spaces
+    run together."""
+    return f"regexp_replace(lower(trim(replace({value}, '&', ' and '))), '\\s+', ' ', 'g')"
+
+
+@functools.cache
+def specialty_names() -> dict[str, str]:
+    """extractor/specialties.toml's mapping, as its keys are looked up."""
+    text = files("extractor").joinpath("specialties.toml").read_text(encoding="utf-8")
+    return dict(tomllib.loads(text)["names"])
 
 
 def _age_band_sql() -> str:
@@ -160,8 +205,27 @@ DIMENSIONS = (
         "SELECT DISTINCT item_key, coalesce(source, 'none cited') FROM base JOIN guidelines USING (item_key) "
         "WHERE side = 'reviewer'",
     ),
-    Dimension("specialty", "reviewer specialty", "SELECT item_key, unnest(specialties) FROM base"),
+    Dimension(
+        "specialty",
+        "reviewer specialty",
+        "SELECT DISTINCT item_key, coalesce(n.name, s.value) FROM (SELECT item_key, unnest(specialties) "
+        f"AS value FROM base) AS s LEFT JOIN {SPECIALTY_NAMES} AS n ON n.spelt = {_spelt('s.value')}",
+    ),
     Dimension("priority", "priority", f"SELECT item_key, coalesce(priority, '{UNKNOWN}') FROM base"),
+    Dimension(
+        "decision_year",
+        "decision year",
+        f"SELECT item_key, coalesce(strftime(decision_date, '%Y'), '{UNKNOWN}') FROM base",
+        natural_order=True,
+    ),
+    Dimension(
+        "decision_quarter",
+        "decision quarter",
+        f"SELECT item_key, coalesce(strftime(decision_date, '%Y-Q') || quarter(decision_date), '{UNKNOWN}') "
+        "FROM base",
+        natural_order=True,
+        in_report=False,
+    ),
     Dimension(
         "decision_month",
         "decision year-month",
@@ -201,8 +265,11 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
-def connect(records: Path, where: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory database with the tables of ``records`` and the view ``base``.
+def connect(
+    records: Path, where: str | None = None, lines: list[str] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the tables of ``records`` (or of ``lines`` read from it) and
+    the view ``base``.
 
     ``where`` is text from the command line, so it is never pasted into SQL: DuckDB's parser
     reads it as one expression (a ``;``, a second statement or a ``UNION`` is a parse error),
@@ -212,7 +279,9 @@ def connect(records: Path, where: str | None = None) -> duckdb.DuckDBPyConnectio
     import duckdb
 
     con = duckdb.connect()
-    tables.load(con, records)
+    tables.load(con, records, lines)
+    con.execute(f"CREATE TEMP TABLE {SPECIALTY_NAMES} (spelt VARCHAR, name VARCHAR)")
+    con.executemany(f"INSERT INTO {SPECIALTY_NAMES} VALUES (?, ?)", list(specialty_names().items()))
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     try:
@@ -243,11 +312,13 @@ def dimensions(con: duckdb.DuckDBPyConnection) -> dict[str, Dimension]:
 def dimension(con: duckdb.DuckDBPyConnection, name: str) -> Dimension:
     """A named dimension, or any column of ``items_wide`` as one."""
     known = dimensions(con)
+    name = ALIASES.get(name, name)
     if name in known:
         return known[name]
     if name not in _columns(con):
         raise StatsError(
-            f"--by {name}: no such field; use one of {', '.join(known)} or a column of {tables.WIDE}"
+            f"--by {name}: no such field; use one of {', '.join([*known, *ALIASES])} "
+            f"or a column of {tables.WIDE}"
         )
     return Dimension(
         name, name, f"SELECT item_key, coalesce(CAST(\"{name}\" AS VARCHAR), '{UNKNOWN}') FROM base"
@@ -378,6 +449,38 @@ def quality(con: duckdb.DuckDBPyConnection, errors: Path | None) -> list[Counts]
     return found
 
 
+def decided(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    """The first and last decision dates of the letters counted (None: no dates)."""
+    first, last = con.execute("SELECT min(decision_date), max(decision_date) FROM base").fetchone() or (
+        None,
+        None,
+    )
+    return (str(first), str(last)) if first is not None else None
+
+
+def review_quality(reviewed: ReviewSummary) -> list[Counts]:
+    """What the reviewers did: letters reviewed, corrections by field, and the share of flagged
+    values they changed, which is how often a flag was right (none without a review log)."""
+    if not reviewed.applied:
+        return []
+    share = Rate("flagged values changed", reviewed.flagged, reviewed.flagged_changed)
+    summary = (
+        reviewed.letters,
+        reviewed.total,
+        reviewed.flagged,
+        reviewed.flagged_changed,
+        share.describe(),
+        reviewed.unflagged_changed,
+    )
+    header = ("reviewed letters", "corrections", "flagged values", "flagged values changed", "share changed",
+              "unflagged values changed")  # fmt: skip
+    by_field = sorted(reviewed.corrections.items(), key=lambda pair: (-pair[1], pair[0]))
+    return [
+        Counts("reviews", "reviews (reviews.jsonl)", header, [summary]),
+        Counts("corrections_by_field", "corrections by field", ("field", "corrections"), list(by_field)),
+    ]
+
+
 def failed_letters(errors: Path) -> list[tuple[object, ...]]:
     """errors.jsonl counted by error type (a missing file: no failures)."""
     counts: dict[str, int] = {}
@@ -396,12 +499,17 @@ def records_and_errors(source: Path) -> tuple[Path, Path | None]:
     return source, None
 
 
-def report(source: Path, *, where: str | None = None, by: list[str] | None = None) -> Report:
-    """The whole report for a batch's folder or a records.jsonl; ``by`` names one or two fields."""
+def report(
+    source: Path, *, where: str | None = None, by: list[str] | None = None, reviews: bool = True
+) -> Report:
+    """The whole report for a batch's folder or a records.jsonl; ``by`` names one or two fields.
+    A batch's records are counted with the corrections of reviews.jsonl applied, unless
+    ``reviews`` is false (``analytics.reviews``)."""
     records, errors = records_and_errors(source)
     if not records.is_file():
         raise FileNotFoundError(records)
-    con = connect(records, where)
+    lines, reviewed = reviewed_lines(records, tables.read_lines(records), apply=reviews)
+    con = connect(records, where, lines)
     try:
         crossed = [dimension(con, name) for name in by or []]
         (letters,) = con.execute("SELECT count(DISTINCT letter_key) FROM base").fetchone() or (0,)
@@ -414,13 +522,15 @@ def report(source: Path, *, where: str | None = None, by: list[str] | None = Non
             where=where,
             letters=int(letters),
             overall=Rate("all items", int(n), int(k)),
-            rates=[rate_table(con, d) for d in dimensions(con).values()],
+            decided=decided(con),
+            rates=[rate_table(con, d) for d in dimensions(con).values() if d.in_report],
             kinds=item_kinds(con),
             items_per_letter=items_per_letter(con),
             citations=top_citations(con),
-            quality=quality(con, errors),
+            quality=[*quality(con, errors), *review_quality(reviewed)],
             by=rate_table(con, crossed[0]) if len(crossed) == 1 else None,
             crosstab=crosstab(con, *crossed) if len(crossed) == 2 else None,
+            reviews=reviewed,
         )
     finally:
         con.close()

@@ -2,7 +2,7 @@
 
 DuckDB parses the JSON lines itself with column types derived from the pydantic models, which
 is some ten times faster than validating each record in Python; the models stay the single
-source of truth for names; Python reads the file and hands DuckDB its lines (``_lines``).
+source of truth for names; Python reads the file and hands DuckDB its lines (``read_lines``).
 Tables (documented in the README):
 
 - ``letters``: one row per record, the document, case, reviewer, patient and provenance fields;
@@ -215,12 +215,15 @@ class NotRecords(ValueError):
     """The file has a line that is not a record (not JSON, or without a document or determination)."""
 
 
-def load(con: duckdb.DuckDBPyConnection, records: Path) -> None:
-    """Create the tables and the view in ``con`` from the records.jsonl at ``records``."""
+def load(con: duckdb.DuckDBPyConnection, records: Path, lines: list[str] | None = None) -> None:
+    """Create the tables and the view in ``con`` from the records.jsonl at ``records``, or from
+    ``lines`` read from it (as reviewed: ``analytics.reviews``)."""
     import duckdb
 
+    if lines is None:
+        lines = read_lines(records)
     try:
-        con.execute(_READ, {"columns": json.dumps(record_columns()), "lines": _lines(records)})
+        con.execute(_READ, {"columns": json.dumps(record_columns()), "lines": lines})
     except (duckdb.InvalidInputException, duckdb.ConversionException, UnicodeDecodeError) as error:
         raise NotRecords(str(records)) from error
     missing = con.execute("SELECT count(*) FROM records WHERE document IS NULL OR determination IS NULL")
@@ -230,7 +233,7 @@ def load(con: duckdb.DuckDBPyConnection, records: Path) -> None:
         con.execute(statement)
 
 
-def _lines(records: Path) -> list[str]:
+def read_lines(records: Path) -> list[str]:
     """The file's non-blank lines, read here rather than by DuckDB, whose readers take a path as
     a glob (``out[1]/records.jsonl`` would read ``out1/records.jsonl``) and expand ``~``: this
     way the file read is the one named, whatever its name holds. Split on newlines alone, since

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from extractor.analytics.stats import SMALL_GROUP, Counts, CrossTab, RateTable, Report, percent
@@ -18,13 +19,12 @@ def rate_table(table: RateTable) -> Table:
     for name in (table.title, "items", "overturned", "rate", "95% CI"):
         view.add_column(name, justify="left" if name == table.title else "right")
     for rate in table.rates:
-        low, high = rate.interval
         view.add_row(
             rate.group,
             f"{rate.n}{'*' if rate.small else ''}",
             str(rate.overturned),
-            percent(rate.rate),
-            f"{percent(low)}-{percent(high)}",
+            rate.shown(),
+            rate.shown_interval(),
             style="dim" if rate.small else None,
         )
     return view
@@ -60,16 +60,26 @@ def crosstab_table(tab: CrossTab) -> Table:
     return view
 
 
+def _part(part: RateTable | Counts | CrossTab) -> Table | str:
+    """A table, or one line for a table that would be empty."""
+    if isinstance(part, CrossTab):
+        return (
+            crosstab_table(part)
+            if part.cells
+            else f"overturn rate by {part.rows_by} and {part.columns_by}: no items"
+        )
+    if isinstance(part, RateTable):
+        return rate_table(part) if part.rates else f"overturn rate by {part.title}: no items"
+    return counts_table(part) if part.rows else f"{part.title}: none"
+
+
 def render(report: Report, console: Console) -> None:
     """The report; with ``--by``, only the overall line and the table asked for."""
-    where = f" where {report.where}" if report.where else ""
-    console.print(f"[bold]{report.source}[/bold]{where}: {report.letters} letters, {report.overall.n} items")
+    console.print(f"[bold]{escape(report.title)}[/bold] ({escape(report.source)})")
     console.print(f"overturned: {report.overall.describe()}")
     if report.by or report.crosstab:
-        console.print(rate_table(report.by) if report.by else crosstab_table(report.crosstab))  # type: ignore[arg-type]
+        console.print(_part(report.by or report.crosstab))  # type: ignore[arg-type]
         return
-    for table in report.rates:
-        console.print(rate_table(table))
-    for part in (report.kinds, report.items_per_letter, *report.citations, *report.quality):
+    for part in (*report.rates, report.kinds, report.items_per_letter, *report.citations, *report.quality):
         if part is not None:
-            console.print(rate_table(part) if isinstance(part, RateTable) else counts_table(part))
+            console.print(_part(part))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from extractor.cli.options import (
+    EXIT_BAD_INPUT,
     EXIT_OK,
     add_backend_option,
     add_llm_options,
@@ -39,7 +40,12 @@ errors.jsonl (same path and same content) are skipped, a line torn by the crash 
 and every input ends up exactly once in records.jsonl or errors.jsonl.  --retry-errors
 redoes the errors.  With --backend hybrid, a letter whose LLM pass fails after its retries
 keeps its rules record, flagged with a check naming the failure; --retry-llm redoes exactly
-those letters later.  The exit status is 0 when the run finished, whatever the letters gave.
+those letters later.
+
+Exit status: 0 when every input gave a record; 2 when any gave none (each such input is a line
+of errors.jsonl, counted in summary.json, and every other record is still written), or when
+the job cannot start (an INPUT naming nothing, an unreachable LLM endpoint, DIR taken by
+another batch); 64 for a wrong command line; 130 or 143 when interrupted (resumable).
 
 Scale-out: --prepare-batch writes the LLM requests as an OpenAI Batch API input file (vLLM's
 run-batch reads it too) instead of sending them; --ingest, with the same INPUTs and DIR,
@@ -124,7 +130,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         return fail("batch", error)
     if not args.quiet:
         print(_closing_line(summary, options), file=sys.stderr)
-    return EXIT_OK
+    return EXIT_BAD_INPUT if summary["errors"] else EXIT_OK
 
 
 def _closing_line(summary: dict[str, Any], options: BatchOptions) -> str:

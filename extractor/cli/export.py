@@ -1,4 +1,5 @@
-"""``extractor export``: items.csv, or the analyst tables (DuckDB, Parquet, CSV), from a records.jsonl."""
+"""``extractor export``: items.csv, or the analyst tables (DuckDB, Parquet, CSV), from a batch's
+records as reviewed (the corrections in reviews.jsonl applied, unless ``--no-reviews``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from extractor.cli.options import EXIT_OK, EXIT_USAGE, fail, not_records, unwritable
+from extractor.cli.options import EXIT_OK, EXIT_USAGE, add_no_reviews_option, fail, not_records, unwritable
 
 FORMATS = ("duckdb", "parquet", "csv")
 
@@ -26,15 +27,25 @@ def _unusable_target(to: str, target: Path) -> str | None:
     return None
 
 
-def _export_tables(path: Path, to: str, target: Path) -> int:
+def _reviewed(path: Path, lines: list[str], apply: bool) -> list[str]:
+    """The records' lines as reviewed (``analytics.reviews``), said on stderr."""
+    from extractor.analytics.reviews import note, reviewed_lines
+
+    lines, summary = reviewed_lines(path, lines, apply)
+    if (said := note(summary)) is not None:
+        print(f"extractor export: {said}", file=sys.stderr)
+    return lines
+
+
+def _export_tables(path: Path, to: str, target: Path, apply: bool) -> int:
     from extractor.analytics.export import export
-    from extractor.analytics.tables import NotRecords
+    from extractor.analytics.tables import NotRecords, read_lines
     from extractor.errors import UnsafeTarget
 
     if (why := _unusable_target(to, target)) is not None:
         return fail("export", why)
     try:
-        counts = export(path, to, target)  # type: ignore[arg-type]
+        counts = export(path, to, target, _reviewed(path, read_lines(path), apply))  # type: ignore[arg-type]
     except NotRecords:
         return fail("export", not_records(path))
     except (OSError, UnsafeTarget) as error:
@@ -44,14 +55,16 @@ def _export_tables(path: Path, to: str, target: Path) -> int:
     return EXIT_OK
 
 
-def _export_items(path: Path, csv: str) -> int:
+def _export_items(path: Path, csv: str, apply: bool) -> int:
     from extractor.errors import UnsafeTarget
     from extractor.jobs import export_items
+    from extractor.jobs.ledger import JsonLines
 
     if csv != "-" and (why := unwritable(Path(csv))) is not None:
         return fail("export", why)
     try:
-        rows = export_items(path, None if csv == "-" else Path(csv))
+        lines = _reviewed(path, list(JsonLines(path).lines()), apply)
+        rows = export_items(path, None if csv == "-" else Path(csv), lines)
     except FileNotFoundError:
         return fail("export", f"no such file: {path}")
     except (ValidationError, UnicodeDecodeError):
@@ -86,20 +99,29 @@ def _export_reviewed(path: Path, out: str) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    path: Path = args.records
-    if path.is_dir():
-        return fail("export", f"{path} is a folder; give the records.jsonl in it")
+    from extractor.review.batch import records_file
+    from extractor.review.corrections import ReviewLogError
+
+    try:
+        path = records_file(args.records)
+    except FileNotFoundError as missing:
+        return fail("export", missing)
     if args.reviewed is not None:
+        if not args.reviews:
+            print("extractor export: error: --reviewed applies the reviews; --no-reviews leaves them out",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
         return _export_reviewed(path, args.reviewed)
-    if args.to is None:
-        return _export_items(path, args.csv)
-    to, target = args.to
-    if to not in FORMATS:
-        print(f"extractor export: error: --to {to}: choose one of {', '.join(FORMATS)}", file=sys.stderr)
-        return EXIT_USAGE
-    if not path.is_file():
-        return fail("export", f"no such file: {path}")
-    return _export_tables(path, to, Path(target))
+    try:
+        if args.to is None:
+            return _export_items(path, args.csv, args.reviews)
+        to, target = args.to
+        if to not in FORMATS:
+            print(f"extractor export: error: --to {to}: choose one of {', '.join(FORMATS)}", file=sys.stderr)
+            return EXIT_USAGE
+        return _export_tables(path, to, Path(target), args.reviews)
+    except ReviewLogError as error:
+        return fail("export", error)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,7 +131,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="items.csv (one row per item; the default), or with --to the normalised tables "
         "letters, items, guidelines, diagnoses, checks and the view items_wide.",
     )
-    p.add_argument("records", type=Path, metavar="RECORDS.jsonl")
+    p.add_argument(
+        "records", type=Path, metavar="OUT_DIR|RECORDS.jsonl", help="a batch's folder or its records"
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--csv", default="-", metavar="ITEMS.csv", help="where to write items.csv (default: stdout)"
@@ -128,4 +152,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the records as JSON lines with the corrections from `extractor review` "
         "(reviews.jsonl beside them) applied (default: stdout)",
     )
+    add_no_reviews_option(p)
     p.set_defaults(func=_cmd_export)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -27,9 +28,11 @@ from extractor.cli.options import (
     output,
     read_source,
     unreachable_endpoint,
+    unusable_output,
 )
 from extractor.errors import ExtractionError, fail_line
 from extractor.export import write_items_csv
+from extractor.llm.config import PROGRESS_LOGGER
 from extractor.pipeline import extract, llm_failure
 from extractor.schemas import Backend, Record
 
@@ -42,10 +45,33 @@ def _one_object(arguments: list[str]) -> bool:
     return len(arguments) == 1 and not os.path.isdir(arguments[0])
 
 
+class _Asking(logging.Handler):
+    """A hybrid letter takes minutes: on a terminal, which part the model is being asked about."""
+
+    letter = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"extractor extract: {self.letter}: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def _asking(backend: Backend, quiet: bool) -> _Asking | None:
+    """The handler that says so, when stderr is a terminal and a model is asked; else None."""
+    if backend == "rules" or quiet or not sys.stderr.isatty():
+        return None
+    handler = _Asking()
+    progress = logging.getLogger(PROGRESS_LOGGER)
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    progress.propagate = False  # said once, whatever -v
+    return handler
+
+
 def _records(
-    names: list[str], backend: Backend, config: LLMConfig | None, failed: list[str]
+    names: list[str], backend: Backend, config: LLMConfig | None, failed: list[str], asking: _Asking | None
 ) -> Iterator[Record]:
     for name in names:
+        if asking is not None:
+            asking.letter = name
         try:
             record = extract(read_source(name), backend=backend, llm_config=config, on_llm_error="keep_rules")
         except ExtractionError as error:
@@ -58,12 +84,13 @@ def _records(
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    if (why := unusable_output(args.output)) is not None:
+        return fail("extract", why)
     backend, config = chosen_backend(args, args.backend, quiet=args.quiet)
     if config is not None and (unreachable := unreachable_endpoint(config)):
         return fail("extract", unreachable)
-    names = list(letters(args.files))
-    failed: list[str] = []
-    records = _records(names, backend, config, failed)
+    names, failed = letters(args.files)
+    records = _records(names, backend, config, failed, _asking(backend, args.quiet))
     with output(args.output) as out:
         if args.format == "jsonl":
             for record in records:

@@ -72,6 +72,16 @@ def not_records(path: Path) -> str:
     return f"{path} holds a line that is not a record"
 
 
+def add_no_reviews_option(parser: argparse.ArgumentParser) -> None:
+    """A batch's records are read as reviewed (reviews.jsonl applied) unless this is given."""
+    parser.add_argument(
+        "--no-reviews",
+        dest="reviews",
+        action="store_false",
+        help="the machine's values: leave out the corrections in reviews.jsonl beside the records",
+    )
+
+
 def positive(text: str) -> int:
     """An argparse type: an integer of at least 1."""
     value = int(text)
@@ -163,15 +173,29 @@ def output(path: str | None) -> Iterator[IO[str]]:
         yield out
 
 
-def letters(arguments: Sequence[str]) -> Iterator[str]:
-    """FILE arguments as letters: a folder is every ``*.pdf`` and ``*.txt`` below it, sorted."""
-    for argument in arguments:
-        if os.path.isdir(argument):
-            from extractor.jobs.inputs import expand  # the batch machinery, only for a folder
+def unusable_output(path: str | None) -> str | None:
+    """Why ``-o PATH`` cannot be written, said before any letter is read; None when it can."""
+    return None if path is None or path == STDIN else unwritable(Path(path))
 
-            yield from expand([argument])
-        else:
-            yield argument
+
+def letters(arguments: Sequence[str]) -> tuple[list[str], list[str]]:
+    """FILE arguments as letters (a folder is every ``*.pdf`` and ``*.txt`` below it, sorted),
+    and the folders among them that hold none, each said on stderr: an empty folder is bad input,
+    not an empty answer."""
+    found: list[str] = []
+    empty: list[str] = []
+    for argument in arguments:
+        if not os.path.isdir(argument):
+            found.append(argument)
+            continue
+        from extractor.jobs.inputs import expand  # the batch machinery, only for a folder
+
+        below = expand([argument])
+        found += below
+        if not below:
+            print(f"{argument}: no letters (.pdf or .txt) in this folder", file=sys.stderr)
+            empty.append(argument)
+    return found, empty
 
 
 def read_source(name: str) -> SourceText:

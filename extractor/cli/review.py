@@ -19,6 +19,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
     import threading
     import webbrowser
 
+    from extractor.analytics.reviews import changes
     from extractor.review.batch import DocumentFinder, read_batch, records_file
     from extractor.review.corrections import CorrectionError, ReviewLogError, reviews_beside
     from extractor.review.labels import write_fixtures
@@ -70,6 +71,8 @@ def _cmd_review(args: argparse.Namespace) -> int:
         f"extractor review: {len(records)} records from {records_path}, reviews in {log.path}",
         file=sys.stderr,
     )
+    if corrections := sum(len(changes(log.reviews(record))) for record in records):
+        print(f"extractor review: {corrections} corrections from {log.path.name} applied", file=sys.stderr)
     print(url, flush=True)
     if args.open:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

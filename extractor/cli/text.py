@@ -9,16 +9,20 @@ from extractor.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     add_output_option,
+    fail,
     letters,
     output,
     read_source,
+    unusable_output,
 )
 from extractor.errors import ExtractionError, fail_line
 
 
 def _cmd_text(args: argparse.Namespace) -> int:
-    names = list(letters(args.files))
-    failed = 0
+    if (why := unusable_output(args.output)) is not None:
+        return fail("text", why)
+    names, empty = letters(args.files)
+    failed = len(empty)
     with output(args.output) as out:
         for name in names:
             try:

@@ -68,12 +68,14 @@ def _path_order(record: Record) -> str:
     return record.document.path
 
 
-def export_items(records_path: Path, csv_path: Path | None) -> int:
-    """Write items.csv from a records.jsonl (atomically; None: to stdout); returns the row count."""
+def export_items(records_path: Path, csv_path: Path | None, lines: Iterable[str] | None = None) -> int:
+    """Write items.csv from a records.jsonl, or from ``lines`` read from it (atomically; None: to
+    stdout); returns the row count."""
     if not records_path.is_file():
         raise FileNotFoundError(records_path)
     # All read first: a bad line gives an error, not half a CSV; rows in path order.
-    records = sorted(read_records(JsonLines(records_path).lines()), key=_path_order)
+    read = JsonLines(records_path).lines() if lines is None else lines
+    records = sorted(read_records(read), key=_path_order)
     if csv_path is None:
         return write_items_csv(records, sys.stdout)
     return write_atomically(csv_path, lambda stream: write_items_csv(records, stream))

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import importlib
+import itertools
 import logging
 import os
 import time
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 
 from extractor import schemas
 from extractor.errors import LLMBudgetExceeded, LLMContextExceeded
-from extractor.llm.config import LLMConfig
+from extractor.llm.config import PROGRESS_LOGGER, LLMConfig
 from extractor.llm.deadline import AsyncDeadlineTransport, DeadlineTransport
 from extractor.llm.prompting import Draft, Request, assemble, plan, prompt_version, sections_read, too_long
 from extractor.llm.retry import async_retrying, retrying, typed_errors
@@ -73,6 +74,15 @@ def _no_request_bodies(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger("openai._base_client").addFilter(_no_request_bodies)
+_progress = logging.getLogger(PROGRESS_LOGGER)
+_PARTS = {"header": "the header", "patient": "the case summary"}
+
+
+def _said(asked: list[Request]) -> list[str]:
+    """What each request asks about, as a person reads it: the header, the case summary, item N."""
+    items = itertools.count(1)
+    return [_PARTS.get(request.kind) or f"item {next(items)}" for request in asked]
+
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -233,7 +243,9 @@ def extract_with_llm(
     started = time.perf_counter()
     meter = _Meter(config.token_budget)
     answers: list[Draft] = []
-    for request in _sequence(text, config, ask_header):
+    asked = _sequence(text, config, ask_header)
+    for number, (request, part) in enumerate(zip(asked, _said(asked), strict=True), start=1):
+        _progress.info("asking the model about %s (%d of %d)", part, number, len(asked))
 
         def call(request: Request = request) -> Draft:
             return client.chat.completions.create(

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 ModeName = Literal["tools", "json_schema", "json", "md_json"]
 """instructor's modes as the CLI and the cassettes name them (instructor.Mode's members, lower case)."""
 
+PROGRESS_LOGGER = "extractor.llm.progress"
+"""Logs, at INFO, which part of a letter the model is being asked about (never the part's text)."""
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """Where the openai client sends requests when no base URL is given."""

@@ -353,6 +353,11 @@ class ReviewLog:
         with self._lock:
             return len(self._by_sha.get(record.document.sha256, ()))
 
+    def documents(self) -> set[str]:
+        """The sha256 of every document the log has a review of."""
+        with self._lock:
+            return set(self._by_sha)
+
     def corrected(self, record: Record) -> Record:
         return applied(record, self.reviews(record))
 

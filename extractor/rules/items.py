@@ -116,7 +116,7 @@ def extract_items(
         evidence.add_item(index, "request", block.heading)
         evidence.add_item(index, "decision", block.decision)
         evidence.add_item(index, "category", block.heading)
-        for name in ("authorized", "date_of_service"):
+        for name in ("original_request", "authorized", "date_of_service"):
             if getattr(items[-1], name) is not None:
                 evidence.add_item(index, name, block.heading)
         if regions:

@@ -43,7 +43,7 @@ from extractor.errors import ExtractionError, describe
 from extractor.fields import field_name
 from extractor.pipeline import LLM_FAILED, extract, llm_failure, load
 from extractor.rules import extract_rules
-from extractor.schemas import Backend, Category, Record
+from extractor.schemas import Backend, Category, Record, Usage
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig
@@ -83,6 +83,9 @@ class BackendRun:
     """Records a person would be asked to look at (``needs_review``): the review a backend costs."""
     disagreements: Counter[str] = field(default_factory=Counter)
     """Cross-check disagreements between the passes, per field (hybrid): what makes that review."""
+    requests: int = 0
+    """LLM requests the records say their letters took (hybrid asks only where the rules doubt)."""
+    usage: Usage = field(default_factory=Usage)
     unrecorded: dict[str, str] = field(default_factory=dict)
     """Letters whose recording was not saved, the cassette kept as it was: fixture id -> why."""
     timestamp: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -255,6 +258,8 @@ def _score(
     if (failure := llm_failure(record)) is not None:
         run.llm_failed[item.id] = failure
     run.needs_review += record.needs_review
+    run.requests += record.provenance.requests
+    run.usage += record.provenance.usage
     run.disagreements.update(field_name(check.field) for check in record.checks if check.status == "disagree")
     letter = score_fixture(item.fixture, record.determination, skip=skip)
     letter.values = judge(item.fixture.determination, record.determination, record.confidence, record.checks)
@@ -494,6 +499,9 @@ def review_report(run: BackendRun) -> dict[str, Any]:
     return {
         "needs_review": run.needs_review,
         "records": len(run.letters) - len(run.errors),
+        "requests": run.requests,
+        "prompt_tokens": run.usage.prompt_tokens,
+        "completion_tokens": run.usage.completion_tokens,
         "disagreements": dict(sorted(run.disagreements.items(), key=lambda pair: (-pair[1], pair[0]))),
     }
 
@@ -504,6 +512,8 @@ def review_line(run: BackendRun) -> str | None:
     if not review["needs_review"] and not review["disagreements"]:
         return None
     line = f"{run.backend}: {review['needs_review']} of {review['records']} records need review"
+    if review["requests"]:
+        line += f" ({review['requests']} LLM requests)"
     if disagreements := review["disagreements"]:
         fields = ", ".join(f"{name} {count}" for name, count in disagreements.items())
         line += f"; {sum(disagreements.values())} cross-check disagreement(s): {fields}"

@@ -12,6 +12,7 @@ flagged for review, never silently resolved.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from extractor.fields import Comparator, KeyField, cross_checked, path
@@ -115,24 +116,35 @@ def _merge_section(
 
 
 def merge(
-    rules: RulesResult, llm: Determination, text: str, read: frozenset[str]
+    rules: RulesResult,
+    llm: Determination,
+    text: str,
+    read: frozenset[str],
+    positions: Sequence[int] | None = None,
 ) -> tuple[Determination, dict[str, list[Span]], list[Check]]:
     """The hybrid determination, its evidence and one check per key field the model was asked
-    about (``read``: the sections it was asked for; the header is not asked when the rules read it)."""
+    about (``read``: the sections it was asked for; the header is not asked when the rules read
+    it; ``positions``: the item block each of the model's items answers, None for one per block)."""
     ours = rules.determination
     checks: list[Check] = []
     case = _merge_section("case", ours.case, llm.case, rules.unread, checks, read)
     reviewer = _merge_section("reviewer", ours.reviewer, llm.reviewer, rules.unread, checks, read)
     patient = _merge_section("patient", ours.patient, llm.patient, rules.unread, checks, read)
-    if len(llm.items) != len(ours.items):  # both passes read the layout's item blocks
+    blocks = list(range(len(ours.items))) if positions is None else list(positions)
+    if len(llm.items) != len(blocks) or not set(blocks) <= set(range(len(ours.items))):
+        # both passes read the layout's item blocks
         raise ValueError(f"the passes read {len(ours.items)} and {len(llm.items)} item blocks")
+    theirs_at = dict(zip(blocks, llm.items, strict=True))
     letter = LetterIndex(text)
     item_checks = [
-        _check(key, path("items", index, key.key), mine, theirs)
-        for index, (mine, theirs) in enumerate(zip(ours.items, llm.items, strict=True))
+        _check(key, path("items", index, key.key), ours.items[index], theirs)
+        for index, theirs in sorted(theirs_at.items())
         for key in cross_checked("items")
     ]
-    items = [_merge_item(mine, theirs, letter) for mine, theirs in zip(ours.items, llm.items, strict=True)]
+    items = [
+        _merge_item(mine, theirs_at[index], letter) if index in theirs_at else mine
+        for index, mine in enumerate(ours.items)
+    ]
     merged = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
     grounded, unfound = ground(merged, letter)
     evidence = rules.evidence

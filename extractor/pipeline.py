@@ -16,6 +16,7 @@ from extractor.layout import split_sections
 from extractor.reading import SourceText, read_bytes, read_path, read_string
 from extractor.rules import RulesResult, extract_rules
 from extractor.schemas import Backend, Check, CheckStatus, Determination, Provenance, Record
+from extractor.scope import Asked, Scope, doubtful_parts
 from extractor.wholeness import wholeness_checks
 
 if TYPE_CHECKING:
@@ -124,11 +125,14 @@ def build_record(
     llm: LLMResult | None,
     started: float,
     llm_error: LLMError | None = None,
+    asked: Asked | None = None,
 ) -> Record:
     """Assemble the record from whichever passes ran (``llm_error``: the LLM pass of a hybrid
-    extraction failed, and the rules record stands alone, flagged)."""
+    extraction failed, and the rules record stands alone, flagged; ``asked``: the parts a hybrid
+    extraction asked the LLM about, nothing at all when the rules were sure of every one)."""
     if rules is not None and llm is not None:
-        determination, evidence, checks = merge(rules, llm.determination, source.text, read=llm.read)
+        positions = llm.positions
+        determination, evidence, checks = merge(rules, llm.determination, source.text, llm.read, positions)
         backend: Backend = "hybrid"
     elif rules is not None and llm_error is not None:
         kind, reason = describe(llm_error)
@@ -137,7 +141,7 @@ def build_record(
         backend = "hybrid"
     elif rules is not None:
         determination, evidence, checks = rules.determination, rules.evidence, rules.checks
-        backend = "rules"
+        backend = "rules" if asked is None else "hybrid"
     elif llm is not None:
         from extractor.grounding import LetterIndex, ground
 
@@ -158,12 +162,17 @@ def build_record(
     status: CheckStatus = "llm_only" if backend == "llm" else "rules_only"
     unread = rules.unread if rules is not None else {}
     checks = flag_doubts(settle(checks, scores, unread), doubts, scores, status)
-    provenance = Provenance(backend=backend, seconds=round(time.perf_counter() - started, 4))
+    provenance = Provenance(
+        backend=backend,
+        seconds=round(time.perf_counter() - started, 4),
+        skipped=asked.skipped(len(determination.items)) if asked is not None else [],
+    )
     if llm is not None:
         provenance = provenance.model_copy(
             update={
                 "model": llm.model,
                 "prompt_version": llm.prompt_version,
+                "requests": llm.requests,
                 "attempts": llm.attempts,
                 "usage": llm.usage,
             }
@@ -211,12 +220,23 @@ def _rules_pass(
 
 
 def asks_header(chosen: Backend, rules: RulesResult) -> bool:
-    """Whether the LLM pass asks for the header and the credentials: always for the llm backend;
-    in hybrid only when the rules pass could not read them (the case number, the decision date,
-    the reviewer's states and specialties), so that no request repeats what the rules read."""
+    """Whether the LLM pass must ask for the header and the credentials: always for the llm
+    backend; in hybrid when the rules pass could not read them (the case number, the decision
+    date, the reviewer's states and specialties), so that no request repeats what the rules read."""
     case, reviewer = rules.determination.case, rules.determination.reviewer
     read = None not in (case.case_number, case.decision_date) and bool(reviewer.licensure_states)
     return chosen == "llm" or not (read and bool(reviewer.specialties))
+
+
+def asked_parts(chosen: Backend, rules: RulesResult, scope: Scope) -> Asked:
+    """The parts of the letter the LLM pass asks about: every one for the llm backend and for
+    hybrid's ``all`` scope (the header only when the rules could not read it); under
+    ``doubtful``, only the parts holding a value the rules doubt or could not read."""
+    header = asks_header(chosen, rules)
+    if chosen == "llm" or scope == "all":
+        return Asked(header=header)
+    scores = confidence(value_paths(rules.determination), rules.doubts)
+    return doubtful_parts(scores, rules.unread, header)
 
 
 def _without_llm(
@@ -245,12 +265,16 @@ def extract(
         return build_record(letter, rules, None, started)
     from extractor.llm import LLMConfig, extract_with_llm
 
+    config = llm_config or LLMConfig.from_env()
+    asked = asked_parts(chosen, rules, config.scope)
+    if chosen == "hybrid" and not asked.anything:
+        return build_record(letter, rules, None, started, asked=asked)
     try:
-        config = llm_config or LLMConfig.from_env()
-        llm = extract_with_llm(letter.text, config, ask_header=asks_header(chosen, rules))
+        llm = extract_with_llm(letter.text, config, asked=asked)
     except LLMError as error:
         return _without_llm(error, letter, chosen, rules, started, on_llm_error)
-    return build_record(letter, rules if chosen != "llm" else None, llm, started)
+    hybrid = chosen == "hybrid"
+    return build_record(letter, rules if hybrid else None, llm, started, asked=asked if hybrid else None)
 
 
 async def aextract(
@@ -266,9 +290,13 @@ async def aextract(
         return build_record(letter, rules, None, started)
     from extractor.llm import LLMConfig, aextract_with_llm
 
+    config = llm_config or LLMConfig.from_env()
+    asked = asked_parts(chosen, rules, config.scope)
+    if chosen == "hybrid" and not asked.anything:
+        return build_record(letter, rules, None, started, asked=asked)
     try:
-        config = llm_config or LLMConfig.from_env()
-        llm = await aextract_with_llm(letter.text, config, ask_header=asks_header(chosen, rules))
+        llm = await aextract_with_llm(letter.text, config, asked=asked)
     except LLMError as error:
         return _without_llm(error, letter, chosen, rules, started, on_llm_error)
-    return build_record(letter, rules if chosen != "llm" else None, llm, started)
+    hybrid = chosen == "hybrid"
+    return build_record(letter, rules if hybrid else None, llm, started, asked=asked if hybrid else None)

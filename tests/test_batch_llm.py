@@ -23,9 +23,10 @@ from extractor.errors import ResultsFileError
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, extract_with_llm, prompt_version
 from extractor.llm.prompting import plan
-from extractor.pipeline import LLM_FAILED, asks_header
+from extractor.pipeline import LLM_FAILED, asked_parts
 from extractor.reading import read_path
 from extractor.rules import extract_rules
+from extractor.scope import Asked
 from tests.documents import require_letter
 from tests.fake_openai import FakeOpenAI, perfect, perfect_completion, status
 from tests.test_batch import cli, lines
@@ -40,7 +41,7 @@ def asked(name: str) -> int:
     """The requests a hybrid extraction of letter ``name`` makes: its summary and each item (the
     rules pass reads the header of these letters)."""
     text = read_path(require_letter(f"letters/{name}")).text
-    return len(plan(text, ask_header=asks_header("hybrid", extract_rules(text))))
+    return len(plan(text, asked_parts("hybrid", extract_rules(text), "all")))
 
 
 def test_the_letters_are_asked_in_parts() -> None:
@@ -65,7 +66,7 @@ def inbox(tmp_path: Path) -> Path:
 
 
 def config(endpoint: FakeOpenAI) -> LLMConfig:
-    return LLMConfig(base_url=endpoint.base_url, model="fake")
+    return LLMConfig(base_url=endpoint.base_url, model="fake", scope="all")
 
 
 def batch(inbox: Path, out: Path, llm: LLMConfig, **options: Any) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def test_prepared_requests_are_what_the_llm_pass_sends(
     )
     assert [line["custom_id"].rsplit("-", 2)[1][0] for line in mine] == ["p", "i", "i"]
     before = len(endpoint.requests)
-    extract_with_llm(text, config(endpoint), ask_header=False)
+    extract_with_llm(text, config(endpoint), asked=Asked(header=False))
     assert [received.json for received in endpoint.requests[before:]] == [line["body"] for line in mine]
 
 
@@ -237,7 +238,7 @@ def test_a_results_file_of_other_requests_is_refused(
     results = tmp_path / "results.jsonl"
     results.write_text(json.dumps({"custom_id": "request-1", "response": {}}) + "\n")
     with pytest.raises(ResultsFileError):
-        batch(inbox, tmp_path / "out", LLMConfig(model="fake"), ingest=results)
+        batch(inbox, tmp_path / "out", LLMConfig(model="fake", scope="all"), ingest=results)
 
     assert cli("batch", str(inbox), "--out", str(tmp_path / "out"), "--ingest", str(results)) == 2
     assert "line 1 is not a result" in capsys.readouterr().err
@@ -255,7 +256,7 @@ def test_a_failing_endpoint_keeps_every_rules_record_and_a_later_run_completes_t
     --retry-llm redoes exactly those letters once the endpoint answers again."""
     out = tmp_path / "out"
     with FakeOpenAI(default=status(503)) as down:
-        failing = LLMConfig(base_url=down.base_url, model="fake", transport_retries=0)
+        failing = LLMConfig(base_url=down.base_url, model="fake", transport_retries=0, scope="all")
         summary = batch(inbox, out, failing)
     assert (summary["records"], summary["errors"], summary["llm_failed"]) == (3, 2, 3)
     for record in by_path(out).values():

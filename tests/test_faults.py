@@ -41,6 +41,7 @@ from extractor.llm.prompting import plan
 from extractor.pipeline import LLM_FAILED, llm_failed, llm_failure
 from extractor.reading import read_path
 from extractor.schemas import Record, Usage
+from extractor.scope import Asked
 from tests.documents import require_letter, summary_line
 from tests.fake_openai import (
     JSON,
@@ -70,6 +71,7 @@ POLICY: dict[str, Any] = {
     "max_retries": 1,
     "backoff_initial": 0,
     "backoff_max": 1,
+    "scope": "all",  # every part asked: the faults are served to whichever request they name
 }
 SLOW = 30.0  # far beyond the timeout; stopping the server ends the wait
 LETTER = "letters/CM16-0219557.pdf"
@@ -291,7 +293,7 @@ def test_extract_on_the_command_line_keeps_the_rules_record_of_a_nested_answer(t
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EXTRACTOR_"))}
         env["OPENAI_API_KEY"] = KEY
         command = [sys.executable, "-m", "extractor", "extract", str(require_letter(LETTER))]
-        command += ["--backend", "hybrid", "--base-url", fake.base_url]
+        command += ["--backend", "hybrid", "--llm-scope", "all", "--base-url", fake.base_url]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in done.stderr
     assert done.returncode == 0, done.stderr
@@ -395,7 +397,7 @@ def test_a_perfect_answer_through_the_llm_backend_needs_no_review(letter: str) -
 
 
 def test_the_letter_is_asked_in_parts(letter: str, rules_record: Record) -> None:
-    assert len(plan(letter, ask_header=False)) == PARTS == 1 + len(rules_record.determination.items)
+    assert len(plan(letter, Asked(header=False))) == PARTS == 1 + len(rules_record.determination.items)
 
 
 def test_the_sequences_are_many() -> None:
@@ -481,7 +483,7 @@ def first_part(number: str) -> tuple[str, int]:
     """A line of the letter's case summary, which only its first request (the summary's: hybrid
     has the header from the rules) carries, and how many requests the letter is asked in."""
     text = read_path(require_letter(f"letters/{number}.pdf")).text
-    return summary_line(f"letters/{number}.pdf"), len(plan(text, ask_header=False))
+    return summary_line(f"letters/{number}.pdf"), len(plan(text, Asked(header=False)))
 
 
 def routed(faults: Mapping[str, Iterable[Step]]) -> dict[str, Iterable[Step]]:
@@ -566,6 +568,8 @@ def test_the_cli_batch_under_the_default_policy(inbox: Path, tmp_path: Path) -> 
             str(tmp_path / "out"),
             "--backend",
             "hybrid",
+            "--llm-scope",
+            "all",
             "--base-url",
             fake.base_url,
             "--workers",

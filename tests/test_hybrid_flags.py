@@ -30,7 +30,9 @@ NO_HEADER = labelled("synthetic-seed-style-latin1")
 
 def run(letter: Path | str, arguments: dict[str, Any], backend: Backend = "hybrid") -> Record:
     with FakeOpenAI(default=completion(served(arguments))) as fake:
-        config = LLMConfig(base_url=fake.base_url, model="labelled", api_key="sk-test", max_retries=0)
+        config = LLMConfig(
+            base_url=fake.base_url, model="labelled", api_key="sk-test", max_retries=0, scope="all"
+        )
         record = extract(letter, backend=backend, llm_config=config)
     assert fake.errors == []
     return record
@@ -92,7 +94,7 @@ def test_a_value_only_the_model_reports_is_llm_only_and_kept_out() -> None:
 def test_the_header_is_asked_only_when_the_rules_could_not_read_it() -> None:
     def asked(letter: LoadedFixture, backend: Backend) -> tuple[list[str | None], Record]:
         with FakeOpenAI(default=completion(served(answer(letter)))) as fake:
-            config = LLMConfig(base_url=fake.base_url, model="labelled", api_key="sk-test")
+            config = LLMConfig(base_url=fake.base_url, model="labelled", api_key="sk-test", scope="all")
             record = extract(letter.document, backend=backend, llm_config=config)
         return [r.tool_name for r in fake.requests], record
 
@@ -184,7 +186,7 @@ def test_an_item_field_the_rules_doubt_stays_flagged_in_hybrid_even_when_the_mod
 
     field = "determination.items[0].claims_administrator_guidelines"
     with FakeOpenAI(default=respond(perfect)) as fake:
-        config = LLMConfig(base_url=fake.base_url, model="perfect", api_key="sk-test")
+        config = LLMConfig(base_url=fake.base_url, model="perfect", api_key="sk-test", scope="all")
         record = extract(DOUBTFUL, backend="hybrid", llm_config=config)
     (found,) = [c for c in record.checks if c.field == field]
     assert (found.status, found.review) == ("agree", True)

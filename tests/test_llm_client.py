@@ -38,6 +38,7 @@ from extractor.llm import (
     prompt_version,
 )
 from extractor.llm.drafts import ItemDraft
+from extractor.scope import Asked
 from tests.fake_openai import FakeOpenAI, Step, completion, delay, perfect, respond, status
 
 KEY = "sk-test-key-never-shown"
@@ -262,7 +263,7 @@ def test_a_part_too_long_for_the_context_sends_nothing(endpoint: FakeOpenAI) -> 
 
 def test_the_header_is_not_asked_when_the_caller_knows_it(endpoint: FakeOpenAI) -> None:
     endpoint.enqueue(*rest())
-    result = extract_with_llm(LETTER, _config(endpoint), ask_header=False)
+    result = extract_with_llm(LETTER, _config(endpoint), asked=Asked(header=False))
     assert result.read == {"patient", "items"}
     assert result.determination.case == schemas.Case()
     assert endpoint.count() == REQUESTS - 1

@@ -24,6 +24,7 @@ from extractor.llm.prompting import (
     system_prompt,
     too_long,
 )
+from extractor.scope import Asked
 
 LETTER = """Case Number: CM16-0000001
 Date Assigned: 11/09/2016 Date of Injury: 10/13/2016
@@ -324,7 +325,7 @@ def test_a_letter_without_items_has_nothing_to_ask() -> None:
 def test_the_plan_asks_header_summary_then_items_in_letter_order() -> None:
     asked = plan(LETTER)
     assert [r.kind for r in asked] == ["header", "patient", "item", "item", "item"]
-    assert [r.kind for r in plan(LETTER, ask_header=False)] == ["patient", "item", "item", "item"]
+    assert [r.kind for r in plan(LETTER, Asked(header=False))] == ["patient", "item", "item", "item"]
     users = [str(r.messages[1]["content"]) for r in asked]
     for heading in HEADINGS:
         assert sum(heading in user for user in users) == 1

@@ -29,7 +29,7 @@ def test_cassettes_are_committed() -> None:
 @pytest.mark.parametrize("cassette", CASSETTES, ids=[p.stem for p in CASSETTES])
 def test_hybrid_replays_offline(cassette: Path) -> None:
     (item,) = load_fixtures(documents=shared_root(), only=[cassette.stem])
-    config = LLMConfig(base_url=RECORDED_AT, model=DEFAULT_MODEL, transport_retries=0)
+    config = LLMConfig(base_url=RECORDED_AT, model=DEFAULT_MODEL, transport_retries=0, scope="all")
     with cassettes.use_fixture_cassette(item.id, model=DEFAULT_MODEL, prompt_version=prompt_version()):
         record = extract(item.document, backend="hybrid", llm_config=config, on_llm_error="keep_rules")
     rules = extract(item.document, backend="rules")
@@ -60,3 +60,23 @@ def test_hybrid_replays_offline(cassette: Path) -> None:
     for contest in (check for check in record.checks if check.status == "disagree" and not check.review):
         assert record.confidence[contest.field] >= THRESHOLD
         assert "the rules value stands" in (contest.note or "")
+
+
+@pytest.mark.parametrize("cassette", CASSETTES, ids=[p.stem for p in CASSETTES])
+def test_asking_only_where_the_rules_doubt_replays_from_the_same_cassettes(cassette: Path) -> None:
+    """Selective asking sends a subset of the same per-part requests: each one is recorded, and
+    what the record says it asked and skipped covers every part."""
+    (item,) = load_fixtures(documents=shared_root(), only=[cassette.stem])
+    config = LLMConfig(base_url=RECORDED_AT, model=DEFAULT_MODEL, transport_retries=0, scope="doubtful")
+    version = prompt_version()
+    every_part = config.model_copy(update={"scope": "all"})
+    with cassettes.use_fixture_cassette(item.id, model=DEFAULT_MODEL, prompt_version=version) as replay:
+        record = extract(item.document, backend="hybrid", llm_config=config, on_llm_error="keep_rules")
+        assert replay.missed() is None
+        everything = extract(
+            item.document, backend="hybrid", llm_config=every_part, on_llm_error="keep_rules"
+        )
+    assert record.provenance.backend == "hybrid"
+    assert record.provenance.requests <= everything.provenance.requests
+    assert set(record.provenance.skipped) >= set(everything.provenance.skipped)
+    assert record.determination.items == extract(item.document).determination.items

@@ -191,11 +191,22 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
         output = root / "out" / f"extract-{name}"
         output.mkdir(parents=True)
         letter = str(inbox / f"{name}.txt")
-        return ["extract", letter, "--backend", "hybrid", *url, "-o", str(output / "extract.json")]
+        return [
+            "extract",
+            letter,
+            "--backend",
+            "hybrid",
+            "--llm-scope",
+            "all",
+            *url,
+            "-o",
+            str(output / "extract.json"),
+        ]
 
     def batch(backend: str, level: str) -> list[str]:
         out = root / "out" / f"{backend}-{level}"
-        return ["batch", str(inbox), "--out", str(out), "--backend", backend, *url, "--workers", "1"]
+        scope = ["--llm-scope", "all"]  # every part asked: each request carries its canaries
+        return ["batch", str(inbox), "--out", str(out), "--backend", backend, *scope, *url, "--workers", "1"]
 
     headers = {"Set-Cookie": COOKIE, "OpenAI-Organization": "org-" + COOKIE}
     # One 503 (retried at once: a warning on some run's stderr), then perfect answers, except

@@ -20,6 +20,7 @@ from extractor.llm.config import LLMConfig, ModeName
 from extractor.pipeline import BackendChoice, resolve_backend
 from extractor.reading import SourceText, read_bytes, read_path
 from extractor.schemas import Backend
+from extractor.scope import SCOPES
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -110,6 +111,13 @@ def add_llm_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-key", help="API key (prefer the OPENAI_API_KEY environment variable)")
     group.add_argument("--mode", choices=get_args(ModeName), help="instructor mode")
     group.add_argument("--timeout", type=float, help="seconds per LLM request")
+    group.add_argument(
+        "--llm-scope",
+        dest="llm_scope",
+        choices=SCOPES,
+        help="hybrid: ask the LLM only about the parts the rules pass doubts (doubtful, the default) "
+        "or about every part (all)",
+    )
 
 
 def llm_config(args: argparse.Namespace) -> LLMConfig | None:
@@ -121,7 +129,7 @@ def llm_config(args: argparse.Namespace) -> LLMConfig | None:
     }
     if not overrides and not LLMConfig.is_configured():
         return None
-    return LLMConfig.from_env(**overrides)
+    return LLMConfig.from_env(**overrides, scope=getattr(args, "llm_scope", None))
 
 
 def chosen_backend(

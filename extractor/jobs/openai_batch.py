@@ -34,6 +34,7 @@ from extractor.llm import LLMConfig, LLMResult, prompt_version
 from extractor.llm.prompting import MODELS, Draft, Kind, assemble, plan, sections_read
 from extractor.llm.retry import as_llm_error
 from extractor.schemas import Usage
+from extractor.scope import ALL, Asked
 
 URL = "/v1/chat/completions"
 
@@ -48,12 +49,11 @@ def letter_id(task: Task) -> str:
 _KINDS: dict[str, Kind] = {kind[0]: kind for kind in MODELS}
 
 
-def request_bodies(
-    text: str, config: LLMConfig, *, ask_header: bool = True
-) -> list[tuple[Kind, dict[str, Any]]]:
-    """The chat.completions bodies the LLM pass sends for ``text``, one per planned request."""
+def request_bodies(text: str, config: LLMConfig, *, asked: Asked = ALL) -> list[tuple[Kind, dict[str, Any]]]:
+    """The chat.completions bodies the LLM pass sends for the parts of ``text`` that ``asked``
+    names, one per planned request."""
     bodies = []
-    for request in plan(text, ask_header=ask_header):
+    for request in plan(text, asked):
         _, body = handle_response_model(
             request.response_model,
             mode=config.instructor_mode,
@@ -66,9 +66,9 @@ def request_bodies(
     return bodies
 
 
-def request_lines(task: Task, text: str, config: LLMConfig, *, ask_header: bool = True) -> list[str]:
+def request_lines(task: Task, text: str, config: LLMConfig, *, asked: Asked = ALL) -> list[str]:
     """The lines of a Batch API input file for one letter."""
-    bodies = request_bodies(text, config, ask_header=ask_header)
+    bodies = request_bodies(text, config, asked=asked)
     prefix = f"{letter_id(task)}-{prompt_version()}"
     return [
         json.dumps(
@@ -111,8 +111,9 @@ class BatchResults:
     def __contains__(self, task: Task) -> bool:
         return task.sha256 is not None and letter_id(task) in self._parts
 
-    def result(self, task: Task, config: LLMConfig) -> LLMResult:
-        """The LLM result of a letter from its answers; raises an LLMError as the live pass would."""
+    def result(self, task: Task, config: LLMConfig, asked: Asked = ALL) -> LLMResult:
+        """The LLM result of a letter from its answers to the parts ``asked`` names (as its
+        requests were written); raises an LLMError as the live pass would."""
         prefix = letter_id(task)
         version, count = self._shape[prefix]
         answers = self._parts[prefix]
@@ -128,13 +129,15 @@ class BatchResults:
             usage += _usage(body)
             drafts.append(_parse(body, MODELS[kind], config))
         return LLMResult(
-            determination=assemble(drafts),
+            determination=assemble(drafts, every_item=asked.items is None),
             read=sections_read(drafts),
             model=model,
             prompt_version=version,
             attempts=count,
             usage=usage,
             seconds=0.0,
+            positions=None if asked.items is None else tuple(sorted(asked.items)),
+            requests=count,
         )
 
 

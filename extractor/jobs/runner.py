@@ -36,8 +36,9 @@ from extractor.jobs.ledger import Ledger, write_atomically
 from extractor.jobs.progress import BatchProgress
 from extractor.jobs.summary import RunCounts, write_outputs
 from extractor.jobs.work import Failure, Read
-from extractor.pipeline import asks_header, llm_failed
+from extractor.pipeline import asked_parts, llm_failed
 from extractor.schemas import Backend, Record
+from extractor.scope import Asked
 
 if TYPE_CHECKING:
     import instructor
@@ -408,9 +409,12 @@ class _Job:
             if isinstance(letter, Failure):
                 return letter
             started = time.perf_counter()
+            asked = asked_parts(self.options.backend, letter.rules, self.config.scope)
+            if self.options.backend == "hybrid" and not asked.anything:  # the rules are sure: final
+                return await self.pool.run(work.finish, letter, None, "hybrid", letter.seconds, asked)
             llm: LLMResult | LLMError
             try:
-                llm = await self._answer(letter)
+                llm = await self._answer(letter, asked)
             except LLMError as error:
                 if self.options.backend != "hybrid" or self.results is not None:  # kept: live hybrid only
                     return Failure.of(error, letter.document())
@@ -420,27 +424,27 @@ class _Job:
             if not isinstance(llm, LLMError):
                 self.counts.usage += llm.usage
             elapsed = letter.seconds + time.perf_counter() - started
-            return await self.pool.run(work.finish, letter, llm, self.options.backend, elapsed)
+            return await self.pool.run(work.finish, letter, llm, self.options.backend, elapsed, asked)
         except WorkerCrashed as error:
             return Failure.of(error, {"path": task.path, "sha256": task.sha256})
 
-    async def _answer(self, letter: Read) -> LLMResult:
+    async def _answer(self, letter: Read, asked: Asked) -> LLMResult:
         if self.results is not None:
-            return self.results.result(letter.task, self.config)
+            return self.results.result(letter.task, self.config, asked)
         from extractor.llm import aextract_with_llm
 
         return await aextract_with_llm(
             letter.source.text,
             self.config,
             client=self.client,
-            ask_header=asks_header(self.options.backend, letter.rules),
+            asked=asked,
             slots=self.llm_slots,
         )
 
     async def _prepare(self, task: Task) -> Outcome:
         assert self.requests is not None
         lines = await self.pool.run(work.batch_requests, task, self.config, self.options.backend)
-        if isinstance(lines, Failure):
+        if isinstance(lines, Failure | str):  # a failure, or a record the rules were sure of
             return lines
         self.requests.writelines(line + "\n" for line in lines)
         self.counts.prepared += 1

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from extractor.errors import ExtractionError, LLMError, describe
 from extractor.jobs.inputs import Task
-from extractor.pipeline import asks_header, build_record, check_letter
+from extractor.pipeline import asked_parts, build_record, check_letter
 from extractor.reading import SourceText, read_path
 from extractor.rules import RulesResult, extract_rules
+from extractor.scope import Asked
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig, LLMResult
@@ -99,11 +100,16 @@ def rules_record(task: Task) -> str | Failure:
 
 
 def finish(
-    letter: Read, llm: LLMResult | LLMError, backend: Literal["llm", "hybrid"], elapsed: float
+    letter: Read,
+    llm: LLMResult | LLMError | None,
+    backend: Literal["llm", "hybrid"],
+    elapsed: float,
+    asked: Asked | None = None,
 ) -> str | Failure:
     """Cross-check the LLM's answer with the rules (hybrid) or ground it in the text (llm); for a
     hybrid letter whose LLM pass failed (``llm`` is the error), the rules record with a check
-    naming why, so the letter is not lost and ``--retry-llm`` completes it later.
+    naming why, so the letter is not lost and ``--retry-llm`` completes it later; for one whose
+    parts the rules were all sure of (``llm`` None: nothing ``asked``), the rules record as final.
 
     ``elapsed`` is the time the letter has taken so far, so the record's seconds cover
     reading, the rules, the LLM and this step.
@@ -111,25 +117,31 @@ def finish(
     started = time.perf_counter() - elapsed
     try:
         rules = letter.rules if backend == "hybrid" else None
+        hybrid = asked if backend == "hybrid" else None
         if isinstance(llm, LLMError):
             return build_record(letter.source, rules, None, started, llm_error=llm).model_dump_json()
-        return build_record(letter.source, rules, llm, started).model_dump_json()
+        return build_record(letter.source, rules, llm, started, asked=hybrid).model_dump_json()
     except Exception as error:
         return Failure.of(error, letter.document())
 
 
-def batch_requests(task: Task, config: LLMConfig, backend: Literal["llm", "hybrid"]) -> list[str] | Failure:
-    """Read and check the letter, then write its Batch API request lines (``--prepare-batch``)."""
+def batch_requests(
+    task: Task, config: LLMConfig, backend: Literal["llm", "hybrid"]
+) -> list[str] | str | Failure:
+    """Read and check the letter, then write its Batch API request lines (``--prepare-batch``):
+    only those of the parts the rules pass doubts, under hybrid's ``doubtful`` scope; a letter
+    whose parts it is sure of all is final now, its record (a JSON line) in place of requests."""
     from extractor.jobs.openai_batch import request_lines
 
     letter = read(task)
     if isinstance(letter, Failure):
         return letter
     try:
+        asked = asked_parts(backend, letter.rules, config.scope)
+        if backend == "hybrid" and not asked.anything:
+            return finish(letter, None, backend, letter.seconds, asked)
         read_task = dataclasses.replace(task, sha256=letter.source.sha256)
-        return request_lines(
-            read_task, letter.source.text, config, ask_header=asks_header(backend, letter.rules)
-        )
+        return request_lines(read_task, letter.source.text, config, asked=asked)
     except Exception as error:
         return Failure.of(error, letter.document())
 

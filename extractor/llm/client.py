@@ -16,6 +16,7 @@ import logging
 import os
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -30,6 +31,7 @@ from extractor.llm.config import PROGRESS_LOGGER, LLMConfig
 from extractor.llm.deadline import AsyncDeadlineTransport, DeadlineTransport
 from extractor.llm.prompting import Draft, Request, assemble, plan, prompt_version, sections_read, too_long
 from extractor.llm.retry import async_retrying, retrying, typed_errors
+from extractor.scope import ALL, Asked
 
 # Without a handler of its own, instructor's error log lines (which quote the model's
 # answer) would reach stderr through logging's last-resort handler.
@@ -105,6 +107,11 @@ class LLMResult:
     usage: schemas.Usage
     """Summed over every call that answered, valid or not."""
     seconds: float
+    positions: tuple[int, ...] | None = None
+    """The item block each of ``determination.items`` answers, by its place among the letter's
+    blocks (None: one per block, in order)."""
+    requests: int = 0
+    """The requests the letter's parts took (retries and re-asks apart)."""
 
 
 def _response_schema(model: type[M]) -> type[M]:
@@ -218,34 +225,36 @@ def _options(config: LLMConfig, meter: _Meter) -> dict[str, Any]:
     }
 
 
-def _sequence(text: str, config: LLMConfig, ask_header: bool) -> list[Request]:
-    """The letter's requests; raises LLMContextExceeded when a part cannot fit the context."""
-    asked = plan(text, ask_header=ask_header)
-    reason = too_long(asked, context_tokens=config.context_tokens, max_tokens=config.max_tokens)
+def _sequence(text: str, config: LLMConfig, asked: Asked) -> list[Request]:
+    """The requests for the parts ``asked`` names; raises LLMContextExceeded when a part cannot
+    fit the context."""
+    requests = plan(text, asked)
+    reason = too_long(requests, context_tokens=config.context_tokens, max_tokens=config.max_tokens)
     if reason is not None:
         raise LLMContextExceeded(reason)
-    return asked
+    return requests
 
 
 def extract_with_llm(
-    text: str, config: LLMConfig, *, client: instructor.Instructor | None = None, ask_header: bool = True
+    text: str, config: LLMConfig, *, client: instructor.Instructor | None = None, asked: Asked = ALL
 ) -> LLMResult:
-    """Read ``text`` with the model, one request per part, in sequence; raises an
+    """Read ``text`` with the model, one request per part ``asked`` names, in sequence; raises an
     ``extractor.errors.LLMError`` on failure.
 
-    Pass a :func:`make_client` client to reuse its connections across letters, and
-    ``ask_header=False`` when the header is known already (the rules pass read it).
+    Pass a :func:`make_client` client to reuse its connections across letters, and ``asked``
+    without the header when it is known already (the rules pass read it), or only the parts the
+    rules pass doubts (hybrid's ``doubtful`` scope).
     """
     if client is None:
         with _openai(config) as raw:
             own = instructor.from_openai(raw, mode=config.instructor_mode)
-            return extract_with_llm(text, config, client=own, ask_header=ask_header)
+            return extract_with_llm(text, config, client=own, asked=asked)
     started = time.perf_counter()
     meter = _Meter(config.token_budget)
     answers: list[Draft] = []
-    asked = _sequence(text, config, ask_header)
-    for number, (request, part) in enumerate(zip(asked, _said(asked), strict=True), start=1):
-        _progress.info("asking the model about %s (%d of %d)", part, number, len(asked))
+    requests = _sequence(text, config, asked)
+    for number, (request, part) in enumerate(zip(requests, _said(requests), strict=True), start=1):
+        _progress.info("asking the model about %s (%d of %d)", part, number, len(requests))
 
         def call(request: Request = request) -> Draft:
             return client.chat.completions.create(
@@ -256,7 +265,7 @@ def extract_with_llm(
 
         with typed_errors(config):
             answers.append(retrying(config)(call))
-    return _result(answers, config, meter, started)
+    return _result(answers, requests, asked, config, meter, started)
 
 
 async def aextract_with_llm(
@@ -264,7 +273,7 @@ async def aextract_with_llm(
     config: LLMConfig,
     *,
     client: instructor.AsyncInstructor | None = None,
-    ask_header: bool = True,
+    asked: Asked = ALL,
     slots: asyncio.Semaphore | None = None,
 ) -> LLMResult:
     """The async twin of :func:`extract_with_llm`: a letter's requests go at once when
@@ -273,7 +282,7 @@ async def aextract_with_llm(
     if client is None:
         async with _async_openai(config) as raw:
             own = instructor.from_openai(raw, mode=config.instructor_mode)
-            return await aextract_with_llm(text, config, client=own, ask_header=ask_header, slots=slots)
+            return await aextract_with_llm(text, config, client=own, asked=asked, slots=slots)
     started = time.perf_counter()
     meter = _Meter(config.token_budget)
 
@@ -289,26 +298,35 @@ async def aextract_with_llm(
             with typed_errors(config):
                 return await async_retrying(config)(call)
 
-    asked = _sequence(text, config, ask_header)
+    requests = _sequence(text, config, asked)
     if not config.parallel_calls:
-        answers = [await one(request) for request in asked]
+        answers = [await one(request) for request in requests]
     else:
         try:
             async with asyncio.TaskGroup() as group:
-                running = [group.create_task(one(request)) for request in asked]
+                running = [group.create_task(one(request)) for request in requests]
         except ExceptionGroup as failed:  # the first failure, as a letter's one error
             raise failed.exceptions[0] from None
         answers = [task.result() for task in running]
-    return _result(answers, config, meter, started)
+    return _result(answers, requests, asked, config, meter, started)
 
 
-def _result(answers: list[Draft], config: LLMConfig, meter: _Meter, started: float) -> LLMResult:
+def _result(
+    answers: list[Draft],
+    requests: Sequence[Request],
+    asked: Asked,
+    config: LLMConfig,
+    meter: _Meter,
+    started: float,
+) -> LLMResult:
     return LLMResult(
-        determination=assemble(answers),
+        determination=assemble(answers, every_item=asked.items is None),
         read=sections_read(answers),
         model=config.model,
         prompt_version=prompt_version(),
         attempts=meter.calls,
         usage=meter.usage,
         seconds=round(time.perf_counter() - started, 3),
+        positions=tuple(request.index for request in requests if request.index is not None),
+        requests=len(requests),
     )

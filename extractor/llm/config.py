@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from extractor.scope import Scope
+
 if TYPE_CHECKING:
     import instructor
 
@@ -60,6 +62,10 @@ class LLMConfig(BaseModel):
     max_tokens: int = Field(default=2048, gt=0, description="Completion tokens per request.")
     token_budget: int = Field(default=40_000, gt=0, description="Prompt+completion per letter.")
     temperature: float = Field(default=0.0, ge=0)
+    scope: Scope = Field(
+        default="doubtful",
+        description="Hybrid: ask about the parts the rules pass doubts (doubtful) or every part (all).",
+    )
     context_tokens: int = Field(
         default=16_384, gt=0, description="The model's context; longer letters go in parts."
     )

@@ -27,11 +27,14 @@ from extractor.layout import item_paragraphs, item_texts, split_sections
 from extractor.llm import examples, templates
 from extractor.llm.drafts import DRAFTS, HeaderDraft, ItemDraft, PatientDraft
 from extractor.normalize import one_line
+from extractor.scope import ALL, Asked
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
 
 STRICT = {"strict": True}
+DATES_ONLY = {"strict": True, "items": False}
+"""Validation context of an answer that did not ask about every item: no item is no fault."""
 """The validation context under which the schema rejects an inconsistent determination."""
 
 CHARS_PER_TOKEN = 4
@@ -96,13 +99,15 @@ class Request:
     kind: Kind
     response_model: type[Draft]
     messages: list[ChatCompletionMessageParam]
+    index: int | None = None
+    """An item request's block, by its place among the letter's item blocks."""
 
     def estimated_tokens(self) -> int:
         text = sum(len(str(message.get("content", ""))) for message in self.messages)
         return text // CHARS_PER_TOKEN
 
 
-def request(kind: Kind, part: str) -> Request:
+def request(kind: Kind, part: str, index: int | None = None) -> Request:
     return Request(
         kind,
         MODELS[kind],
@@ -111,6 +116,7 @@ def request(kind: Kind, part: str) -> Request:
             # replace, not format: the letter may hold braces of its own.
             {"role": "user", "content": _template("user.md").replace("{part}", fenced(clean(part)))},
         ],
+        index,
     )
 
 
@@ -174,18 +180,20 @@ def parts(letter: str) -> Parts:
     return Parts(header, summary, [item_part(letter[start:end]) for start, end in spans])
 
 
-def plan(letter: str, *, ask_header: bool = True) -> list[Request]:
-    """The requests that read ``letter``: header (unless ``ask_header`` is false or the letter has
-    none), summary (when it has one), then each item in letter order, so that consecutive item
-    requests share their whole system prompt."""
+def plan(letter: str, asked: Asked = ALL) -> list[Request]:
+    """The requests that read the parts of ``letter`` that ``asked`` names: header (when the
+    letter has one), summary (when it has one), then each item in letter order, so that
+    consecutive item requests share their whole system prompt."""
     found = parts(letter)
-    asked: list[Request] = []
-    if ask_header and found.header.strip():
-        asked.append(request("header", found.header))
-    if found.summary.strip():
-        asked.append(request("patient", found.summary))
-    asked.extend(request("item", block) for block in found.items)
-    return asked
+    requests: list[Request] = []
+    if asked.header and found.header.strip():
+        requests.append(request("header", found.header))
+    if asked.summary and found.summary.strip():
+        requests.append(request("patient", found.summary))
+    requests.extend(
+        request("item", block, index) for index, block in enumerate(found.items) if asked.item(index)
+    )
+    return requests
 
 
 def too_long(asked: Sequence[Request], *, context_tokens: int, max_tokens: int) -> str | None:
@@ -202,8 +210,9 @@ def sections_read(answers: Sequence[Draft]) -> frozenset[str]:
     return frozenset(section for answer in answers for section in answer.reads)
 
 
-def assemble(answers: Sequence[Draft]) -> schemas.Determination:
-    """The schema's determination from one letter's answers, in the order they were asked.
+def assemble(answers: Sequence[Draft], every_item: bool = True) -> schemas.Determination:
+    """The schema's determination from one letter's answers, in the order they were asked
+    (``every_item`` false: some item blocks were not asked about, so no item is no fault).
 
     Raises LLMInvalidOutput with the schema's reasons (and nothing else: pydantic's own message
     would repeat the answers, which quote the letter).
@@ -218,7 +227,7 @@ def assemble(answers: Sequence[Draft]) -> schemas.Determination:
             items.append(answer.to_item())
     data = {"case": header.to_case(), "reviewer": header.to_reviewer(), "patient": patient, "items": items}
     try:
-        return schemas.Determination.model_validate(data, context=STRICT)
+        return schemas.Determination.model_validate(data, context=STRICT if every_item else DATES_ONLY)
     except ValidationError as error:
         problems = error.errors(include_url=False, include_input=False)
         raise LLMInvalidOutput("; ".join(p["msg"].removeprefix("Value error, ") for p in problems)) from None

@@ -218,7 +218,8 @@ class Determination(_Model):
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Determination:
         if isinstance(info.context, dict) and info.context.get("strict"):
-            problems = consistency_problems(self.case, self.items)
+            every_item = info.context.get("items", True)
+            problems = consistency_problems(self.case, self.items) if every_item else date_problems(self.case)
             if problems:
                 raise ValueError("; ".join(problems))
         return self
@@ -259,6 +260,12 @@ class Provenance(_Model):
     backend: Backend = "rules"
     model: str | None = None
     prompt_version: str | None = None
+    requests: int = Field(default=0, description="LLM requests the letter's parts took (retries apart).")
+    skipped: list[str] = Field(
+        default_factory=list,
+        description="Parts of the letter the LLM was not asked about, the rules being sure of them "
+        '("header", "summary", "items[2]").',
+    )
     attempts: int = 0
     usage: Usage = Field(default_factory=Usage)
     seconds: float = 0.0

@@ -27,7 +27,7 @@ from extractor.pipeline import LLM_FAILED, asked_parts
 from extractor.reading import read_path
 from extractor.rules import extract_rules
 from extractor.scope import Asked
-from tests.documents import require_letter
+from tests.documents import require_letter, shared_root
 from tests.fake_openai import FakeOpenAI, perfect, perfect_completion, status
 from tests.test_batch import cli, lines
 
@@ -279,3 +279,47 @@ def test_a_failing_endpoint_keeps_every_rules_record_and_a_later_run_completes_t
     for record in records:
         assert not any((c["note"] or "").startswith(LLM_FAILED) for c in record["checks"])
         assert record["provenance"]["usage"]["prompt_tokens"] > 0
+
+
+def test_prepare_writes_only_the_doubtful_parts_and_ingest_completes_each_letter_once(
+    tmp_path: Path, endpoint: FakeOpenAI
+) -> None:
+    """Over the shared letters: the letters the rules are sure of are final at once, the others'
+    doubtful parts alone are requested, and ingesting the answers completes each exactly once."""
+    letters = shared_root() / "letters"
+    llm = LLMConfig(base_url=endpoint.base_url, model="fake", scope="doubtful")
+    requests, results, out = tmp_path / "requests.jsonl", tmp_path / "results.jsonl", tmp_path / "out"
+    names = sorted(path.name for path in letters.glob("*.pdf"))
+    texts = {name: read_path(letters / name).text for name in names}
+    doubtful = {
+        name: len(plan(text, parts))
+        for name, text in texts.items()
+        if (parts := asked_parts("hybrid", extract_rules(text), "doubtful")).anything
+    }
+
+    prepared = batch(letters, out, llm, prepare_batch=requests)
+
+    assert prepared["status"]["prepared"] == len(doubtful)
+    final = by_path(out)
+    assert sorted(final) == sorted(set(names) - set(doubtful))
+    for record in final.values():
+        assert (record["provenance"]["backend"], record["provenance"]["requests"]) == ("hybrid", 0)
+    written = [json.loads(line) for line in requests.read_text().splitlines()]
+    assert len(written) == sum(doubtful.values())
+    every_part = sum(
+        len(plan(text, asked_parts("hybrid", extract_rules(text), "all"))) for text in texts.values()
+    )
+    assert len(written) < every_part
+
+    results.write_text("\n".join(answered(requests, endpoint)) + "\n")
+    ingested = batch(letters, out, llm, ingest=results)
+
+    assert ingested["status"]["done"] == len(doubtful)
+    records = lines(out / "records.jsonl")
+    assert sorted(Path(r["document"]["path"]).name for r in records) == names  # each letter once
+    for record in records:
+        name = Path(record["document"]["path"]).name
+        assert record["provenance"]["requests"] == doubtful.get(name, 0)
+    again = batch(letters, out, llm, ingest=results)
+    assert again["status"]["done"] == 0
+    assert len(lines(out / "records.jsonl")) == len(names)

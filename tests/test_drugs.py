@@ -7,10 +7,13 @@ from importlib.resources import files
 
 import pytest
 
-from extractor.drugs import medication, parse_vocabulary
+from extractor import crosscheck
+from extractor.drugs import medication, parse_vocabulary, vocabulary
+from extractor.grounding import LetterIndex
 from extractor.llm.drafts import ItemDraft
 from extractor.rules import extract_rules
-from extractor.schemas import Category, Decision, DrugClass
+from extractor.rules.categories import classify
+from extractor.schemas import Category, Decision, DrugClass, Item
 
 TABLE = files("extractor").joinpath("drugs.toml").read_text("utf-8")
 
@@ -72,19 +75,31 @@ def test_an_item_that_is_no_medication_has_no_drugs_and_no_class(
 
 
 def test_a_short_word_is_never_matched_fuzzily() -> None:
-    """"Some" is one letter from "Soma": words under six letters match only exactly."""
+    """A word under six letters matches only exactly: "Some" is one letter from "Soma"."""
     assert medication("Some medication", Category.MEDICATION) == ([], None)
 
 
 def test_one_line_of_data_adds_a_drug() -> None:
-    assert medication("Zipsor 25mg #60", Category.MEDICATION).drugs == []
-    added = parse_vocabulary(tomllib.loads(TABLE + 'zipsor = { actives = ["diclofenac"] }\n'))
-    assert medication("Zipsor 25mg #60", Category.MEDICATION, added) == (["diclofenac"], DrugClass.NSAID)
+    assert medication("Lofena 25mg #60", Category.MEDICATION).drugs == []
+    added = parse_vocabulary(tomllib.loads(TABLE + 'lofena = { actives = ["diclofenac"] }\n'))
+    assert medication("Lofena 25mg #60", Category.MEDICATION, added) == (["diclofenac"], DrugClass.NSAID)
 
 
 def test_a_brand_must_name_generics_the_table_lists() -> None:
-    with pytest.raises(ValueError, match="zipsor"):
-        parse_vocabulary(tomllib.loads(TABLE + 'zipsor = { actives = ["diclofenac potassium"] }\n'))
+    with pytest.raises(ValueError, match="lofena"):
+        parse_vocabulary(tomllib.loads(TABLE + 'lofena = { actives = ["diclofenac potassium"] }\n'))
+
+
+@pytest.mark.parametrize("name", sorted(vocabulary().products))
+def test_every_name_in_the_table_reads_as_its_own_actives(name: str) -> None:
+    """No other name, whole or near, takes a line's place (a new line is checked here too)."""
+    found = medication(name.title(), Category.MEDICATION)
+    assert found.drugs == list(vocabulary().products[name].actives)
+    assert found.drug_class is not None
+
+
+def test_the_classifier_takes_every_drug_of_the_table_for_a_medication() -> None:
+    assert classify("Percura #120") is Category.MEDICATION
 
 
 LETTER = (
@@ -112,3 +127,15 @@ def test_the_llm_pass_reads_drugs_from_its_request_and_is_never_asked() -> None:
     sent = ItemDraft.model_json_schema()["properties"]
     assert "drugs" not in sent
     assert "drug_class" not in sent
+
+
+def test_the_hybrid_reads_drugs_again_with_the_llms_category(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crosscheck, "is_confident", lambda *_: False)  # the classifier could not decide
+    rules = Item(request="Norco 10/325mg #60", decision=Decision.UPHELD, category=Category.OTHER)
+    llm = rules.model_copy(update={"category": Category.MEDICATION})
+    merged = crosscheck._merge_item(rules, llm, LetterIndex(""))
+    assert (merged.category, merged.drugs, merged.drug_class) == (
+        Category.MEDICATION,
+        ["hydrocodone", "acetaminophen"],
+        DrugClass.OPIOID,
+    )

@@ -67,9 +67,12 @@ def render(report: Report, console: Console) -> None:
     console.print(f"overturned: {report.overall.describe()}")
     if report.by or report.crosstab:
         console.print(rate_table(report.by) if report.by else crosstab_table(report.crosstab))  # type: ignore[arg-type]
+        if report.by and report.by.name == "drug_class" and report.drug_classes:
+            console.print(counts_table(report.drug_classes))
         return
     for table in report.rates:
         console.print(rate_table(table))
-    for part in (report.kinds, report.items_per_letter, *report.citations, *report.quality):
+    parts = (report.kinds, report.drug_classes, report.items_per_letter, *report.citations, *report.quality)
+    for part in parts:
         if part is not None:
             console.print(rate_table(part) if isinstance(part, RateTable) else counts_table(part))

@@ -59,6 +59,7 @@ class Vocabulary:
     products: Mapping[str, Product]
     pattern: re.Pattern[str]
     single_words: tuple[str, ...]
+    not_drugs: frozenset[str] = frozenset()
 
 
 class Medication(NamedTuple):
@@ -82,7 +83,8 @@ def parse_vocabulary(data: Mapping[str, Any]) -> Vocabulary:
         products[name] = Product(tuple(brand["actives"]), brand.get("route") == "topical")
     names = sorted(products, key=len, reverse=True)
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(n).replace(r"\ ", r"\s+") for n in names) + r")\b")
-    return Vocabulary(classes, products, pattern, tuple(n for n in names if " " not in n))
+    single = tuple(n for n in names if _WORD.fullmatch(n))
+    return Vocabulary(classes, products, pattern, single, frozenset(data.get("not_drugs", [])))
 
 
 @functools.cache
@@ -98,7 +100,11 @@ def _named(request: str, table: Vocabulary) -> Iterator[Product]:
     matches = list(table.pattern.finditer(text))
     found = [(m.start(), table.products[" ".join(m.group().split())]) for m in matches]
     for word in _WORD.finditer(text):
-        if len(word.group()) < FUZZY_MIN_LENGTH or any(m.start() <= word.start() < m.end() for m in matches):
+        if (
+            len(word.group()) < FUZZY_MIN_LENGTH
+            or word.group() in table.not_drugs
+            or any(m.start() <= word.start() < m.end() for m in matches)
+        ):
             continue
         near = process.extractOne(
             word.group(), table.single_words, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF

@@ -50,6 +50,10 @@ CASES = [
     ("Cyclobenzeprine 7.5mg #60", ["cyclobenzaprine"], "muscle_relaxant"),
     ("Omeprazol 20mg #30", ["omeprazole"], "gastrointestinal"),
     ("Tramadal ER 100mg", ["tramadol"], "opioid"),
+    ("Tylenol #3 #60", ["acetaminophen", "codeine"], "opioid"),  # a name may hold a number
+    ("Gabapentin 10%, Bupivacaine 5% cream", ["gabapentin", "bupivacaine"], "topical_analgesic"),
+    # a compounding base is no drug, though one letter from Lidoderm
+    ("Flurbiprofen 20% in Lipoderm base", ["flurbiprofen"], "topical_analgesic"),
     # a medication the table does not know names no drug and no class
     ("Unknownex 10mg #30", [], None),
 ]  # fmt: skip

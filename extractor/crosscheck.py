@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from extractor.drugs import medication
 from extractor.fields import Comparator, KeyField, cross_checked, path
 from extractor.grounding import LetterIndex, ground
 from extractor.rules import RulesResult
@@ -77,7 +78,8 @@ def _merge_item(rules: Item, llm: Item, letter: LetterIndex) -> Item:
     update: dict[str, Any] = {}
     sides = (rules.claims_administrator_guidelines, rules.reviewer_guidelines)
     if not is_confident(rules.request, cited(sides)) and llm.category is not Category.OTHER:
-        update["category"] = llm.category
+        update["category"] = llm.category  # the drugs follow the category (a medication's only)
+        update |= medication(rules.request, llm.category)._asdict()
     for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
         offered = getattr(llm, name)
         if not getattr(rules, name) and offered and _cited(offered, letter):

@@ -19,6 +19,7 @@ ITEM_COLUMNS = (
     # added later, at the end so that scripts reading columns by position keep working
     "mechanism_of_injury", "claims_administrator_titles", "claims_administrator_sections",
     "claims_administrator_pages", "reviewer_titles", "reviewer_sections", "rationale",
+    "drugs", "drug_class",
 )  # fmt: skip
 
 
@@ -94,6 +95,8 @@ def item_rows(record: Record) -> Iterator[dict[str, object]]:
             "authorized": item.authorized,
             "depends_on": item.depends_on,
             "date_of_service": item.date_of_service.isoformat() if item.date_of_service else None,
+            "drugs": _joined(item.drugs),
+            "drug_class": item.drug_class.value if item.drug_class else None,
             **_citations("claims_administrator", item.claims_administrator_guidelines),
             **_citations("reviewer", item.reviewer_guidelines),
             "rationale": item.rationale,

@@ -62,7 +62,7 @@ def exact(expected: Any, got: Any) -> bool:
 
 
 def same_list(expected: Sequence[Any], got: Sequence[Any]) -> bool:
-    """Equal in order (licensure states are listed as written)."""
+    """Equal in order (licensure states are listed as written, a medication's drugs as requested)."""
     return list(expected) == list(got)
 
 
@@ -211,6 +211,10 @@ KEY_FIELDS: tuple[KeyField, ...] = (
     # read by the rules pass only (the LLM is not asked): scored, not cross-checked
     KeyField(f"{ITEM_PREFIX}depends_on"),
     KeyField(f"{ITEM_PREFIX}date_of_service"),
+    # both passes read these from the request through one vocabulary (extractor.drugs), so the
+    # request's check covers them; drugs are scored as an ordered list (the order requested)
+    KeyField(f"{ITEM_PREFIX}drugs", same_list),
+    KeyField(f"{ITEM_PREFIX}drug_class"),
     KeyField(f"{ITEM_PREFIX}claims_administrator_guidelines", same_guidelines, same_sources_pages),
     KeyField(f"{ITEM_PREFIX}reviewer_guidelines", same_guidelines, same_sources_pages),
     KeyField(f"{ITEM_PREFIX}rationale", fuzzy_equal),

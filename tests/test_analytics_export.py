@@ -15,7 +15,7 @@ from extractor import extract
 from extractor.analytics import tables
 from extractor.cli import main
 from extractor.export import ITEM_COLUMNS, write_items_csv
-from extractor.schemas import Item, Record
+from extractor.schemas import DrugClass, Item, Record
 from tests.analytics_records import RECORDS, write_batch
 from tests.documents import require_letter
 
@@ -206,3 +206,25 @@ def test_a_records_path_with_glob_characters_is_the_file_exported(
         assert con.execute("SELECT list(document_id ORDER BY 1) FROM letters").fetchall() == [
             (["A", "B", "C", "D"],)
         ]
+
+
+def test_a_medications_drugs_and_class_are_columns_of_items_csv_and_the_items_table(tmp_path: Path) -> None:
+    record = RECORDS[0].model_copy(deep=True)
+    record.determination.items[2].drugs = ["hydrocodone", "acetaminophen"]
+    record.determination.items[2].drug_class = DrugClass.OPIOID
+    stream = io.StringIO()
+    write_items_csv([record], stream)
+    rows = list(csv.DictReader(io.StringIO(stream.getvalue())))
+    assert [(row["drugs"], row["drug_class"]) for row in rows] == [
+        ("", ""),
+        ("", ""),
+        ("hydrocodone; acetaminophen", "opioid"),
+    ]
+    records_file = tmp_path / "records.jsonl"
+    records_file.write_text(record.model_dump_json() + "\n", encoding="utf-8")
+    con = duckdb.connect()
+    tables.load(con, records_file)
+    assert con.execute("SELECT drugs, drug_class FROM items ORDER BY item_index").fetchall()[2] == (
+        ["hydrocodone", "acetaminophen"],
+        "opioid",
+    )

@@ -17,7 +17,19 @@ from extractor.analytics.charts import rate_chart
 from extractor.analytics.report import CHARTS_ALWAYS
 from extractor.analytics.stats import Rate, Report, StatsError, report, specialty_names, wilson
 from extractor.cli import main
-from tests.analytics_records import DOLLARS, MACRO, RECORDS, hostile, write_batch
+from extractor.schemas import Category, DrugClass, Patient
+from tests.analytics_records import (
+    DOLLARS,
+    MACRO,
+    MEDICATION,
+    OVER,
+    RECORDS,
+    UP,
+    hostile,
+    item,
+    record,
+    write_batch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +268,28 @@ def test_the_report_is_titled_by_what_it_covers_with_honest_axes(batch: Path, tm
     ticks = re.findall(r"<text[^>]*>([^<]*)</text>", counts)
     assert "letters" in ticks  # the axis says what it counts
     assert not any(re.fullmatch(r"\d*\.\d+", tick) for tick in ticks)  # whole numbers, no 0-1 axis
+
+
+def test_pharmaceutical_requests_by_drug_class_beside_the_published_shares(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opioid = {"drugs": ["tramadol"], "drug_class": DrugClass.OPIOID}
+    topical = {"drugs": ["lidocaine"], "drug_class": DrugClass.TOPICAL_ANALGESIC}
+    items = [
+        item(MEDICATION, OVER, **opioid),
+        item(MEDICATION, UP, **opioid),
+        item(MEDICATION, UP, **topical),
+    ]
+    letter = record("E", Patient(), [], "Standard", "2018-05-01", [*items, item(Category.IMAGING, UP)])
+    batch = write_batch(tmp_path / "out", [letter])
+    made = report(batch)
+    assert rates(made, "drug_class") == {"opioid": (1, 2), "topical_analgesic": (0, 1)}  # medication only
+    assert made.drug_classes is not None
+    assert made.drug_classes.rows == [
+        ("opioid", 2, "66.7%", "23.9%"),
+        ("topical_analgesic", 1, "33.3%", "17.4%"),
+    ]
+    assert main(["stats", str(batch), "--by", "drug_class"]) == 0
+    shown = capsys.readouterr().out
+    assert "DWC IMR report 2024" in shown
+    assert "23.9%" in shown

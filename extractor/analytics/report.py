@@ -113,6 +113,8 @@ def render(report: Report) -> str:
     parts.append("<h2>Items</h2>")
     if report.kinds:
         parts.append(_rate_section(report.kinds, report.overall))
+    if report.drug_classes:
+        parts.append(_counts(report.drug_classes))
     if report.items_per_letter:
         parts.append(_counts(report.items_per_letter, chart=True))
     parts.append("<h2>Guidelines cited</h2>")

@@ -32,6 +32,11 @@ AGE_BANDS = ((0, 17), (18, 30), (31, 40), (41, 50), (51, 64), (65, None))
 UNKNOWN = "unknown"
 NA = "n/a"
 """A rate of no items: shown so, never as 0% with an interval of 0-100%."""
+PUBLISHED_SHARES = {"opioid": 0.239, "topical_analgesic": 0.174, "muscle_relaxant": 0.163}
+"""The classes' shares of pharmaceutical requests the Division of Workers' Compensation published
+for 2024 (DWC, Independent Medical Review annual report, 2024: opioids 23.9%, topical
+analgesics 17.4%, muscle relaxants 16.3%), to set a batch's own shares beside."""
+PUBLISHED_SOURCE = "DWC IMR report 2024"
 
 
 def wilson(overturned: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -129,6 +134,8 @@ class Report:
     """``--by FIELD``: the rates by that one field."""
     crosstab: CrossTab | None = None
     """``--by A,B``: the rates by both."""
+    drug_classes: Counts | None = None
+    """Medication items by drug class, beside the published shares (:data:`PUBLISHED_SHARES`)."""
     reviews: ReviewSummary = field(default_factory=ReviewSummary)
 
     @property
@@ -204,6 +211,11 @@ DIMENSIONS = (
         "guideline source the reviewer cites",
         "SELECT DISTINCT item_key, coalesce(source, 'none cited') FROM base JOIN guidelines USING (item_key) "
         "WHERE side = 'reviewer'",
+    ),
+    Dimension(
+        "drug_class",
+        "drug class (medication items)",
+        f"SELECT item_key, coalesce(drug_class, '{UNKNOWN}') FROM base WHERE category = 'medication'",
     ),
     Dimension(
         "specialty",
@@ -388,6 +400,23 @@ def item_kinds(con: duckdb.DuckDBPyConnection) -> RateTable:
     return RateTable("item_kinds", "kind of item", rates)
 
 
+def drug_classes(con: duckdb.DuckDBPyConnection) -> Counts:
+    """Medication items by drug class, each class's share of them beside the share the Division
+    published for 2024, so that a batch can be read against the state's figures."""
+    rows = con.execute(
+        f"SELECT coalesce(drug_class, '{UNKNOWN}'), count(*) FROM base WHERE category = 'medication' "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
+    ).fetchall()
+    total = sum(int(n) for _, n in rows)
+    published = {name: percent(share) for name, share in PUBLISHED_SHARES.items()}
+    return Counts(
+        "drug_classes",
+        f"pharmaceutical requests by drug class, beside the published shares ({PUBLISHED_SOURCE})",
+        ("drug class", "items", "share", PUBLISHED_SOURCE),
+        [(name, int(n), percent(int(n) / total), published.get(str(name), "—")) for name, n in rows],
+    )
+
+
 def items_per_letter(con: duckdb.DuckDBPyConnection) -> Counts:
     rows = con.execute(
         "SELECT items, count(*) FROM (SELECT letter_key, count(*) AS items FROM base GROUP BY 1) "
@@ -525,6 +554,7 @@ def report(
             decided=decided(con),
             rates=[rate_table(con, d) for d in dimensions(con).values() if d.in_report],
             kinds=item_kinds(con),
+            drug_classes=drug_classes(con),
             items_per_letter=items_per_letter(con),
             citations=top_citations(con),
             quality=[*quality(con, errors), *review_quality(reviewed)],

@@ -79,7 +79,10 @@ def render(report: Report, console: Console) -> None:
     console.print(f"overturned: {report.overall.describe()}")
     if report.by or report.crosstab:
         console.print(_part(report.by or report.crosstab))  # type: ignore[arg-type]
+        if report.by and report.by.name == "drug_class" and report.drug_classes:
+            console.print(_part(report.drug_classes))
         return
-    for part in (*report.rates, report.kinds, report.items_per_letter, *report.citations, *report.quality):
+    parts = (*report.rates, report.kinds, report.drug_classes, report.items_per_letter)
+    for part in (*parts, *report.citations, *report.quality):
         if part is not None:
             console.print(_part(part))

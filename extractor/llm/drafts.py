@@ -25,6 +25,7 @@ from pydantic.json_schema import SkipJsonSchema
 from extractor import schemas
 from extractor.citations import canonical, tidy
 from extractor.diagnoses import regroup
+from extractor.drugs import medication
 from extractor.normalize import page_numbers, parse_date, state_codes, without_pages
 from extractor.regions import regions_in
 
@@ -229,21 +230,24 @@ class ItemDraft(_Draft, schemas.Item):
 
     # Not asked of the model: the rules pass reads these from the letter (depends_on needs the
     # other items, the rationale is long to write and is quoted from the letter anyway), and the
-    # body regions are those the request names (see to_item).
+    # body regions, drugs and drug class are those the request names (see to_item).
     body_regions: SkipJsonSchema[list[schemas.BodyRegion]] = Field(default_factory=list)
+    drugs: SkipJsonSchema[list[str]] = Field(default_factory=list)
+    drug_class: SkipJsonSchema[schemas.DrugClass | None] = None
     depends_on: SkipJsonSchema[int | None] = None
     date_of_service: SkipJsonSchema[dt.date | None] = None
     rationale: SkipJsonSchema[str | None] = None
 
     def to_item(self) -> schemas.Item:
         """The schema's item: citations in the form the citation grammar gives the letter's
-        (:func:`extractor.citations.canonical`), and the regions its request names, read through
-        the vocabulary both passes share. The model is not asked for them: it is not sent the
-        rationale, which the contract falls back on when the request names none, and asked, it
-        filled them from guideline titles."""
+        (:func:`extractor.citations.canonical`), and the regions and drugs its request names, read
+        through the vocabularies both passes share. The model is not asked for regions: it is not
+        sent the rationale, which the contract falls back on when the request names none, and
+        asked, it filled them from guideline titles; drugs are read the same way so that both
+        passes name a request's drugs alike and the JSON Schema sent stays as it was."""
         lists = {name: canonical(getattr(self, name)) for name in _CITATION_LISTS}
-        regions = regions_in(self.request)
-        return schemas.Item.model_validate(self.model_dump() | lists | {"body_regions": regions})
+        read = {"body_regions": regions_in(self.request), **medication(self.request, self.category)._asdict()}
+        return schemas.Item.model_validate(self.model_dump() | lists | read)
 
 
 DRAFTS: tuple[type[_Draft], ...] = (HeaderDraft, PatientDraft, ItemDraft)

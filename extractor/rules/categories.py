@@ -6,7 +6,8 @@ labrum"). The head is the last service term of the first phrase that names one, 
 at commas, brackets and linking words ("for", "with", "of", "x", ...). So a quantity, a body part,
 a frequency or a term inside a longer one ("release" in "myofascial release") never decides. The
 guideline sections each side cites for the item are more evidence. The vocabulary is data
-(categories.toml); conventions are in evals/LABELLING.md.
+(categories.toml, and every drug name of extractor/drugs.toml); conventions are in
+evals/LABELLING.md.
 
 Every classification has a confidence; below ``THRESHOLD`` the rules pass says ``other`` and
 ``is_confident`` is false, so the hybrid lets the LLM decide and records a check.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+from extractor.drugs import vocabulary as drug_vocabulary
 from extractor.schemas import Category, Guideline
 
 THRESHOLD = 0.45
@@ -145,6 +147,8 @@ def _load() -> _Lexicon:
     finders = [_Finder(Category.CONSULTATION, "generic", generic)]
     exclusions: dict[Category, re.Pattern[str]] = {}
     sections: list[_Finder] = []
+    # every drug the drug table names is a medication (one list of drugs, in extractor/drugs.toml)
+    data["medication"]["terms"] += drug_vocabulary().products
     for name, entry in data.items():
         category = Category(name)
         finders += _finders(category, entry)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from extractor.drugs import medication
 from extractor.layout import PARTIAL, determined_sentences, item_blocks, item_paragraphs
 from extractor.normalize import one_line
 from extractor.regions import regions_in, request_place
@@ -68,11 +69,18 @@ def determined_items(text: str, evidence: Evidence, reference: dt.date | None = 
         request = one_line(match.group("request"))
         decision = Decision.UPHELD if match.group("negation") is not None else Decision.OVERTURNED
         served = service_date(request, reference)
-        item = Item(request=request, decision=decision, category=classify(request), date_of_service=served)
-        item.body_regions = regions_in(request)
+        category = classify(request)
+        item = Item(
+            request=request,
+            decision=decision,
+            category=category,
+            date_of_service=served,
+            body_regions=regions_in(request),
+            **medication(request, category)._asdict(),
+        )
         items.append(item)
         headings.append(match.span("request"))
-        for name in ("request", "category", "body_regions", "date_of_service"):
+        for name in ("request", "category", "body_regions", "date_of_service", "drugs", "drug_class"):
             if getattr(item, name) not in (None, []):
                 evidence.add_item(index, name, match.span("request"))
         evidence.add_item(index, "decision", (match.end("request"), match.end()))
@@ -99,6 +107,7 @@ def extract_items(
         rationale_span = parts.get("rationale")
         rationale = one_line(text[rationale_span[0] : rationale_span[1]]) if rationale_span else None
         regions, place = _regions(text, block.heading, request, rationale_span)
+        category = classify(request, cited(guidelines.values()))
         items.append(
             Item(
                 request=request,
@@ -107,7 +116,8 @@ def extract_items(
                 authorized=authorized,
                 date_of_service=service_date(request, reference),
                 decision=Decision(text[block.decision[0] : block.decision[1]]),
-                category=classify(request, cited(guidelines.values())),
+                category=category,
+                **medication(request, category)._asdict(),
                 claims_administrator_guidelines=guidelines["claims_administrator_guidelines"],
                 reviewer_guidelines=guidelines["reviewer_guidelines"],
                 rationale=rationale or None,
@@ -116,8 +126,8 @@ def extract_items(
         evidence.add_item(index, "request", block.heading)
         evidence.add_item(index, "decision", block.decision)
         evidence.add_item(index, "category", block.heading)
-        for name in ("original_request", "authorized", "date_of_service"):
-            if getattr(items[-1], name) is not None:
+        for name in ("original_request", "authorized", "date_of_service", "drugs", "drug_class"):
+            if getattr(items[-1], name) not in (None, []):
                 evidence.add_item(index, name, block.heading)
         if regions:
             evidence.add_item(index, "body_regions", place)

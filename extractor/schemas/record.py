@@ -42,6 +42,23 @@ class Category(StrEnum):
     OTHER = "other"
 
 
+class DrugClass(StrEnum):
+    """What kind of drug a medication item is, as the Division's IMR reports group pharmaceutical
+    requests (see evals/LABELLING.md); the declaration order is the precedence a combination
+    product's class is chosen by."""
+
+    OPIOID = "opioid"
+    NSAID = "nsaid"
+    MUSCLE_RELAXANT = "muscle_relaxant"
+    TOPICAL_ANALGESIC = "topical_analgesic"
+    ANTICONVULSANT = "anticonvulsant"
+    ANTIDEPRESSANT = "antidepressant"
+    SEDATIVE_HYPNOTIC = "sedative_hypnotic"
+    GASTROINTESTINAL = "gastrointestinal"
+    MEDICAL_FOOD = "medical_food"
+    OTHER = "other"
+
+
 class GuidelineSource(StrEnum):
     """The body of guidance a citation comes from."""
 
@@ -175,6 +192,16 @@ class Item(_Model):
     )
     date_of_service: dt.date | None = Field(
         default=None, description="A retrospective item's stated date of service."
+    )
+    drugs: list[str] = Field(
+        default_factory=list,
+        description="A medication item's active ingredients, lower-case generic names in the order "
+        "requested (Norco 10/325 is hydrocodone, acetaminophen); [] for other items.",
+    )
+    drug_class: DrugClass | None = Field(
+        default=None,
+        description="A medication item's class (a topical or transdermal product for pain is "
+        "topical_analgesic whatever its ingredients); null for other items.",
     )
     claims_administrator_guidelines: list[Guideline] = Field(default_factory=list)
     reviewer_guidelines: list[Guideline] = Field(default_factory=list)

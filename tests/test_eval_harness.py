@@ -316,7 +316,16 @@ def record_hybrid(documents: Path, tmp_path: Path, fixture: str, answer: Step) -
     answers every request with ``answer``: the exit status and the report's backends."""
     server = FakeOpenAI(default=answer).start()
     report = tmp_path / "report.json"
-    args = ["--backend", "hybrid", "--documents", str(documents), "--cassettes", str(tmp_path)]
+    args = [
+        "--backend",
+        "hybrid",
+        "--llm-scope",
+        "all",
+        "--documents",
+        str(documents),
+        "--cassettes",
+        str(tmp_path),
+    ]
     try:
         code = run_eval(
             *args, "--only", fixture, "--base-url", server.base_url, "--record", "--report", str(report)
@@ -337,14 +346,18 @@ def test_the_report_counts_the_review_a_backend_costs_and_the_disagreements_behi
     first = label["items"][0]
     first["decision"] = {"Upheld": "Overturned", "Overturned": "Upheld"}[first["decision"]]
     _, runs = record_hybrid(documents, tmp_path, fixture, completion(served(label)))
-    assert runs["hybrid"]["review"] == {
-        "needs_review": 1,
-        "records": 1,
-        "disagreements": {"items[].decision": 1},
-    }
+    review = runs["hybrid"]["review"]
+    assert (review["needs_review"], review["records"], review["disagreements"]) == (
+        1,
+        1,
+        {"items[].decision": 1},
+    )
+    assert review["requests"] == runs["llm"]["review"]["requests"] - 1  # the rules read the header
     assert runs["rules"]["review"]["disagreements"] == {}
     out = " ".join(capsys.readouterr().out.split())
-    assert "hybrid: 1 of 1 records need review; 1 cross-check disagreement(s): items[].decision 1" in out
+    requests = review["requests"]
+    line = f"hybrid: 1 of 1 records need review ({requests} LLM requests); 1 cross-check disagreement(s)"
+    assert f"{line}: items[].decision 1" in out
 
 
 def test_hybrid_whose_llm_pass_fails_is_scored_as_its_rules_record_and_listed(

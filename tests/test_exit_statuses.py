@@ -111,7 +111,7 @@ def test_a_hybrid_extract_on_a_terminal_says_which_part_it_is_asking_about() -> 
     letter = str(require_letter(LETTER))
     with FakeOpenAI(default=perfect) as fake:
         environment = {**env(), "OPENAI_API_KEY": "sk-test"}
-        args = ["extract", "--backend", "hybrid", "--base-url", fake.base_url, letter]
+        args = ["extract", "--backend", "hybrid", "--llm-scope", "all", "--base-url", fake.base_url, letter]
         said = _stderr_on_a_terminal(args, environment)
         piped = subprocess.run(
             [sys.executable, "-m", "extractor", *args],

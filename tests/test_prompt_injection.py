@@ -60,7 +60,8 @@ def obeys_the_letter(flip: set[int] | None = None) -> Any:
 
 
 def hybrid(letter: str, fake: FakeOpenAI) -> Record:
-    return extract(letter, backend="hybrid", llm_config=LLMConfig(base_url=fake.base_url, model="obedient"))
+    config = LLMConfig(base_url=fake.base_url, model="obedient", scope="all")
+    return extract(letter, backend="hybrid", llm_config=config)
 
 
 def test_the_letter_carries_the_injection_and_three_upheld_items(label: Any, letter: str) -> None:

@@ -146,6 +146,11 @@ _NEW_CITATION = """
     THEN 'yes' ELSE 'no' END FROM base
 """
 
+# an item counts under each coded diagnosis of its letter
+_DIAGNOSES = (
+    "SELECT DISTINCT item_key, {column} FROM base JOIN diagnoses USING (letter_key) WHERE chapter IS NOT NULL"
+)
+
 DIMENSIONS = (
     Dimension("category", "category", f"SELECT item_key, coalesce(category, '{UNKNOWN}') FROM base"),
     Dimension(
@@ -159,6 +164,16 @@ DIMENSIONS = (
         "guideline source the reviewer cites",
         "SELECT DISTINCT item_key, coalesce(source, 'none cited') FROM base JOIN guidelines USING (item_key) "
         "WHERE side = 'reviewer'",
+    ),
+    Dimension(
+        "icd_chapter",
+        "ICD-10-CM chapter of the patient's diagnoses",
+        _DIAGNOSES.format(column="chapter"),
+    ),
+    Dimension(
+        "icd_category",
+        "ICD-10-CM category of the patient's diagnoses",
+        _DIAGNOSES.format(column="category"),
     ),
     Dimension("specialty", "reviewer specialty", "SELECT item_key, unnest(specialties) FROM base"),
     Dimension("priority", "priority", f"SELECT item_key, coalesce(priority, '{UNKNOWN}') FROM base"),

@@ -148,7 +148,8 @@ _NEW_CITATION = """
 
 # an item counts under each coded diagnosis of its letter
 _DIAGNOSES = (
-    "SELECT DISTINCT item_key, {column} FROM base JOIN diagnoses USING (letter_key) WHERE chapter IS NOT NULL"
+    "SELECT DISTINCT item_key, d.{column} FROM base JOIN diagnoses d USING (letter_key) "
+    "WHERE d.chapter IS NOT NULL"
 )
 
 DIMENSIONS = (

@@ -16,7 +16,8 @@ Comparators (the table of extractor.fields, which the cross-check shares):
   (matched / labelled) and precision (matched / predicted);
 - ``patient.diagnosis_codes``: one unit per labelled code, right when the diagnosis matched to
   its diagnosis has the same code (null for null); :data:`CATEGORY` counts the same units on the
-  three-character category alone, reported apart and never in the overall;
+  three-character category alone. Both are reported apart and never in the overall: a code is
+  derived from a diagnosis already scored, and has its own target (:data:`APART`);
 - guidelines, per item: the lists of ``(source, pages)`` equal, titles fuzzy, sections as sets.
   Beside that whole-list score, each labelled citation is a unit of its own, matched one to one
   on source and pages (:func:`citation_count`): reported apart, never in the overall.
@@ -55,6 +56,8 @@ CODES = "patient.diagnosis_codes"
 CATEGORY = "patient.diagnosis_codes (category)"
 """The codes scored on their ICD-10-CM category (``S40`` of ``S40.011``): what the issue's
 target counts, beside the full code."""
+APART = (CODES, CATEGORY)
+"""Fields reported beside the overall, not in it."""
 
 
 # --------------------------------------------------------------------------- counts
@@ -170,9 +173,9 @@ def aggregate(per_letter: Iterable[Mapping[str, FieldCount]]) -> dict[str, Field
 
 
 def overall(fields: Mapping[str, FieldCount]) -> FieldCount:
-    """The micro average over scored fields: all rights over all labelled units (the codes'
-    categories aside: they count the codes' units again)."""
-    counted = [count for name, count in fields.items() if name != CATEGORY]
+    """The micro average over scored fields: all rights over all labelled units (the fields
+    reported :data:`APART` aside)."""
+    counted = [count for name, count in fields.items() if name not in APART]
     return FieldCount(right=sum(c.right for c in counted), total=sum(c.total for c in counted))
 
 

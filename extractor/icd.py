@@ -27,9 +27,8 @@ import re
 import tomllib
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import simple_icd_10_cm as cm
 from rapidfuzz import fuzz, process
 
 from extractor.regions import regions_in
@@ -37,8 +36,10 @@ from extractor.schemas import DiagnosisCoding, Patient
 from extractor.schemas.record import CodingMethod
 
 SCORE_FLOOR = 90.0
-"""The lowest token-set ratio (0-100) a fuzzy match is kept at: below it, on the labelled
-letters, a match names a different condition more often than the same one."""
+"""The lowest token-set ratio (0-100) a fuzzy match is kept at. The ratio is 100 when every
+word of one side is in the other; 90 still lets a word written a little differently through
+("strain of the calcaneofibular ligament" for the code set's sprain scores 97.7) and keeps out
+a match that shares only some of the words. Not tuned beyond the labelled letters."""
 
 _DROPPED = frozenset({"of", "the", "a", "an", "to", "nos"})
 _SIDE_WORDS = frozenset({"left", "right", "bilateral"})
@@ -53,6 +54,15 @@ _ASIDE = re.compile(r"\s*\([^)]*\)")  # "radiculopathy, cervical region (right a
 _LEVELS = re.compile(r"\s*\b(?:at\s+)?[CTLS]\d(?:\s*-\s*[CTLS]?\d)?\b", re.I)  # "at L4-5"
 _WITHOUT = re.compile(r"\s+without\b.*", re.I | re.S)  # what a diagnosis is not
 _EXTENSION_AT = 7  # characters of a code without its dot before the encounter character
+
+
+@functools.cache
+def _code_set() -> Any:
+    """simple_icd_10_cm, imported on first use: importing it parses the whole tabular list
+    (about 3 s), which no command that codes nothing should wait for."""
+    import simple_icd_10_cm
+
+    return simple_icd_10_cm
 
 
 class Coding(NamedTuple):
@@ -93,13 +103,13 @@ def _index() -> _Index:
     (the 7th-character extensions are left out: their titles only add the encounter)."""
     exact: dict[str, tuple[str, CodingMethod, str]] = {}
     entries: list[tuple[str, str]] = []
-    for code in cm.get_all_codes(with_dots=True):
-        if cm.is_chapter_or_block(code) or cm.is_extended_subcategory(code):
+    for code in _code_set().get_all_codes(with_dots=True):
+        if _code_set().is_chapter_or_block(code) or _code_set().is_extended_subcategory(code):
             continue
-        title = cm.get_description(code)
+        title = _code_set().get_description(code)
         entries.append((code, title))
         exact.setdefault(key(title), (code, "title", title))
-        for term in cm.get_inclusion_term(code):
+        for term in _code_set().get_inclusion_term(code):
             entries.append((code, term))
             exact.setdefault(key(term), (code, "inclusion", term))
     choices = [key(text) for _, text in entries]
@@ -180,13 +190,13 @@ def _with_encounter(code: str, encounter: str | None) -> str:
     and is deep enough to; otherwise ``code`` as it is."""
     if encounter is None:
         return code
-    meanings = cm.get_seven_chr_def(code, search_in_ancestors=True)
+    meanings = _code_set().get_seven_chr_def(code, search_in_ancestors=True)
     character = next((c for c, m in meanings.items() if m.lower().startswith(encounter)), None)
     if character is None:
         return code
-    bare = cm.remove_dot(code)
-    extended = cm.add_dot(bare.ljust(_EXTENSION_AT - 1, "X") + character)
-    return extended if cm.is_valid_item(extended) else code
+    bare = _code_set().remove_dot(code)
+    extended = _code_set().add_dot(bare.ljust(_EXTENSION_AT - 1, "X") + character)
+    return extended if _code_set().is_valid_item(extended) else code
 
 
 @functools.cache
@@ -228,17 +238,17 @@ def category(code: str) -> str:
 
 def chapter(code: str) -> str:
     """The title of a code's chapter ("Injury, poisoning and certain other consequences ...")."""
-    return str(cm.get_description(cm.get_ancestors(code)[-1]))
+    return str(_code_set().get_description(_code_set().get_ancestors(code)[-1]))
 
 
 def title(code: str) -> str:
     """The code set's title of a code."""
-    return str(cm.get_description(code))
+    return str(_code_set().get_description(code))
 
 
 def is_valid(code: str) -> bool:
     """``code`` is an entry of the shipped code set."""
-    return bool(cm.is_valid_item(code))
+    return bool(_code_set().is_valid_item(code))
 
 
 @functools.cache

@@ -26,6 +26,8 @@ from evals import cassettes
 from evals.cassettes import DamagedCassette, MissingCassette
 from evals.fixtures import FIXTURES_DIR, DocumentsRootMissing, LoadedFixture, check_set, load_fixtures
 from evals.scoring import (
+    CATEGORY,
+    CODES,
     FieldCount,
     Judged,
     LetterScore,
@@ -548,6 +550,9 @@ def held_out_line(run: BackendRun, held_out: frozenset[str]) -> str | None:
     def scores(part: BackendRun) -> str:
         cited = ", ".join(f"{_side(name)} {_fraction(count)}" for name, count in part.citations.items())
         overall = f"overall {_fraction(part.overall)}"
+        if CODES in part.fields:
+            codes, categories = part.fields[CODES], part.fields[CATEGORY]
+            overall += f", ICD-10-CM codes {_fraction(codes)}, categories {_fraction(categories)}"
         return f"{overall}, citations (source and pages) {cited}" if cited else overall
 
     line = f"{run.backend}: check set ({_letters(checked)} kept aside) {scores(checked)}"

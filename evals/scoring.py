@@ -14,6 +14,10 @@ Comparators (the table of extractor.fields, which the cross-check shares):
   ``original_request``, ``mechanism_of_injury`` (and ``rationale`` should a label ever have one);
 - ``patient.diagnoses``: one unit per labelled diagnosis, fuzzy-matched one to one, with recall
   (matched / labelled) and precision (matched / predicted);
+- ``patient.diagnosis_codes``: one unit per labelled code, right when the diagnosis matched to
+  its diagnosis has the same code (null for null); :data:`CATEGORY` counts the same units on the
+  three-character category alone. Both are reported apart and never in the overall: a code is
+  derived from a diagnosis already scored, and has its own target (:data:`APART`);
 - guidelines, per item: the lists of ``(source, pages)`` equal, titles fuzzy, sections as sets.
   Beside that whole-list score, each labelled citation is a unit of its own, matched one to one
   on source and pages (:func:`citation_count`): reported apart, never in the overall.
@@ -43,9 +47,17 @@ from extractor.fields import (
     scorer,
     source_pages,
 )
+from extractor.icd import category
 from extractor.schemas import Case, Check, Determination, Fixture, Guideline, Item, Patient, Reviewer
 
 MissKind = Literal["wrong", "missed", "invented", "error"]
+
+CODES = "patient.diagnosis_codes"
+CATEGORY = "patient.diagnosis_codes (category)"
+"""The codes scored on their ICD-10-CM category (``S40`` of ``S40.011``): what the issue's
+target counts, beside the full code."""
+APART = (CODES, CATEGORY)
+"""Fields reported beside the overall, not in it."""
 
 
 # --------------------------------------------------------------------------- counts
@@ -161,10 +173,10 @@ def aggregate(per_letter: Iterable[Mapping[str, FieldCount]]) -> dict[str, Field
 
 
 def overall(fields: Mapping[str, FieldCount]) -> FieldCount:
-    """The micro average over scored fields: all rights over all labelled units."""
-    return FieldCount(
-        right=sum(c.right for c in fields.values()), total=sum(c.total for c in fields.values())
-    )
+    """The micro average over scored fields: all rights over all labelled units (the fields
+    reported :data:`APART` aside)."""
+    counted = [count for name, count in fields.items() if name not in APART]
+    return FieldCount(right=sum(c.right for c in counted), total=sum(c.total for c in counted))
 
 
 def field_order() -> list[str]:
@@ -172,6 +184,7 @@ def field_order() -> list[str]:
     names = [f"case.{name}" for name in Case.model_fields]
     names += [f"reviewer.{name}" for name in Reviewer.model_fields]
     names += [f"patient.{name}" for name in Patient.model_fields]
+    names.insert(names.index(CODES) + 1, CATEGORY)
     names.append(ITEMS)
     names += [f"{ITEM_PREFIX}{name}" for name in Item.model_fields]
     return names
@@ -183,6 +196,28 @@ def is_list_field(name: str) -> bool:
 
 
 # --------------------------------------------------------------------------- scoring
+
+
+def _coded(label: Patient, got: Patient) -> dict[int, str | None]:
+    """Labelled diagnosis index -> the code given to the diagnosis matched to it."""
+    pairs = match_pairs(label.diagnoses, got.diagnoses)
+    return {i: got.diagnosis_codes[j] for i, j in pairs if j < len(got.diagnosis_codes)}
+
+
+def _same_category(expected: str | None, got: str | None) -> bool:
+    if expected is None or got is None:
+        return expected is got
+    return category(expected) == category(got)
+
+
+def code_outcomes(label: Patient, got: Patient | None) -> list[tuple[bool, bool]]:
+    """(full code right, category right) for each labelled code; a diagnosis not matched (or no
+    record) has both wrong."""
+    coded = _coded(label, got) if got is not None else {}
+    return [
+        (i in coded and coded[i] == code, i in coded and _same_category(code, coded[i]))
+        for i, code in enumerate(label.diagnosis_codes)
+    ]
 
 
 def citation_count(expected: Sequence[Guideline], got: Sequence[Guideline]) -> FieldCount:
@@ -229,6 +264,9 @@ class _Scorer:
             if name == "patient.diagnoses":
                 self.diagnoses(expected, value or [])
                 continue
+            if name == CODES and isinstance(label, Patient):
+                self.codes(label, got if isinstance(got, Patient) else None)
+                continue
             ok = got is not None and scorer(name)(expected, value)
             self.count(name, right=int(ok), total=1)
             if got is not None and not ok:
@@ -242,6 +280,17 @@ class _Scorer:
         invented = [d for j, d in enumerate(got) if j not in {b for _, b in pairs}]
         if missed or invented:
             self.misses.append(Miss("patient.diagnoses", "patient.diagnoses (unmatched)", missed, invented))
+
+    def codes(self, label: Patient, got: Patient | None) -> None:
+        """One unit per labelled code, on the full code and (apart) on its category."""
+        outcomes = code_outcomes(label, got)
+        self.count(CODES, right=sum(full for full, _ in outcomes), total=len(outcomes))
+        self.count(CATEGORY, right=sum(category for _, category in outcomes), total=len(outcomes))
+        wrong = [i for i, (full, _) in enumerate(outcomes) if not full]
+        if got is not None and wrong:
+            expected = [label.diagnosis_codes[i] for i in wrong]
+            found = [_coded(label, got).get(i) for i in wrong]
+            self.misses.append(Miss(CODES, f"{CODES} (of {len(outcomes)})", expected, found))
 
     def items(self, labels: list[Item], got: list[Item] | None) -> None:
         if ITEMS in self.skip:
@@ -365,6 +414,8 @@ def value_outcomes(label: Determination, predicted: Determination) -> dict[str, 
             want, have = getattr(expected, key), getattr(got, key)
             if name == "patient.diagnoses":
                 right = len(want) == len(have) == len(match_pairs(want, have))
+            elif name == CODES:
+                right = all(full for full, _ in code_outcomes(label.patient, predicted.patient))
             else:
                 right = scorer(name)(want, have)
             outcomes[f"determination.{name}"] = right

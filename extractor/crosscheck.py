@@ -18,6 +18,7 @@ from typing import Any
 from extractor.drugs import medication
 from extractor.fields import Comparator, KeyField, cross_checked, path
 from extractor.grounding import LetterIndex, ground
+from extractor.icd import coded
 from extractor.rules import RulesResult
 from extractor.rules.categories import cited, is_confident
 from extractor.schemas import Category, Check, CheckStatus, Determination, Guideline, Item, Span
@@ -131,7 +132,8 @@ def merge(
     checks: list[Check] = []
     case = _merge_section("case", ours.case, llm.case, rules.unread, checks, read)
     reviewer = _merge_section("reviewer", ours.reviewer, llm.reviewer, rules.unread, checks, read)
-    patient = _merge_section("patient", ours.patient, llm.patient, rules.unread, checks, read)
+    # the codes follow the merged diagnoses, whichever pass read them
+    patient = coded(_merge_section("patient", ours.patient, llm.patient, rules.unread, checks, read))
     blocks = list(range(len(ours.items))) if positions is None else list(positions)
     if len(llm.items) != len(blocks) or not set(blocks) <= set(range(len(ours.items))):
         # both passes read the layout's item blocks

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from extractor.icd import known_wording
 from extractor.schemas import Span
 
 # Words that name where, not what: a list entry of one of them shares the next entry's noun
@@ -55,18 +56,22 @@ def _words(text: str, span: Span) -> list[str]:
     return re.findall(r"[A-Za-z][\w'-]*", text[span[0] : span[1]])
 
 
-def _top_level(text: str, span: Span, separator: str) -> list[Span]:
-    """``span`` cut at each ``separator`` outside parentheses."""
+def _inside(index: int, kept: Sequence[Span]) -> bool:
+    return any(start < index < end for start, end in kept)
+
+
+def _top_level(text: str, span: Span, separator: str, kept: Sequence[Span]) -> list[Span]:
+    """``span`` cut at each ``separator`` outside parentheses and the ``kept`` spans."""
     parts: list[Span] = []
     depth, start = 0, span[0]
     for index in range(span[0], span[1]):
         char = text[index]
         depth += (char == "(") - (char == ")")
-        if char == separator and depth <= 0:
+        if char == separator and depth <= 0 and not _inside(index, kept):
             parts.append((start, index))
             start = index + 1
     parts.append((start, span[1]))
-    return [kept for part in parts if (kept := trimmed(text, part))[1] > kept[0]]
+    return [piece for part in parts if (piece := trimmed(text, part))[1] > piece[0]]
 
 
 def _joins_places(text: str, left: Span, right: Span) -> bool:
@@ -77,10 +82,11 @@ def _joins_places(text: str, left: Span, right: Span) -> bool:
     return all(w in LOCATIONS for w in before) or all(w in LOCATIONS for w in after)
 
 
-def _split_last(text: str, span: Span) -> list[Span]:
+def _split_last(text: str, span: Span, kept: Sequence[Span]) -> list[Span]:
     """The list's last entry, cut at its first "and" that starts a new diagnosis (not one that
-    goes on with ICD wording: "fascia and tendon")."""
-    ands = list(re.finditer(r"\s+and\s+", text[span[0] : span[1]]))
+    goes on with ICD wording: "fascia and tendon", nor one inside the ``kept`` spans)."""
+    found = re.finditer(r"\s+and\s+", text[span[0] : span[1]])
+    ands = [match for match in found if not _inside(span[0] + match.start(), kept)]
     for index, match in enumerate(ands):
         left = (span[0], span[0] + match.start())
         right = (span[0] + match.end(), span[1])
@@ -90,11 +96,11 @@ def _split_last(text: str, span: Span) -> list[Span]:
     return [span]
 
 
-def _grouped(text: str, span: Span, separator: str) -> list[Span]:
+def _grouped(text: str, span: Span, separator: str, kept: Sequence[Span]) -> list[Span]:
     """The list cut at ``separator``, with what continues an entry joined to it and a run of bare
     places joined to the entry whose noun they share."""
     entries: list[Span] = []
-    for part in _top_level(text, span, separator):
+    for part in _top_level(text, span, separator, kept):
         if entries and _CONTINUES.match(text, part[0], part[1]):
             entries[-1] = (entries[-1][0], part[1])
         else:
@@ -112,8 +118,10 @@ def _grouped(text: str, span: Span, separator: str) -> list[Span]:
 
 
 def split_diagnoses(text: str, span: Span) -> list[Span]:
-    """One span per diagnosis in the list at ``span`` (see the module docstring)."""
-    merged = _grouped(text, span, ";" if ";" in text[span[0] : span[1]] else ",")
+    """One span per diagnosis in the list at ``span`` (see the module docstring); a comma or
+    "and" inside an ICD-10-CM title or inclusion term written with a comma never cuts it."""
+    kept = [(span[0] + start, span[0] + end) for start, end in known_wording(text[span[0] : span[1]])]
+    merged = _grouped(text, span, ";" if ";" in text[span[0] : span[1]] else ",", kept)
     if not merged:
         return []
     last = merged.pop()
@@ -121,7 +129,7 @@ def split_diagnoses(text: str, span: Span) -> list[Span]:
     if oxford:
         merged.append((last[0] + oxford.end(), last[1]))
     else:
-        merged.extend(_split_last(text, last))
+        merged.extend(_split_last(text, last, kept))
     return [part for part in merged if part[1] > part[0]]
 
 

@@ -201,6 +201,9 @@ KEY_FIELDS: tuple[KeyField, ...] = (
     KeyField("patient.diagnoses", agree=same_diagnoses),  # scored one unit per diagnosis (evals.scoring)
     KeyField("patient.mechanism_of_injury", fuzzy_equal, similar(PASSES_SIMILARITY)),
     KeyField("patient.body_regions", same_regions, same_regions),
+    # one unit per labelled code, through the diagnosis it codes (evals.scoring); not
+    # cross-checked: both passes code their diagnoses with one coder (extractor.icd)
+    KeyField("patient.diagnosis_codes"),
     KeyField(ITEMS, agree=exact),  # the passes compare how many items they read
     KeyField(f"{ITEM_PREFIX}request", fuzzy_equal, similar(PASSES_SIMILARITY)),
     KeyField(f"{ITEM_PREFIX}original_request", fuzzy_equal),

@@ -43,3 +43,13 @@ def test_an_icd_name_with_and_in_it_is_not_cut_at_its_and() -> None:
 )
 def test_a_model_list_is_divided_by_the_same_rule(answer: list[str], expected: list[str]) -> None:
     assert regroup(answer) == expected
+
+
+def test_a_comma_inside_a_known_icd_title_never_splits_it() -> None:
+    """ "Other specific arthropathies, not elsewhere classified, right shoulder" is one ICD-10-CM
+    title (M12.811); without the code set its commas would make three diagnoses."""
+    text = "other specific arthropathies, not elsewhere classified, right shoulder and low back pain"
+    assert [text[a:b] for a, b in split_diagnoses(text, (0, len(text)))] == [
+        "other specific arthropathies, not elsewhere classified, right shoulder",
+        "low back pain",
+    ]

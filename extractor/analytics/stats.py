@@ -198,6 +198,12 @@ _NEW_CITATION = """
     THEN 'yes' ELSE 'no' END FROM base
 """
 
+# an item counts under each coded diagnosis of its letter
+_DIAGNOSES = (
+    "SELECT DISTINCT item_key, d.{column} FROM base JOIN diagnoses d USING (letter_key) "
+    "WHERE d.chapter IS NOT NULL"
+)
+
 DIMENSIONS = (
     Dimension("category", "category", f"SELECT item_key, coalesce(category, '{UNKNOWN}') FROM base"),
     Dimension(
@@ -222,6 +228,16 @@ DIMENSIONS = (
         "reviewer specialty",
         "SELECT DISTINCT item_key, coalesce(n.name, s.value) FROM (SELECT item_key, unnest(specialties) "
         f"AS value FROM base) AS s LEFT JOIN {SPECIALTY_NAMES} AS n ON n.spelt = {_spelt('s.value')}",
+    ),
+    Dimension(
+        "icd_chapter",
+        "ICD-10-CM chapter of the patient's diagnoses",
+        _DIAGNOSES.format(column="chapter"),
+    ),
+    Dimension(
+        "icd_category",
+        "ICD-10-CM category of the patient's diagnoses",
+        _DIAGNOSES.format(column="category"),
     ),
     Dimension("priority", "priority", f"SELECT item_key, coalesce(priority, '{UNKNOWN}') FROM base"),
     Dimension(

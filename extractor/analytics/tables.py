@@ -8,7 +8,9 @@ Tables (documented in the README):
 - ``letters``: one row per record, the document, case, reviewer, patient and provenance fields;
 - ``items``: one row per disputed item, every scalar or list-of-scalar item field;
 - ``guidelines``: one row per citation, ``side`` naming the item's list it came from;
-- ``diagnoses`` and ``checks``: one row per diagnosis and per cross-check;
+- ``diagnoses``: one row per diagnosis, with its ICD-10-CM ``code``, three-character
+  ``category``, and the code set's ``chapter`` and ``title`` for it (null when uncoded);
+- ``checks``: one row per cross-check;
 - one table per other list of models: an item's named after its field (``body_regions``), the
   patient's with ``patient_`` before it (``patient_body_regions``);
 - the view ``items_wide``: ``letters`` joined to ``items``.
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from extractor import icd
 from extractor.schemas import Case, Check, Document, Item, Patient, Provenance, Record, Reviewer
 
 if TYPE_CHECKING:
@@ -194,7 +197,13 @@ def _statements() -> Iterator[str]:
     )
     yield f"CREATE TABLE guidelines AS {_guidelines_sql()}"
     diagnoses = _exploded("letter_key", "determination.patient.diagnoses", "diagnosis", "records")
-    yield f"CREATE TABLE diagnoses AS {diagnoses} ORDER BY letter_key, position"
+    codes = "unnest(determination.patient.diagnosis_codes) AS code"
+    yield (
+        "CREATE TABLE diagnoses AS SELECT letter_key, position, diagnosis, code, "
+        "left(code, 3) AS category, chapter, title "
+        f"FROM ({diagnoses.replace(' FROM records', f', {codes} FROM records')}) "
+        "LEFT JOIN icd_titles USING (code) ORDER BY letter_key, position"
+    )
     check_columns = _select(
         (f"CAST({e} AS VARCHAR)" if duckdb_type(Check.model_fields[n].annotation) == "JSON" else e, n)
         for e, n in flat_columns(Check, "c")
@@ -209,6 +218,7 @@ def _statements() -> Iterator[str]:
     yield f"CREATE VIEW {WIDE} AS SELECT * FROM letters JOIN items USING (letter_key) ORDER BY item_key"
     yield "DROP TABLE raw_items"
     yield "DROP TABLE records"
+    yield "DROP TABLE icd_titles"
 
 
 class NotRecords(ValueError):
@@ -229,8 +239,23 @@ def load(con: duckdb.DuckDBPyConnection, records: Path, lines: list[str] | None 
     missing = con.execute("SELECT count(*) FROM records WHERE document IS NULL OR determination IS NULL")
     if (missing.fetchone() or (0,))[0]:
         raise NotRecords(str(records))
+    _code_titles(con)
     for statement in _statements():
         con.execute(statement)
+
+
+def _code_titles(con: duckdb.DuckDBPyConnection) -> None:
+    """The temporary table ``icd_titles``: chapter and title of each valid code the records hold,
+    from the code set (a code it does not hold gets neither)."""
+    found = con.execute("SELECT DISTINCT unnest(determination.patient.diagnosis_codes) FROM records")
+    rows = [
+        (code, icd.chapter(code), icd.title(code))
+        for (code,) in found.fetchall()
+        if code and icd.is_valid(code)
+    ]
+    con.execute("CREATE TEMP TABLE icd_titles (code VARCHAR, chapter VARCHAR, title VARCHAR)")
+    if rows:
+        con.executemany("INSERT INTO icd_titles VALUES (?, ?, ?)", rows)
 
 
 def read_lines(records: Path) -> list[str]:

@@ -26,6 +26,7 @@ from extractor import schemas
 from extractor.citations import canonical, tidy
 from extractor.diagnoses import regroup
 from extractor.drugs import medication
+from extractor.icd import coded
 from extractor.normalize import page_numbers, parse_date, state_codes, without_pages
 from extractor.regions import regions_in
 
@@ -183,17 +184,22 @@ class PatientDraft(_Draft, schemas.Patient):
     # Not asked of the model: the regions its diagnoses name, read through the vocabulary the
     # rules pass uses (a 1.5B model mapped words to regions right on 3 letters in 10).
     body_regions: SkipJsonSchema[list[schemas.BodyRegion]] = Field(default_factory=list)
+    # Not asked either: the codes of its diagnoses, from the code set as the rules pass codes
+    # them (extractor.icd); left out of the JSON Schema, so the recorded prompts stay as they were.
+    diagnosis_codes: SkipJsonSchema[list[str | None]] = Field(default_factory=list)
+    diagnosis_coding: SkipJsonSchema[list[schemas.DiagnosisCoding]] = Field(default_factory=list)
 
     def to_patient(self) -> schemas.Patient:
         """The schema's patient: the diagnoses divided as the rules pass divides a list
-        (:mod:`extractor.diagnoses`), and no mechanism where the answer names none."""
+        (:mod:`extractor.diagnoses`) and coded as it codes them, and no mechanism where the
+        answer names none."""
         diagnoses = regroup(self.diagnoses)
         mechanism = self.mechanism_of_injury
         if mechanism is not None and _NO_MECHANISM.fullmatch(mechanism.strip()):
             mechanism = None
         regions = regions_in("; ".join(diagnoses))
         read = {"diagnoses": diagnoses, "mechanism_of_injury": mechanism, "body_regions": regions}
-        return schemas.Patient.model_validate(self.model_dump() | read)
+        return coded(schemas.Patient.model_validate(self.model_dump() | read))
 
 
 def tidy_citation(citation: Any) -> Any:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from extractor.confidence import Doubt
 from extractor.fields import path
+from extractor.icd import coded
 from extractor.layout import Sections, split_sections
 from extractor.regions import regions_in
 from extractor.rules.case import extract_case
@@ -65,6 +66,11 @@ def extract_rules(text: str) -> RulesResult:
         for index in range(len(patient.diagnoses) if patient.body_regions else 0):
             for span in evidence.fields().get(path("patient", "diagnoses", index), []):
                 evidence.add(path("patient", "body_regions"), span)
+        # one code per diagnosis, each with its diagnosis's spans as evidence
+        patient = coded(patient)
+        for index, code in enumerate(patient.diagnosis_codes):
+            for span in evidence.fields().get(path("patient", "diagnoses", index), []) if code else []:
+                evidence.add(path("patient", "diagnosis_codes", index), span)
         readings = {"diagnoses": diagnoses, "mechanism_of_injury": mechanism}
         unread = {path("patient", name): r.note or "not read" for name, r in readings.items() if not r.read}
     else:

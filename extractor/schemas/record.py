@@ -147,6 +147,19 @@ class BodyRegion(_Model):
     side: Side | None = None
 
 
+CodingMethod = Literal["title", "inclusion", "fuzzy", "none"]
+
+
+class DiagnosisCoding(_Model):
+    """How one diagnosis's ICD-10-CM code was found (extractor.icd), for a reviewer to weigh it."""
+
+    method: CodingMethod = Field(
+        description="title, inclusion (term) or fuzzy (index match); none when no code fits."
+    )
+    score: float = Field(ge=0, le=100, description="The match's score, 0-100 (100 for an exact match).")
+    matched: str | None = Field(default=None, description="The code set's title or term it matched.")
+
+
 class Patient(_Model):
     """The injured worker, from the clinical case summary."""
 
@@ -158,6 +171,13 @@ class Patient(_Model):
     )
     body_regions: list[BodyRegion] = Field(
         default_factory=list, description="The regions the case summary names, in the order first named."
+    )
+    diagnosis_codes: list[str | None] = Field(
+        default_factory=list,
+        description="One ICD-10-CM code (with its dot) per diagnosis, in order; null where none fits.",
+    )
+    diagnosis_coding: list[DiagnosisCoding] = Field(
+        default_factory=list, description="How each of diagnosis_codes was found, in the same order."
     )
 
 

@@ -238,14 +238,19 @@ def cross_checked(section: str) -> list[KeyField]:
     return [field for field in KEY_FIELDS if field.agree is not None and field.section == section]
 
 
+DERIVED = frozenset({"patient.diagnosis_codes"})
+"""Fields coded from another value (a diagnosis's ICD-10-CM code): each carries how it was found
+and its score (``patient.diagnosis_coding``) and is scored apart; ``confidence`` does not cover
+them yet."""
+
+
 def value_paths(determination: Any) -> list[str]:
     """The concrete path of every key field's value in ``determination``, nulls and empty lists
     too (a missing value is a value that can be wrong): what a record's ``confidence`` covers."""
+    read = [field for field in KEY_FIELDS if field.name not in DERIVED]
     paths = [
-        path(*field.name.split("."))
-        for field in KEY_FIELDS
-        if field.section in ("case", "reviewer", "patient")
+        path(*field.name.split(".")) for field in read if field.section in ("case", "reviewer", "patient")
     ]
     for index in range(len(determination.items)):
-        paths += [path(ITEMS, index, field.key) for field in KEY_FIELDS if field.section == ITEMS]
+        paths += [path(ITEMS, index, field.key) for field in read if field.section == ITEMS]
     return paths

@@ -445,6 +445,12 @@ def test_a_text_letter_is_shown_with_its_spans_marked(
     assert mark.inner_text().strip(": ") == record.determination.items[0].decision.value
 
 
+def items_by_category(report: dict[str, Any]) -> dict[str, int]:
+    """Items per category in a ``stats --json`` report."""
+    table = next(table for table in report["rates"] if table["name"] == "category")
+    return {row["group"]: row["items"] for row in table["rates"]}
+
+
 def test_an_edited_category_is_saved_and_exported(
     page: tuple[Page, str, list[str]], records: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -472,6 +478,35 @@ def test_an_edited_category_is_saved_and_exported(
     assert main(["export", str(records), "--reviewed"]) == 0
     exported = {r["document"]["id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert exported["CM16-0213037"]["determination"]["items"][0]["category"] == "surgery"
+    # the same batch folder's statistics, report and database count the correction, no extra step
+    folder = records.parent
+    assert main(["stats", str(folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reviews"]["applied"]
+    assert report["reviews"]["corrections"] == {"determination.items[].category": 1}
+    by_category = {
+        r["group"]: r["items"] for r in next(t for t in report["rates"] if t["name"] == "category")["rates"]
+    }
+    machine = {"imaging": 0, "surgery": 0, **by_category}
+    assert main(["stats", str(folder), "--json", "--no-reviews"]) == 0
+    unreviewed = json.loads(capsys.readouterr().out)
+    before = {
+        r["group"]: r["items"]
+        for r in next(t for t in unreviewed["rates"] if t["name"] == "category")["rates"]
+    }
+    assert machine["surgery"] == before.get("surgery", 0) + 1
+    assert machine["imaging"] == before["imaging"] - 1
+    page_file = folder / "report.html"
+    assert main(["stats", str(folder), "--html", str(page_file)]) == 0
+    assert "corrections" in page_file.read_text(encoding="utf-8").lower()
+    database = folder / "imr.duckdb"
+    assert main(["export", str(folder), "--to", "duckdb", str(database)]) == 0
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as con:
+        query = "SELECT category FROM items JOIN letters USING (letter_key) WHERE document_id = ?"
+        query += " AND item_index = 0"
+        assert con.execute(query, ["CM16-0213037"]).fetchone() == ("surgery",)
 
 
 def test_with_a_token_the_page_works_from_the_address_printed(browser: Browser, records: Path) -> None:

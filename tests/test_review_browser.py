@@ -337,6 +337,21 @@ def test_undo_goes_back_ten_actions(page: tuple[Page, str, list[str]], records: 
     assert actions == ["accept"] * 11 + ["undo"] * 10
 
 
+def test_keys_pressed_during_a_save_act_after_it_in_order(page: tuple[Page, str, list[str]]) -> None:
+    """``u u`` pressed at once: the first undo saves, then the second finds nothing left to undo,
+    and that is the notice left on screen (not the first's "undone", arriving after it)."""
+    tab, _, _ = page
+    open_letter(tab, "CM16-0213037")
+    tab.click('.field[data-path="determination.patient.age"]')
+    saving(tab, "y")
+    with tab.expect_response(lambda response: response.url.endswith("/reviews")):
+        tab.keyboard.press("u")
+        tab.keyboard.press("u")
+    tab.wait_for_function("() => document.querySelector('#notice')?.textContent === 'nothing to undo'")
+    tab.wait_for_timeout(300)  # what the first undo's answer would write, had it come second
+    assert tab.locator("#notice").text_content() == "nothing to undo"
+
+
 def test_progress_counts_the_flagged_letters_reviewed(page: tuple[Page, str, list[str]]) -> None:
     tab, _, _ = page
     assert tab.locator("#progress").inner_text() == "0 of 3 flagged letters reviewed"

@@ -447,8 +447,11 @@ function onKey(event) {
   const action = actions[event.key];
   if (!action) return;
   event.preventDefault();
-  Promise.resolve(action()).catch((problem) => notify(problem.message));
+  // One key's action at a time, in the order pressed: a key pressed while a save is on its way
+  // (u u, y then u) acts on what that save left, and its notice is the last one shown.
+  keys.pending = keys.pending.then(action).catch((problem) => notify(problem.message));
 }
+const keys = { pending: Promise.resolve() };
 
 function init() {
   document.addEventListener("keydown", onKey);

@@ -710,7 +710,9 @@ def write_calibration(
         except ExtractionError:
             continue
         letters.append((item.fixture.determination, rules.determination, rules.doubts))
-    runs = run_backends(fixtures, ["llm", "hybrid"], config=config, cassette_dir=cassette_dir)
+    # every part asked, so that each field's agreements and contests are counted on every letter
+    every_part = config.model_copy(update={"scope": "all"})
+    runs = run_backends(fixtures, ["llm", "hybrid"], config=every_part, cassette_dir=cassette_dir)
     table = with_llm_rates(fit(letters), runs["llm"].judged, runs["hybrid"].judged)
     target = Path(confidence.__file__).with_name(confidence.CALIBRATION_FILE)
     target.write_text(json.dumps(table.as_dict(), indent=2) + "\n", encoding="utf-8")

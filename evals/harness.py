@@ -39,7 +39,7 @@ from evals.scoring import (
     overall,
     score_fixture,
 )
-from evals.trust import TrustCount, fit, trust_report, with_llm_rates
+from evals.trust import TrustCount, field_counts, fit, trust_report, with_llm_rates
 from extractor import confidence
 from extractor.errors import ExtractionError, describe
 from extractor.fields import field_name
@@ -587,10 +587,6 @@ def trust_lines(run: BackendRun, held_out: frozenset[str]) -> list[str]:
     return [line for name, part in parts if (line := trust_line(name, part))]
 
 
-def _field_counts(judged: Sequence[Judged]) -> dict[str, TrustCount]:
-    return {name: TrustCount.of(v for v in judged if v.field == name) for name in {v.field for v in judged}}
-
-
 def _trust_cell(count: TrustCount | None) -> str:
     if count is None:
         return "—"
@@ -609,7 +605,7 @@ def trust_table(run: BackendRun, held_out: frozenset[str]) -> Table | None:
     table.add_column("field", no_wrap=True)
     for name, _ in parts:
         table.add_column(name, justify="right")
-    counts = [_field_counts(part.judged) for _, part in parts]
+    counts = [field_counts(part.judged) for _, part in parts]
     order = {name: index for index, name in enumerate(field_order())}
     for name in sorted(set().union(*counts), key=lambda f: order.get(f, len(order))):
         table.add_row(name, *(_trust_cell(by_field.get(name)) for by_field in counts))
@@ -620,7 +616,7 @@ def reliability_table(run: BackendRun, held_out: frozenset[str]) -> Table | None
     """Values binned by confidence against their accuracy, on the check set (else all letters)."""
     checked = run.part(held_out)
     part, name = (checked, "check set") if held_out and checked.letters else (run, "all letters")
-    bins = run.trust()["reliability"] if part is run else part.trust()["reliability"]
+    bins = part.trust()["reliability"]
     if not any(b["values"] for b in bins):
         return None
     table = Table(title=f"{run.backend}: reliability ({name}): confidence against accuracy")

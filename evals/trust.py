@@ -13,7 +13,7 @@ letters: the letters one tunes on, never the check set.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -80,6 +80,18 @@ class Bin:
     accuracy: float | None
 
 
+def field_counts(judged: Iterable[Judged]) -> dict[str, TrustCount]:
+    """The trust figures of each field's values."""
+    return {name: TrustCount.of(values) for name, values in _by_field(judged).items()}
+
+
+def _by_field(judged: Iterable[Judged]) -> dict[str, list[Judged]]:
+    grouped: dict[str, list[Judged]] = {}
+    for value in judged:
+        grouped.setdefault(value.field, []).append(value)
+    return grouped
+
+
 def reliability(judged: Sequence[Judged], edges: Sequence[float] = BINS) -> list[Bin]:
     """Values binned by confidence, each bin's mean confidence against its accuracy."""
     bins: list[Bin] = []
@@ -110,14 +122,13 @@ def trust_report(
 ) -> dict[str, Any]:
     """Per field and overall trust figures, the records flagged, the reliability table and (given
     each letter's values) what other thresholds would do."""
-    fields = sorted({v.field for v in judged})
     bins = reliability(judged)
     return {
         "overall": TrustCount.of(judged).as_dict(),
         "records": records,
         "records_flagged": records_flagged,
         "records_flagged_share": records_flagged / records if records else None,
-        "fields": {name: TrustCount.of(v for v in judged if v.field == name).as_dict() for name in fields},
+        "fields": {name: count.as_dict() for name, count in sorted(field_counts(judged).items())},
         "reliability": [
             {
                 "bin": f"{b.low:.2f}-{b.high:.2f}",
@@ -175,17 +186,17 @@ def fit(letters: Iterable[tuple[Determination, Determination, Sequence[Doubt]]])
             for signal in dict.fromkeys(d.signal for d in found or []):
                 signals.setdefault(signal, []).append(right)
 
-    def rates(table: dict[str, list[bool]]) -> dict[str, Rate]:
-        return {name: Rate(sum(outcomes), len(outcomes)) for name, outcomes in table.items()}
+    return Calibration(fields=_counted(fields), signals=_counted(signals, SIGNAL_PRIOR), fitted_on=count)
 
-    return Calibration(fields=rates(fields), signals=rates(signals), fitted_on=count)
+
+def _counted(outcomes: Mapping[str, list[bool]], prior: tuple[float, float] = FIELD_PRIOR) -> dict[str, Rate]:
+    """Each name's right values out of its outcomes, read against ``prior``."""
+    return {name: Rate(sum(right), len(right), prior) for name, right in sorted(outcomes.items())}
 
 
 def _rates(judged: Iterable[Judged], prior: tuple[float, float] = FIELD_PRIOR) -> dict[str, Rate]:
-    outcomes: dict[str, list[bool]] = {}
-    for value in judged:
-        outcomes.setdefault(value.field, []).append(value.right)
-    return {name: Rate(sum(o), len(o), prior) for name, o in sorted(outcomes.items())}
+    """Per field, the rate of right values among ``judged``."""
+    return _counted({name: [v.right for v in values] for name, values in _by_field(judged).items()}, prior)
 
 
 def with_llm_rates(table: Calibration, llm: Sequence[Judged], hybrid: Sequence[Judged]) -> Calibration:

@@ -23,7 +23,7 @@ from extractor.normalize import one_line
 from extractor.regions import regions_in
 from extractor.rules.categories import cited, cited_category, classification
 from extractor.rules.clinical import mechanism_clauses, mechanism_statement
-from extractor.rules.services import serves_surgery
+from extractor.rules.services import retrospective, serves_surgery
 from extractor.schemas import BodyRegion, Category, Decision, Determination, Item, Span
 
 NEAR_TIE = 0.8
@@ -68,7 +68,6 @@ _ANATOMICAL = re.compile(
 # Treatment given in sessions ("3x4", "2 x 6", "twelve sessions"): not a one-off service.
 _SESSIONS = re.compile(r"\b\d+\s*x\s*\d+\b|\bsessions?\b|\bvisits?\b|\btimes\s+(?:a|per)\s+week\b", re.I)
 _ONE_OFF = frozenset({Category.IMAGING, Category.ELECTRODIAGNOSTIC, Category.LABORATORY, Category.SURGERY})
-_RETROSPECTIVE = re.compile(r"^(?:\d{1,2}[.)]\s*)?retro(?:spective|active)\b", re.I)
 _SENTENCES = re.compile(r"[^.]+(?:\.|$)")
 _DENIED = re.compile(
     r"\b(?:not|non)[- ](?:medically\s+)?(?:necessary|recommended|indicated|appropriate|supported)\b", re.I
@@ -265,7 +264,7 @@ def service_doubts(index: int, items: Sequence[Item]) -> Iterator[Doubt]:
                 "depends_on_no_surgery",
                 "the item serves a surgery the letter's items do not name",
             )
-    if _RETROSPECTIVE.match(item.request) and item.date_of_service is None:
+    if retrospective(item.request) and item.date_of_service is None:
         yield Doubt(
             path("items", index, "date_of_service"),
             "service_date_missing",

@@ -18,9 +18,14 @@ _SERVES_SURGERY = re.compile(
 )
 
 
+def retrospective(request: str) -> bool:
+    """A heading that asks for a service already given ("Retrospective request for ...")."""
+    return _RETROSPECTIVE.match(request) is not None
+
+
 def service_date(request: str, reference: dt.date | None) -> dt.date | None:
     """The date a retrospective heading gives its service ("(DOS 3/1/16)", "dispensed on ...")."""
-    if not _RETROSPECTIVE.match(request):
+    if not retrospective(request):
         return None
     written = _DATE.search(request)
     return parse_date(written.group(0), reference) if written else None

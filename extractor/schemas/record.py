@@ -1,7 +1,10 @@
 """The record every consumer sees: the single source of truth for names, enums and JSON Schema.
 
 ``Record.model_dump(mode="json")`` is exactly the shape in shared/CONTRACT.md.  Field
-descriptions double as the documentation the LLM reads through the JSON Schema.
+descriptions double as the documentation the LLM reads through the JSON Schema, so the fields the
+LLM pass's response models inherit (extractor/llm/drafts.py) are documented for people by a
+docstring under the field instead: a new description there would change ``prompt_version`` and
+void the recorded cassettes.  Both become docs/record.md (``extractor schema --markdown``).
 """
 
 from __future__ import annotations
@@ -74,16 +77,22 @@ class Region(StrEnum):
     HEAD = "head"
     FACE = "face"
     CERVICAL_SPINE = "cervical_spine"
+    """The neck."""
     THORACIC_SPINE = "thoracic_spine"
+    """The mid or upper back."""
     LUMBAR_SPINE = "lumbar_spine"
+    """The low back, lumbosacral included."""
     SHOULDER = "shoulder"
     UPPER_ARM = "upper_arm"
     ELBOW = "elbow"
     FOREARM = "forearm"
     WRIST = "wrist"
     HAND = "hand"
+    """Fingers and thumb included."""
     UPPER_EXTREMITY = "upper_extremity"
+    """An arm with no joint named."""
     CHEST = "chest"
+    """Ribs included."""
     ABDOMEN = "abdomen"
     PELVIS = "pelvis"
     HIP = "hip"
@@ -92,9 +101,13 @@ class Region(StrEnum):
     LOWER_LEG = "lower_leg"
     ANKLE = "ankle"
     FOOT = "foot"
+    """Toes and heel included."""
     LOWER_EXTREMITY = "lower_extremity"
+    """A leg with no joint named."""
     PSYCHE = "psyche"
+    """Psychiatric conditions."""
     SYSTEMIC = "systemic"
+    """Internal or whole-body conditions."""
     OTHER = "other"
 
 
@@ -112,21 +125,23 @@ class Document(_Model):
     """Where a record came from; ``sha256`` is of the file's bytes, ``chars`` of the text as read."""
 
     id: str = Field(description="Case number when the letter has one, else the file name's stem.")
-    path: str
-    sha256: str
+    path: str = Field(description="The file as it was named (a batch keeps the first spelling).")
+    sha256: str = Field(description="SHA-256 of the file's bytes, in hex.")
     pages: int | None = Field(default=None, description="PDF pages; null for text files.")
-    chars: int
+    chars: int = Field(description="Characters of the text as read (`extractor text`), which spans index.")
 
 
 class Case(_Model):
     """The letter's header block."""
 
     case_number: str | None = Field(default=None, description="e.g. CM16-0213037")
-    date_assigned: dt.date | None = None
-    decision_date: dt.date | None = None
-    date_of_injury: dt.date | None = None
-    ur_denial_date: dt.date | None = None
-    application_received: dt.date | None = None
+    date_assigned: dt.date | None = Field(default=None, description="When the case went to the reviewer.")
+    decision_date: dt.date | None = Field(default=None, description="The letter's date.")
+    date_of_injury: dt.date | None = Field(
+        default=None, description="From the header where there is one, else from the case summary."
+    )
+    ur_denial_date: dt.date | None = Field(default=None, description="The utilization review denial's date.")
+    application_received: dt.date | None = Field(default=None, description="When the IMR application came.")
     priority: str | None = Field(default=None, description="Standard or Expedited")
 
 
@@ -137,14 +152,16 @@ class Reviewer(_Model):
         default_factory=list, description="Two-letter USPS codes in the order written."
     )
     specialties: list[str] = Field(default_factory=list)
+    """As written after "Certification(s)/Specialty:", split at commas and semicolons, `&` as "and"."""
     subspecialties: list[str] = Field(default_factory=list)
+    """As the letter states them, split the same way."""
 
 
 class BodyRegion(_Model):
     """One region of the body a summary or request names, with its side when it gives one."""
 
-    region: Region
-    side: Side | None = None
+    region: Region = Field(description="The contract's name for the part of the body.")
+    side: Side | None = Field(default=None, description="Null when the letter names no side.")
 
 
 CodingMethod = Literal["title", "inclusion", "fuzzy", "none"]
@@ -164,8 +181,11 @@ class Patient(_Model):
     """The injured worker, from the clinical case summary."""
 
     age: int | None = Field(default=None, ge=0, le=120)
+    """Whole years, as the case summary states them."""
     sex: Sex | None = None
+    """As the case summary states it (or its pronouns); null when it says neither."""
     diagnoses: list[str] = Field(default_factory=list)
+    """One entry per diagnosis the case summary lists, in its order and words."""
     mechanism_of_injury: str | None = Field(
         default=None, description="How the injury happened, in a short phrase, when stated."
     )
@@ -185,8 +205,11 @@ class Guideline(_Model):
     """One guideline citation; ``source`` is null when the letter says none was cited."""
 
     source: GuidelineSource | None = None
+    """Null when the letter says no guideline was cited."""
     title: str | None = None
+    """The guideline's title as cited, without its sections or pages."""
     sections: list[str] = Field(default_factory=list)
+    """The citation's "Section(s):" list, one entry each."""
     pages: list[PositiveInt] = Field(default_factory=list, description="98-99 is [98, 99].")
 
 
@@ -198,7 +221,9 @@ class Item(_Model):
         default=None, description="For partly authorised requests: the original request."
     )
     decision: Decision
+    """Upheld: the denial stands; Overturned: the treatment is certified."""
     category: Category = Category.OTHER
+    """What kind of treatment the request is; other when no category fits."""
     body_regions: list[BodyRegion] = Field(
         default_factory=list, description="The regions the request names (else its rationale), in order."
     )
@@ -224,8 +249,10 @@ class Item(_Model):
         "topical_analgesic whatever its ingredients); null for other items.",
     )
     claims_administrator_guidelines: list[Guideline] = Field(default_factory=list)
+    """The guidelines the letter says the claims administrator based its denial on."""
     reviewer_guidelines: list[Guideline] = Field(default_factory=list)
-    rationale: str | None = None
+    """The guidelines the reviewer's decision is based on."""
+    rationale: str | None = Field(default=None, description="The item's decision rationale, quoted.")
 
 
 def date_problems(case: Case) -> list[str]:
@@ -260,7 +287,7 @@ class Determination(_Model):
     case: Case = Field(default_factory=Case)
     reviewer: Reviewer = Field(default_factory=Reviewer)
     patient: Patient = Field(default_factory=Patient)
-    items: list[Item] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list, description="The disputed items, in the letter's order.")
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Determination:
@@ -281,10 +308,12 @@ Span = tuple[int, int]
 class Check(_Model):
     """One key field compared between the rules pass and the LLM pass."""
 
-    field: str
-    rules: Any = None
-    llm: Any = None
-    status: CheckStatus
+    field: str = Field(description="The value's path, as in evidence.")
+    rules: Any = Field(default=None, description="What the rules pass read (JSON, as in the record).")
+    llm: Any = Field(default=None, description="What the LLM pass read; null in a rules record.")
+    status: CheckStatus = Field(
+        description="agree, disagree, or which pass alone gave a value (rules_only, llm_only)."
+    )
     review: bool = Field(
         default=False,
         description="A person should look at this field; a record needs review when any check does.",
@@ -293,8 +322,10 @@ class Check(_Model):
 
 
 class Usage(_Model):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    """Tokens the endpoint reported, summed over every answer, valid or not."""
+
+    prompt_tokens: int = Field(default=0, description="Tokens sent.")
+    completion_tokens: int = Field(default=0, description="Tokens the model wrote.")
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -304,18 +335,22 @@ class Usage(_Model):
 
 
 class Provenance(_Model):
-    backend: Backend = "rules"
-    model: str | None = None
-    prompt_version: str | None = None
+    """How the record was made and what it cost."""
+
+    backend: Backend = Field(default="rules", description="The backend that made the record.")
+    model: str | None = Field(default=None, description="The LLM asked; null for rules.")
+    prompt_version: str | None = Field(
+        default=None, description="A hash of the prompt files and response models; null for rules."
+    )
     requests: int = Field(default=0, description="LLM requests the letter's parts took (retries apart).")
     skipped: list[str] = Field(
         default_factory=list,
         description="Parts of the letter the LLM was not asked about, the rules being sure of them "
         '("header", "summary", "items[2]").',
     )
-    attempts: int = 0
+    attempts: int = Field(default=0, description="HTTP calls to the endpoint, retries included.")
     usage: Usage = Field(default_factory=Usage)
-    seconds: float = 0.0
+    seconds: float = Field(default=0.0, description="Wall-clock time the letter took.")
 
 
 class Record(_Model):
@@ -323,7 +358,11 @@ class Record(_Model):
 
     document: Document
     determination: Determination
-    evidence: dict[str, list[Span]] = Field(default_factory=dict)
+    evidence: dict[str, list[Span]] = Field(
+        default_factory=dict,
+        description="For each value read, by its path, the [start, end) character spans of the text "
+        "(as `extractor text` prints it) it was read from.",
+    )
     confidence: dict[str, float] = Field(
         default_factory=dict,
         description=(
@@ -332,6 +371,9 @@ class Record(_Model):
             "that says why."
         ),
     )
-    checks: list[Check] = Field(default_factory=list)
-    needs_review: bool = False
+    checks: list[Check] = Field(
+        default_factory=list,
+        description="Each key field compared between the passes, and each doubt or problem found.",
+    )
+    needs_review: bool = Field(default=False, description="True when any check has review: true.")
     provenance: Provenance = Field(default_factory=Provenance)

@@ -1,6 +1,6 @@
 """Batch jobs with an LLM: live calls, and the Batch API files of --prepare-batch and --ingest.
 
-The endpoint is tests.fake_openai.FakeOpenAI on 127.0.0.1, answering what a perfect model would
+The endpoint is support.fake_openai.FakeOpenAI on 127.0.0.1, answering what a perfect model would
 (the rules pass's reading of the letter it is sent); nothing leaves the machine.
 """
 
@@ -27,8 +27,8 @@ from extractor.pipeline import LLM_FAILED, asked_parts
 from extractor.reading import read_path
 from extractor.rules import extract_rules
 from extractor.scope import Asked
+from support.fake_openai import FakeOpenAI, perfect, perfect_completion, status
 from tests.documents import require_letter, shared_root
-from tests.fake_openai import FakeOpenAI, perfect, perfect_completion, status
 from tests.test_batch import cli, lines
 
 TWO_ITEMS = "CM16-0213037.pdf"

@@ -1,6 +1,6 @@
 """The cassette machinery against a real (tiny, local) OpenAI-compatible server and the real client.
 
-Nothing here calls a live endpoint: the server is ``tests.fake_openai.FakeOpenAI`` on 127.0.0.1
+Nothing here calls a live endpoint: the server is ``support.fake_openai.FakeOpenAI`` on 127.0.0.1
 (it also sends a cookie and a request id, which no cassette may keep), and every replay runs
 with it stopped.
 """
@@ -22,8 +22,8 @@ from pydantic import BaseModel
 
 from evals import cassettes
 from evals.cassettes import MissingCassette, use_fixture_cassette
-from tests import fake_openai as fake
-from tests.fake_openai import FakeOpenAI, completion
+from support import fake_openai as fake
+from support.fake_openai import FakeOpenAI, completion
 
 SECRET_KEY = "sk-test-SECRET-KEY-0123456789"
 SECRET_ORG = "org-SECRET-ORGANISATION"

@@ -22,7 +22,7 @@ import pytest
 from extractor.errors import ResultsFileError
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, extract_with_llm, prompt_version
-from extractor.llm.prompting import plan
+from extractor.llm.prompting import kind_version, plan
 from extractor.pipeline import LLM_FAILED, asked_parts
 from extractor.reading import read_path
 from extractor.rules import extract_rules
@@ -141,6 +141,9 @@ def test_prepared_requests_are_what_the_llm_pass_sends(
         key=lambda line: int(line["custom_id"].rsplit("-", 2)[1][1:]),
     )
     assert [line["custom_id"].rsplit("-", 2)[1][0] for line in mine] == ["p", "i", "i"]
+    # each request names its own kind's prompt version
+    versions = [line["custom_id"].rsplit("-", 3)[1] for line in mine]
+    assert versions == [kind_version("patient"), kind_version("item"), kind_version("item")]
     before = len(endpoint.requests)
     extract_with_llm(text, config(endpoint), asked=Asked(header=False))
     assert [received.json for received in endpoint.requests[before:]] == [line["body"] for line in mine]
@@ -160,7 +163,11 @@ def test_ingest_gives_the_records_a_live_run_gives(inbox: Path, tmp_path: Path, 
     assert summary["records"] + summary["errors"] == summary["inputs"]
     live, ingested = by_path(tmp_path / "live"), by_path(tmp_path / "out")
     for name, record in ingested.items():
-        assert record["provenance"]["prompt_version"] == prompt_version()
+        assert record["provenance"]["prompt_version"] == live[name]["provenance"]["prompt_version"]
+        assert record["provenance"]["prompt_version"] in {
+            prompt_version(["patient", "item"]),
+            prompt_version(["item"]),
+        }
         for part in ("determination", "evidence", "checks", "needs_review"):
             assert record[part] == live[name][part], (name, part)
     assert ingested[TWO_ITEMS]["provenance"]["attempts"] == asked(TWO_ITEMS)

@@ -342,7 +342,8 @@ def check(fault: Fault, result: Record | Exception, fake: FakeOpenAI, rules: Rec
     assert isinstance(result, Record), result
     provenance = result.provenance
     assert provenance.backend == "hybrid"
-    assert (provenance.model, provenance.prompt_version) == ("fault-model", prompt_version())
+    asked = prompt_version(["patient", "item"])  # hybrid has the header from the rules
+    assert (provenance.model, provenance.prompt_version) == ("fault-model", asked)
     assert provenance.attempts == fault.requests + later
     assert provenance.usage == fault.expected_usage
     assert result.determination.items == rules.determination.items

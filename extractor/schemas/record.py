@@ -306,7 +306,11 @@ class Usage(_Model):
 class Provenance(_Model):
     backend: Backend = "rules"
     model: str | None = None
-    prompt_version: str | None = None
+    prompt_version: str | None = Field(
+        default=None,
+        description="The prompt version of each kind of request the LLM was sent for this letter "
+        '("header:V patient:V item:V"; a kind not asked is left out).',
+    )
     requests: int = Field(default=0, description="LLM requests the letter's parts took (retries apart).")
     skipped: list[str] = Field(
         default_factory=list,

@@ -1,1 +1,1 @@
-"""Scripts that print figures, asserting nothing; a package so tests can import the fake endpoint."""
+"""Scripts that print figures, asserting nothing; a package, run as ``python -m benchmarks.NAME``."""

@@ -54,9 +54,9 @@ def copies(folder: Path, count: int, documents: Path | None = None) -> list[str]
 
 @contextmanager
 def fake_endpoint(latency: float) -> Iterator[str]:
-    """tests.fake_openai's endpoint in its own process, so serving takes no time from the batch's."""
+    """support.fake_openai's endpoint in its own process, so serving takes no time from the batch's."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--latency", str(latency)],
+        [sys.executable, "-m", "support.fake_openai", "--latency", str(latency)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

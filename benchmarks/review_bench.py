@@ -24,7 +24,7 @@ from playwright.sync_api import sync_playwright
 
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.review.batch import read_batch
-from tests.review_server import serving
+from support.review_server import serving
 
 ALL_SHOWN = "() => [...document.querySelectorAll('.page img')].every((img) => img.complete)"
 

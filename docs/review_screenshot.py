@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from extractor.jobs import BatchOptions, run_batch  # noqa: E402
-from tests.review_server import serving  # noqa: E402
+from support.review_server import serving  # noqa: E402
 
 LETTER = ROOT / "evals" / "fixtures" / "synthetic" / "many-items.txt"
 WIDTH, HEIGHT, MARGIN, SIZE, LEADING = 612.0, 792.0, 72.0, 10.5, 14.0

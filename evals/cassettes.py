@@ -11,12 +11,14 @@ and ``hybrid`` backends send the same request and share it.  What a cassette kee
   serves the good answer at once).
 - the API key (read from the request's auth headers, and ``OPENAI_API_KEY``) is replaced by
   :data:`REDACTED` wherever else it appears: URL, response body.
-- metadata: ``model``, ``prompt_version`` and the instructor ``mode``, so that a changed
-  prompt (or a replay in another mode) says so.
+- metadata: ``model``, ``prompt_versions`` (each kind of request's prompt version, header,
+  patient and item) and the instructor ``mode``, so that a miss says which prompt changed (and a
+  replay in another mode says so at once).
 
 A request is matched on method, path and body digest (:func:`digest_matcher`), so any change of
-prompt, schema, model or letter misses the cassette; replay turns that into
-``MissingCassette`` with the command that re-records.
+prompt, schema, model or letter misses the request it changes, and only that one: an edited
+item prompt misses the item requests while the header and summary requests still replay.
+Replay turns a miss into ``MissingCassette`` with the command that re-records.
 
 The same configuration serves pytest-recording: ``tests/conftest.py`` returns
 :func:`vcr_config` from its ``vcr_config`` fixture and registers :func:`digest_matcher` as
@@ -31,7 +33,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -40,6 +42,7 @@ import yaml  # type: ignore[import-untyped]
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from extractor.errors import LLMError
+from extractor.llm.prompting import version_label
 
 CASSETTES_DIR = Path(__file__).resolve().parent / "cassettes"
 MATCHER_NAME = "body_digest"
@@ -59,7 +62,7 @@ _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class MissingCassette(LLMError):
-    """Replay found no recorded answer for this request (prompt, schema or model changed)."""
+    """Replay found no recorded answer for this request (its prompt, schema or model changed)."""
 
     kind = "missing_cassette"
 
@@ -211,9 +214,14 @@ def cassette_path(fixture_id: str, model: str | None, root: Path | None = None) 
     return (root or CASSETTES_DIR) / model_slug(model) / f"{_SLUG.sub('_', fixture_id)}.yaml"
 
 
-def missing_message(fixture_id: str, model: str | None, prompt_version: str | None, detail: str = "") -> str:
+Versions = Mapping[str, str]
+"""Prompt versions by kind of request (``extractor.llm.prompt_versions()``)."""
+
+
+def missing_message(fixture_id: str, model: str | None, versions: Versions | None, detail: str = "") -> str:
     """The one clear line a missing or stale cassette gives."""
-    line = f"no cassette for {fixture_id} (model {model or '?'}, prompt_version {prompt_version or '?'})"
+    shown = version_label(versions or {}) or "?"
+    line = f"no cassette for {fixture_id} (model {model or '?'}, prompt_version {shown})"
     if detail:
         line += f" [{detail}]"
     return f"{line}: {RERECORD_HINT}"
@@ -275,13 +283,13 @@ class Replay:
         cassette: Any,
         fixture_id: str,
         model: str | None,
-        prompt_version: str | None,
+        prompt_versions: Versions | None,
         mode: str | None = None,
     ) -> None:
         self.cassette = cassette
         self.fixture_id = fixture_id
         self.model = model
-        self.prompt_version = prompt_version
+        self.prompt_versions = dict(prompt_versions or {})
         self.mode = mode
         self.unmatched = 0
         self._unanswered: set[str] = set()
@@ -317,21 +325,35 @@ class Replay:
         return value if isinstance(value, str) else None
 
     @property
-    def recorded_prompt_version(self) -> str | None:
-        return self.recorded("prompt_version")
+    def recorded_prompt_versions(self) -> dict[str, str]:
+        """Each kind's prompt version when the cassette was recorded."""
+        versions = _metadata(self.cassette).get("prompt_versions")
+        if not isinstance(versions, dict):
+            return {}
+        return {str(kind): version for kind, version in versions.items() if isinstance(version, str)}
 
     def stale(self) -> str | None:
-        """Why the cassette cannot fit the requests sent now, when its metadata says so."""
-        recorded = self.recorded_prompt_version
-        if recorded and self.prompt_version and recorded != self.prompt_version:
-            return f"recorded with prompt_version {recorded}"
+        """Why no request sent now can be in the cassette, when its metadata says so (another
+        instructor mode changes every request)."""
         mode = self.recorded("mode")
         if mode and self.mode and mode != self.mode:
             return f"recorded in instructor mode {mode}, replayed in {self.mode}: pass --mode {mode}"
         return None
 
+    def changed(self) -> str | None:
+        """Which kinds' prompts changed since the recording, when its metadata says so: their
+        requests miss, the other kinds' still replay."""
+        recorded = self.recorded_prompt_versions
+        changed = [
+            f"{kind} prompt_version {recorded[kind]}"
+            for kind, version in self.prompt_versions.items()
+            if recorded.get(kind, version) != version
+        ]
+        return f"recorded with {', '.join(changed)}" if changed else None
+
     def message(self, detail: str) -> str:
-        return missing_message(self.fixture_id, self.model, self.prompt_version, self.stale() or detail)
+        why = self.stale() or "; ".join(part for part in (detail, self.changed()) if part)
+        return missing_message(self.fixture_id, self.model, self.prompt_versions, why)
 
     def missed(self) -> MissingCassette | None:
         """A :class:`MissingCassette` when a request since the last look had no recorded answer,
@@ -349,7 +371,7 @@ class Replay:
         return missed
 
     def set_metadata(self, **values: Any) -> None:
-        """Store values (model, prompt_version) in the cassette when recording."""
+        """Store values (model, prompt_versions) in the cassette when recording."""
         if self.cassette.write_protected:
             return
         _metadata(self.cassette).update(values)
@@ -361,7 +383,7 @@ def use_fixture_cassette(
     fixture_id: str,
     *,
     model: str | None,
-    prompt_version: str | None = None,
+    prompt_versions: Versions | None = None,
     record: RecordMode = "none",
     root: Path | None = None,
     mode: str | None = None,
@@ -369,11 +391,12 @@ def use_fixture_cassette(
 ) -> Iterator[Replay]:
     """Replay (``record="none"``) or record one fixture's LLM calls.
 
-    Replay raises :class:`MissingCassette` with the re-record command when the cassette file
-    is absent, was recorded with another ``prompt_version`` (or instructor ``mode``, when
-    given), or lacks a request the code sends
-    now (an error escaping the block; inside it, :meth:`Replay.explain` turns a caught error
-    into one).  ``record="new_episodes"`` calls the endpoint only for requests not yet in the
+    ``prompt_versions`` are each kind's prompt version now: recording stores them, and replay names
+    the kinds whose version differs from the recording's when a request misses.  Replay raises
+    :class:`MissingCassette` with the re-record command when the cassette file is absent, was
+    recorded in another instructor ``mode`` (when given), or lacks a request the code sends now
+    (an error escaping the block; inside it, :meth:`Replay.explain` turns a caught error into
+    one).  ``record="new_episodes"`` calls the endpoint only for requests not yet in the
     cassette; ``record="all"`` starts the cassette afresh.  ``drop_unused`` (when recording)
     saves only the interactions this run replayed or recorded: answers to requests that a
     changed prompt no longer sends are not kept.  Only a run that sends every request of the
@@ -387,15 +410,15 @@ def use_fixture_cassette(
     if record == "none":
         if not path.exists():
             raise MissingCassette(
-                missing_message(fixture_id, model, prompt_version, f"{_shown(path)} absent")
+                missing_message(fixture_id, model, prompt_versions, f"{_shown(path)} absent")
             )
-        with _cassette(path, path, fixture_id, model, prompt_version, record, mode, drop_unused) as replay:
+        with _cassette(path, path, fixture_id, model, prompt_versions, record, mode, drop_unused) as replay:
             yield replay
         return
     draft = path.with_name(f".{path.name}.recording")
     try:
         _start_draft(draft, path if record == "new_episodes" else None)
-        with _cassette(draft, path, fixture_id, model, prompt_version, record, mode, drop_unused) as replay:
+        with _cassette(draft, path, fixture_id, model, prompt_versions, record, mode, drop_unused) as replay:
             yield replay
         if replay.unanswered == 0 and draft.exists():
             draft.replace(path)
@@ -417,7 +440,7 @@ def _cassette(
     named: Path,
     fixture_id: str,
     model: str | None,
-    prompt_version: str | None,
+    prompt_versions: Versions | None,
     record: RecordMode,
     mode: str | None,
     drop_unused: bool,
@@ -429,11 +452,12 @@ def _cassette(
         cassette = _open(stack, recorder, path, named, drop_unused=drop_unused and record != "none")
         if record == "none" and not cassette.data:  # vcrpy reads a file it cannot decode as empty
             raise _damaged(named, "it holds no recorded answer")
-        replay = Replay(cassette, fixture_id, model, prompt_version, mode)
+        replay = Replay(cassette, fixture_id, model, prompt_versions, mode)
         if record == "none" and replay.stale():
             raise MissingCassette(replay.message(""))
         if record != "none":
-            values = {"fixture": fixture_id, "model": model, "prompt_version": prompt_version, "mode": mode}
+            versions = dict(prompt_versions) if prompt_versions else None
+            values = {"fixture": fixture_id, "model": model, "prompt_versions": versions, "mode": mode}
             replay.set_metadata(**{key: value for key, value in values.items() if value is not None})
         try:
             yield replay

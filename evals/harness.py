@@ -43,6 +43,7 @@ from evals.trust import TrustCount, field_counts, fit, trust_report, with_llm_ra
 from extractor import confidence
 from extractor.errors import ExtractionError, describe
 from extractor.fields import field_name
+from extractor.llm.prompting import prompt_version, prompt_versions
 from extractor.pipeline import LLM_FAILED, extract, llm_failure, load
 from extractor.rules import extract_rules
 from extractor.schemas import Backend, Category, Record, Usage
@@ -156,18 +157,18 @@ def run_backends(
     """
     runs = {backend: BackendRun(backend) for backend in backends}
     llm_backends = [b for b in backends if b in LLM_BACKENDS]
-    prompt_version = current_prompt_version() if llm_backends else None
+    versions = prompt_versions() if llm_backends else None
     model = config.model if config is not None else None
     for run in runs.values():
         if run.backend in LLM_BACKENDS:
-            run.model, run.prompt_version = model, prompt_version
+            run.model, run.prompt_version = model, prompt_version()
     for number, item in enumerate(fixtures, 1):
         started = time.perf_counter()
         for backend in backends:
             if backend not in LLM_BACKENDS:
                 _score(runs[backend], item)
         if llm_backends:
-            _run_llm_backends(item, llm_backends, runs, config, record, cassette_dir, model, prompt_version)
+            _run_llm_backends(item, llm_backends, runs, config, record, cassette_dir, model, versions)
         if progress:
             seconds = time.perf_counter() - started
             print(f"eval {number}/{len(fixtures)} {item.id}: {seconds:.1f} s", file=sys.stderr, flush=True)
@@ -182,26 +183,21 @@ def _run_llm_backends(
     record: cassettes.RecordMode,
     cassette_dir: Path | None,
     model: str | None,
-    prompt_version: str | None,
+    versions: cassettes.Versions | None,
 ) -> None:
     try:
         mode = mode_name(config)
         with cassettes.use_fixture_cassette(
             item.id,
             model=model,
-            prompt_version=prompt_version,
+            prompt_versions=versions,
             record=record,
             root=cassette_dir,
             mode=mode,
             drop_unused="llm" in backends,
         ) as replay:
             for backend in backends:
-                run = runs[backend]
-                record_ = _score(run, item, config, replay)
-                if record_ is not None and record_.provenance.prompt_version:
-                    run.prompt_version = record_.provenance.prompt_version
-                    if record != "none":
-                        replay.set_metadata(prompt_version=record_.provenance.prompt_version)
+                _score(runs[backend], item, config, replay)
         if replay.unanswered:
             why = f"{replay.unanswered} request(s) got no answer to record: {_failure(item, backends, runs)}"
             for backend in backends:
@@ -277,15 +273,6 @@ def mode_name(config: LLMConfig | None) -> str | None:
     from extractor.llm import default_mode
 
     return config.mode or default_mode(config.base_url)
-
-
-def current_prompt_version() -> str | None:
-    """The prompt_version the LLM pass would send now (None when it cannot be computed)."""
-    try:
-        from extractor.llm import prompt_version
-    except ImportError:
-        return None
-    return prompt_version()
 
 
 # --------------------------------------------------------------------------- report

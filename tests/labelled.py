@@ -1,6 +1,6 @@
 """Scripted model answers built from the hand labels, not from the code under test.
 
-``tests.fake_openai.perfect`` answers with the rules pass's own reading, so a hybrid test built
+``support.fake_openai.perfect`` answers with the rules pass's own reading, so a hybrid test built
 on it compares the rules pass with itself: a merge that ignored the LLM would still pass.  These
 answers come from evals/fixtures/*.json instead, and the helpers below turn one into a model
 that errs in one known way (a decision flipped, a value the letter never states), so each flag
@@ -14,7 +14,7 @@ from typing import Any
 
 from evals.fixtures import FIXTURES_DIR, LoadedFixture, load_fixture
 from extractor.llm.drafts import HeaderDraft, ItemDraft, PatientDraft
-from tests.fake_openai import BLOCK
+from support.fake_openai import BLOCK
 
 JSON = dict[str, Any]
 
@@ -39,7 +39,7 @@ def _asked(model: type[HeaderDraft | PatientDraft | ItemDraft], section: str | N
 
 def answer(loaded: LoadedFixture) -> JSON:
     """What a model that read exactly the labels would answer, as one determination (case,
-    reviewer, patient, items) that ``tests.fake_openai.served`` hands out a part per request.
+    reviewer, patient, items) that ``support.fake_openai.served`` hands out a part per request.
 
     Only the keys the response models ask for are kept, in the form the model writes them
     (dates as text: ISO, which the draft also reads).

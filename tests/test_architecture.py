@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,17 +60,49 @@ def imported_names(tree: ast.AST, known: Collection[str] = ()) -> Iterator[str]:
         yield from imported_names(node, known)
 
 
+REPOSITORY_TOOLING = {"evals", "support", "tests"}
+"""Top-level packages of the repository that never ship."""
+
+
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the first-party modules (extractor, evals, tests) it imports."""
+    """Module -> the first-party modules (extractor's, and the tooling's) it imports."""
     known = modules()
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         targets = set()
         for imported in imported_names(ast.parse(path.read_text(encoding="utf-8")), known):
-            if (imported in known and imported != name) or imported.split(".")[0] in {"evals", "tests"}:
+            if (imported in known and imported != name) or imported.split(".")[0] in REPOSITORY_TOOLING:
                 targets.add(imported)
         graph[name] = targets
     return graph
+
+
+_MODULE_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def named_modules(tree: ast.AST) -> Iterator[str]:
+    """The modules a file imports, and those it names in a string that is a dotted module path
+    alone (``python -m tests.x``, ``import_module("tests.x")``)."""
+    yield from imported_names(tree)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _MODULE_PATH.fullmatch(node.value)
+        ):
+            yield node.value
+
+
+def outside_tests() -> Iterator[Path]:
+    """Every Python file of the repository outside tests/ (virtual environments, build output and
+    mutmut's copies aside)."""
+    for top in sorted(ROOT.iterdir()):
+        if top.name.startswith(".") or top.name in {"tests", "build", "mutants"} or top.suffix == ".egg-info":
+            continue
+        if top.is_dir() and not (top / "pyvenv.cfg").exists():
+            yield from sorted(top.rglob("*.py"))
+        elif top.suffix == ".py":
+            yield top
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -112,16 +145,36 @@ def test_the_graph_finder_sees_a_cycle() -> None:
     tree = ast.parse(source)
     assert set(imported_names(tree)) == {"typing", "y"}
     assert set(imported_names(ast.parse("from a import b, c"), known={"a.b"})) == {"a.b", "a"}
+    named = ast.parse('"""Run as python -m tests.x."""\nrun([python, "-m", "tests.x"])\nf("a b.c")\n')
+    assert set(named_modules(named)) == {"tests.x"}
 
 
 def test_no_import_cycle_in_the_package() -> None:
     assert cycles(import_graph()) == []
 
 
-def test_the_package_imports_neither_evals_nor_tests() -> None:
+def test_the_package_imports_the_tooling_only_where_the_eval_command_runs_the_harness() -> None:
+    """``extractor eval`` runs a checkout's evals/ (and says so without one); nothing else in the
+    package imports evals, support or tests."""
     graph = import_graph()
-    crossing = {m: sorted(t for t in ts if t.split(".")[0] in {"evals", "tests"}) for m, ts in graph.items()}
-    assert {m: ts for m, ts in crossing.items() if ts} == {}
+    crossing = {(m, t) for m, ts in graph.items() for t in ts if t.split(".")[0] in REPOSITORY_TOOLING}
+    assert crossing == {("extractor.cli.evaluate", "evals.harness")}
+
+
+def test_nothing_outside_tests_imports_tests() -> None:
+    """The test doubles benchmarks and docs scripts use live in support/, not in tests/."""
+    sources = list(outside_tests())
+    assert {"benchmarks", "docs", "evals", "extractor", "support"} <= {
+        path.relative_to(ROOT).parts[0] for path in sources
+    }
+    importing = {
+        str(path.relative_to(ROOT)): sorted(
+            {name for name in named_modules(tree) if name.split(".")[0] == "tests"}
+        )
+        for path in sources
+        for tree in [ast.parse(path.read_text(encoding="utf-8"))]
+    }
+    assert {path: names for path, names in importing.items() if names} == {}
 
 
 def test_only_the_cli_imports_the_cli() -> None:

@@ -1,6 +1,6 @@
 """Batch jobs with an LLM: live calls, and the Batch API files of --prepare-batch and --ingest.
 
-The endpoint is tests.fake_openai.FakeOpenAI on 127.0.0.1, answering what a perfect model would
+The endpoint is support.fake_openai.FakeOpenAI on 127.0.0.1, answering what a perfect model would
 (the rules pass's reading of the letter it is sent); nothing leaves the machine.
 """
 
@@ -22,13 +22,13 @@ import pytest
 from extractor.errors import ResultsFileError
 from extractor.jobs import BatchOptions, expand, run_batch
 from extractor.llm import LLMConfig, extract_with_llm, prompt_version
-from extractor.llm.prompting import plan
+from extractor.llm.prompting import kind_version, plan
 from extractor.pipeline import LLM_FAILED, asked_parts
 from extractor.reading import read_path
 from extractor.rules import extract_rules
 from extractor.scope import Asked
+from support.fake_openai import FakeOpenAI, perfect, perfect_completion, status
 from tests.documents import require_letter, shared_root
-from tests.fake_openai import FakeOpenAI, perfect, perfect_completion, status
 from tests.test_batch import cli, lines
 
 TWO_ITEMS = "CM16-0213037.pdf"
@@ -141,6 +141,9 @@ def test_prepared_requests_are_what_the_llm_pass_sends(
         key=lambda line: int(line["custom_id"].rsplit("-", 2)[1][1:]),
     )
     assert [line["custom_id"].rsplit("-", 2)[1][0] for line in mine] == ["p", "i", "i"]
+    # each request names its own kind's prompt version
+    versions = [line["custom_id"].rsplit("-", 3)[1] for line in mine]
+    assert versions == [kind_version("patient"), kind_version("item"), kind_version("item")]
     before = len(endpoint.requests)
     extract_with_llm(text, config(endpoint), asked=Asked(header=False))
     assert [received.json for received in endpoint.requests[before:]] == [line["body"] for line in mine]
@@ -160,7 +163,11 @@ def test_ingest_gives_the_records_a_live_run_gives(inbox: Path, tmp_path: Path, 
     assert summary["records"] + summary["errors"] == summary["inputs"]
     live, ingested = by_path(tmp_path / "live"), by_path(tmp_path / "out")
     for name, record in ingested.items():
-        assert record["provenance"]["prompt_version"] == prompt_version()
+        assert record["provenance"]["prompt_version"] == live[name]["provenance"]["prompt_version"]
+        assert record["provenance"]["prompt_version"] in {
+            prompt_version(["patient", "item"]),
+            prompt_version(["item"]),
+        }
         for part in ("determination", "evidence", "checks", "needs_review"):
             assert record[part] == live[name][part], (name, part)
     assert ingested[TWO_ITEMS]["provenance"]["attempts"] == asked(TWO_ITEMS)

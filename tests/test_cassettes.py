@@ -1,6 +1,6 @@
 """The cassette machinery against a real (tiny, local) OpenAI-compatible server and the real client.
 
-Nothing here calls a live endpoint: the server is ``tests.fake_openai.FakeOpenAI`` on 127.0.0.1
+Nothing here calls a live endpoint: the server is ``support.fake_openai.FakeOpenAI`` on 127.0.0.1
 (it also sends a cookie and a request id, which no cassette may keep), and every replay runs
 with it stopped.
 """
@@ -22,8 +22,8 @@ from pydantic import BaseModel
 
 from evals import cassettes
 from evals.cassettes import MissingCassette, use_fixture_cassette
-from tests import fake_openai as fake
-from tests.fake_openai import FakeOpenAI, completion
+from support import fake_openai as fake
+from support.fake_openai import FakeOpenAI, completion
 
 SECRET_KEY = "sk-test-SECRET-KEY-0123456789"
 SECRET_ORG = "org-SECRET-ORGANISATION"
@@ -31,6 +31,8 @@ MARKER = "LETTER-TEXT-MARKER-7f3a9"
 MODEL = "tiny-model"
 ANSWER = completion({"answer": "forty-two"}, shape="content", usage=(7, 5))
 SECRET_HEADERS = {"Set-Cookie": "session=SECRET-COOKIE", "X-Request-Id": "req-SECRET-ID"}
+PV1, PV2 = {"item": "pv1"}, {"item": "pv2"}
+"""Prompt versions by kind, as the harness passes them: the item prompt before and after an edit."""
 
 
 class Answer(BaseModel):
@@ -62,7 +64,7 @@ def ask(url: str, prompt: str, *, api_key: str = SECRET_KEY, max_retries: int = 
 
 
 def record(root: Path, url: str, prompt: str = MARKER, fixture: str = "letter-1") -> Path:
-    with use_fixture_cassette(fixture, model=MODEL, prompt_version="pv1", record="new_episodes", root=root):
+    with use_fixture_cassette(fixture, model=MODEL, prompt_versions=PV1, record="new_episodes", root=root):
         assert ask(url, prompt).answer == "forty-two"
     return cassettes.cassette_path(fixture, MODEL, root)
 
@@ -82,7 +84,7 @@ def test_record_stores_no_secret_and_no_letter_text(tmp_path: Path, server: Fake
     assert set(stub) == {"sha256"}
     assert len(stub["sha256"]) == 64
     assert set(interaction["response"]["headers"]) == {"content-type"}
-    assert data["metadata"] == {"fixture": "letter-1", "model": MODEL, "prompt_version": "pv1"}
+    assert data["metadata"] == {"fixture": "letter-1", "model": MODEL, "prompt_versions": PV1}
     assert len(server.requests) == 1
     assert MARKER in json.dumps(server.requests[0].json)  # the marker did reach the server
 
@@ -96,7 +98,7 @@ def test_replay_needs_no_server_and_no_key(
     with cassettes.dummy_api_key():
         raw = openai.OpenAI(base_url=server.base_url)  # constructs: a dummy key is lent
         raw.close()
-        with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path):
+        with use_fixture_cassette("letter-1", model=MODEL, prompt_versions=PV1, root=tmp_path):
             assert ask(server.base_url, MARKER, api_key="another-key").answer == "forty-two"
             # the same request again replays too (llm and hybrid share one cassette)
             assert ask(server.base_url, MARKER, api_key="another-key").answer == "forty-two"
@@ -109,11 +111,11 @@ def test_changed_body_is_a_clear_missing_cassette(tmp_path: Path, server: FakeOp
     server.stop()
     with (
         pytest.raises(MissingCassette) as caught,
-        use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path),
+        use_fixture_cassette("letter-1", model=MODEL, prompt_versions=PV1, root=tmp_path),
     ):
         ask(server.base_url, MARKER + " changed", max_retries=1)  # the client retries the connection error
     message = str(caught.value)
-    assert message.startswith("no cassette for letter-1 (model tiny-model, prompt_version pv1)")
+    assert message.startswith("no cassette for letter-1 (model tiny-model, prompt_version item:pv1)")
     assert "re-record with `extractor eval --backend hybrid --record` (or `make record`)" in message
     assert MARKER not in message
     assert cassettes.find_cassette_miss(caught.value) is not None  # chained, for debugging
@@ -124,7 +126,7 @@ def test_explain_turns_a_caught_client_error_into_missing_cassette(
 ) -> None:
     record(tmp_path, server.base_url)
     server.stop()
-    with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv1", root=tmp_path) as replay:
+    with use_fixture_cassette("letter-1", model=MODEL, prompt_versions=PV1, root=tmp_path) as replay:
         try:
             ask(server.base_url, "something else")
         except Exception as error:  # what the LLM pass would have wrapped
@@ -135,43 +137,60 @@ def test_explain_turns_a_caught_client_error_into_missing_cassette(
         assert replay.explain(ValueError("unrelated")) is None
 
 
-def open_replay(root: Path, fixture: str, model: str, prompt_version: str, mode: str | None = None) -> None:
-    with use_fixture_cassette(fixture, model=model, prompt_version=prompt_version, root=root, mode=mode):
+def open_replay(
+    root: Path, fixture: str, model: str, versions: dict[str, str], mode: str | None = None
+) -> None:
+    with use_fixture_cassette(fixture, model=model, prompt_versions=versions, root=root, mode=mode):
         pass
 
 
 def test_absent_cassette_and_changed_prompt_version(tmp_path: Path, server: FakeOpenAI) -> None:
-    absent = r"no cassette for letter-2 \(model tiny-model, prompt_version pv1\) \[.*letter-2.yaml absent\]"
+    absent = (
+        r"no cassette for letter-2 \(model tiny-model, prompt_version item:pv1\) \[.*letter-2.yaml absent\]"
+    )
     with pytest.raises(MissingCassette, match=absent):
-        open_replay(tmp_path, "letter-2", MODEL, "pv1")
+        open_replay(tmp_path, "letter-2", MODEL, PV1)
     record(tmp_path, server.base_url)
-    with pytest.raises(MissingCassette, match="recorded with prompt_version pv1") as caught:
-        open_replay(tmp_path, "letter-1", MODEL, "pv2")
-    assert "prompt_version pv2" in str(caught.value)
+    server.stop()
     with pytest.raises(MissingCassette, match="model other-model"):
-        open_replay(tmp_path, "letter-1", "other-model", "pv1")
-    open_replay(tmp_path, "letter-1", MODEL, "pv1")
+        open_replay(tmp_path, "letter-1", "other-model", PV1)
+    # A changed prompt misses only the requests it changes: the cassette opens, and a miss says
+    # which kind's prompt changed since the recording (the header's is new, not changed).
+    now = {"header": "h1", "item": "pv2"}
+    open_replay(tmp_path, "letter-1", MODEL, now)
+    with (
+        pytest.raises(MissingCassette) as caught,
+        use_fixture_cassette("letter-1", model=MODEL, prompt_versions=now, root=tmp_path),
+    ):
+        ask(server.base_url, MARKER + " as the edited prompt asks")
+    assert str(caught.value) == (
+        "no cassette for letter-1 (model tiny-model, prompt_version header:h1 item:pv2) "
+        "[a request is not in the cassette; recorded with item prompt_version pv1]: "
+        f"{cassettes.RERECORD_HINT}"
+    )
+    with use_fixture_cassette("letter-1", model=MODEL, prompt_versions=now, root=tmp_path):
+        assert ask(server.base_url, MARKER).answer == "forty-two"  # a request the edit left as it was
 
 
 def test_replay_in_another_mode_says_which(tmp_path: Path, server: FakeOpenAI) -> None:
     with use_fixture_cassette(
-        "letter-1", model=MODEL, prompt_version="pv1", record="new_episodes", root=tmp_path, mode="json"
+        "letter-1", model=MODEL, prompt_versions=PV1, record="new_episodes", root=tmp_path, mode="json"
     ):
         ask(server.base_url, MARKER)
     with pytest.raises(
         MissingCassette, match="recorded in instructor mode json, replayed in tools: pass --mode json"
     ):
-        open_replay(tmp_path, "letter-1", MODEL, "pv1", mode="tools")
-    open_replay(tmp_path, "letter-1", MODEL, "pv1", mode="json")
+        open_replay(tmp_path, "letter-1", MODEL, PV1, mode="tools")
+    open_replay(tmp_path, "letter-1", MODEL, PV1, mode="json")
 
 
 def test_record_all_starts_afresh(tmp_path: Path, server: FakeOpenAI) -> None:
     record(tmp_path, server.base_url, prompt="first")
-    with use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv2", record="all", root=tmp_path):
+    with use_fixture_cassette("letter-1", model=MODEL, prompt_versions=PV2, record="all", root=tmp_path):
         ask(server.base_url, "second")
     data = yaml.safe_load(cassettes.cassette_path("letter-1", MODEL, tmp_path).read_text())
     assert len(data["interactions"]) == 1
-    assert data["metadata"]["prompt_version"] == "pv2"
+    assert data["metadata"]["prompt_versions"] == PV2
 
 
 @pytest.mark.parametrize("mode", ["all", "new_episodes"])
@@ -185,7 +204,7 @@ def test_recording_an_endpoint_that_refuses_keeps_the_cassette(
     with FakeOpenAI(default=fake.status(401)) as refusing:
         with (
             use_fixture_cassette(
-                "letter-1", model=MODEL, prompt_version="pv2", record=mode, root=tmp_path
+                "letter-1", model=MODEL, prompt_versions=PV2, record=mode, root=tmp_path
             ) as replay,
             pytest.raises(InstructorRetryException),
         ):
@@ -194,7 +213,7 @@ def test_recording_an_endpoint_that_refuses_keeps_the_cassette(
         assert path.read_bytes() == kept
         with (
             pytest.raises(InstructorRetryException),
-            use_fixture_cassette("letter-1", model=MODEL, prompt_version="pv2", record=mode, root=tmp_path),
+            use_fixture_cassette("letter-1", model=MODEL, prompt_versions=PV2, record=mode, root=tmp_path),
         ):
             ask(refusing.base_url, "another letter")
     assert path.read_bytes() == kept
@@ -206,7 +225,7 @@ def test_a_retried_request_recorded_in_the_end_is_answered(tmp_path: Path) -> No
     with (
         FakeOpenAI(script=[fake.status(503)], default=ANSWER) as flaky,
         use_fixture_cassette(
-            "letter-1", model=MODEL, prompt_version="pv1", record="all", root=tmp_path
+            "letter-1", model=MODEL, prompt_versions=PV1, record="all", root=tmp_path
         ) as replay,
     ):
         assert ask(flaky.base_url, MARKER, max_retries=1).answer == "forty-two"
@@ -267,7 +286,7 @@ def test_a_server_echoing_the_key_never_puts_it_in_a_cassette(tmp_path: Path) ->
         with (
             pytest.raises(InstructorRetryException, match="Incorrect API key"),
             use_fixture_cassette(
-                "letter-1", model=MODEL, prompt_version="pv1", record="new_episodes", root=tmp_path
+                "letter-1", model=MODEL, prompt_versions=PV1, record="new_episodes", root=tmp_path
             ),
         ):
             ask(echoing.base_url, MARKER)
@@ -281,9 +300,7 @@ def test_a_server_echoing_the_key_never_puts_it_in_a_cassette(tmp_path: Path) ->
 
 
 def record_answer(root: Path, url: str) -> Path:
-    with use_fixture_cassette(
-        "letter-1", model=MODEL, prompt_version="pv1", record="new_episodes", root=root
-    ):
+    with use_fixture_cassette("letter-1", model=MODEL, prompt_versions=PV1, record="new_episodes", root=root):
         ask(url, MARKER)
     return cassettes.cassette_path("letter-1", MODEL, root)
 
@@ -303,7 +320,7 @@ def test_a_damaged_cassette_is_one_line_naming_the_file(
     path = record(tmp_path, server.base_url)
     path.write_text(damage(path.read_text()))
     with pytest.raises(cassettes.DamagedCassette) as caught:
-        open_replay(tmp_path, "letter-1", MODEL, "pv1")
+        open_replay(tmp_path, "letter-1", MODEL, PV1)
     message = str(caught.value)
     assert "\n" not in message
     assert str(path) in message
@@ -315,7 +332,7 @@ def test_a_cassette_that_is_not_text_is_damaged_too(tmp_path: Path, server: Fake
     path = record(tmp_path, server.base_url)
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(cassettes.DamagedCassette, match="holds no recorded answer"):
-        open_replay(tmp_path, "letter-1", MODEL, "pv1")
+        open_replay(tmp_path, "letter-1", MODEL, PV1)
 
 
 def test_model_folder_names() -> None:

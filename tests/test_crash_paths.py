@@ -24,7 +24,7 @@ import pytest
 
 from extractor.jobs import ledger
 from extractor.jobs.ledger import JsonLines
-from tests.fake_openai import FakeOpenAI, perfect
+from support.fake_openai import FakeOpenAI, perfect
 from tests.labelled import SYNTHETIC, labelled
 
 SECONDS = 120

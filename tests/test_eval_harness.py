@@ -19,8 +19,8 @@ from evals.scoring import FieldCount, LetterScore
 from extractor import cli
 from extractor.llm.prompting import plan
 from extractor.reading import read_path
+from support.fake_openai import FakeOpenAI, Step, completion, invalid_against_schema, served, status
 from tests.documents import shared_root
-from tests.fake_openai import FakeOpenAI, Step, completion, invalid_against_schema, served, status
 
 RULES_FIELDS_MIN = 0.95
 

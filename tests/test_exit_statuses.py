@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from support.fake_openai import FakeOpenAI, perfect
 from tests.documents import require_letter
-from tests.fake_openai import FakeOpenAI, perfect
 from tests.test_readme import README, env
 
 LETTER = "letters/CM16-0213037.pdf"

@@ -1,6 +1,6 @@
 """Fault injection through the real stack: openai client, instructor, tenacity, HTTP on 127.0.0.1.
 
-Every fault sequence is served by ``tests.fake_openai.FakeOpenAI`` (a real HTTP server, not a
+Every fault sequence is served by ``support.fake_openai.FakeOpenAI`` (a real HTTP server, not a
 mock inside the client) and asserts what happens: how many requests the server saw (retried
 within the policy, never past it), then either a record whose provenance counts every attempt
 and the usage of every answer that arrived, or the typed error the batch writes to
@@ -42,8 +42,7 @@ from extractor.pipeline import LLM_FAILED, llm_failed, llm_failure
 from extractor.reading import read_path
 from extractor.schemas import Record, Usage
 from extractor.scope import Asked
-from tests.documents import require_letter, summary_line
-from tests.fake_openai import (
+from support.fake_openai import (
     JSON,
     FakeOpenAI,
     Received,
@@ -59,6 +58,7 @@ from tests.fake_openai import (
     truncated_body,
     truncated_json,
 )
+from tests.documents import require_letter, summary_line
 
 KEY = "sk-test-faults-0123456789abcdef"
 GOOD_USAGE = (1000, 200)
@@ -342,7 +342,8 @@ def check(fault: Fault, result: Record | Exception, fake: FakeOpenAI, rules: Rec
     assert isinstance(result, Record), result
     provenance = result.provenance
     assert provenance.backend == "hybrid"
-    assert (provenance.model, provenance.prompt_version) == ("fault-model", prompt_version())
+    asked = prompt_version(["patient", "item"])  # hybrid has the header from the rules
+    assert (provenance.model, provenance.prompt_version) == ("fault-model", asked)
     assert provenance.attempts == fault.requests + later
     assert provenance.usage == fault.expected_usage
     assert result.determination.items == rules.determination.items

@@ -19,7 +19,7 @@ from extractor.confidence import THRESHOLD
 from extractor.crosscheck import KEPT_OUT, UNCONFIRMED, compare
 from extractor.llm import LLMConfig
 from extractor.schemas import Backend, Check, Record
-from tests.fake_openai import FakeOpenAI, completion, served
+from support.fake_openai import FakeOpenAI, completion, served
 from tests.labelled import SYNTHETIC, answer, flipped, labelled, replaced
 
 MANY = labelled("synthetic-many-items")
@@ -182,7 +182,7 @@ Decision rationale: The request is not medically necessary.
 def test_an_item_field_the_rules_doubt_stays_flagged_in_hybrid_even_when_the_model_agrees() -> None:
     """A guideline list split next to a section name the rules do not know needs a person, even
     when the model read the same list."""
-    from tests.fake_openai import perfect, respond
+    from support.fake_openai import perfect, respond
 
     field = "determination.items[0].claims_administrator_guidelines"
     with FakeOpenAI(default=respond(perfect)) as fake:

@@ -14,8 +14,8 @@ import pytest
 from extractor import extract
 from extractor.llm import LLMConfig
 from extractor.llm.client import LOG_BODIES
+from support.fake_openai import FakeOpenAI, perfect
 from tests.documents import shared_root
-from tests.fake_openai import FakeOpenAI, perfect
 
 CANARY = "Zq7canary\u00e9Marker 41"
 

@@ -1,6 +1,6 @@
 """The LLM pass end to end against a scripted OpenAI-compatible server on 127.0.0.1.
 
-The server (``tests.fake_openai.FakeOpenAI``) answers each POST with the next scripted step
+The server (``support.fake_openai.FakeOpenAI``) answers each POST with the next scripted step
 (chat completions in the tool-call format of instructor's TOOLS mode) and records what it was
 sent, so the tests see exactly what went over HTTP: re-asks, transport retries, the key, the letter.
 """
@@ -39,7 +39,7 @@ from extractor.llm import (
 )
 from extractor.llm.drafts import ItemDraft
 from extractor.scope import Asked
-from tests.fake_openai import FakeOpenAI, Step, completion, delay, perfect, respond, status
+from support.fake_openai import FakeOpenAI, Step, completion, delay, perfect, respond, status
 
 KEY = "sk-test-key-never-shown"
 MARKER = "ZEBRA-LETTER-MARKER"

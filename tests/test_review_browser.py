@@ -25,8 +25,8 @@ from extractor.reading import read_path
 from extractor.review.batch import read_batch
 from extractor.review.fields import field_views, flags, reason_kinds
 from extractor.schemas import Record
+from support.review_server import serving
 from tests.review_batch import make_batch
-from tests.review_server import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 

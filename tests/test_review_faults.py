@@ -28,8 +28,8 @@ from extractor.review.letters import MAX_PIXELS, render_page
 from extractor.review.server import WORKERS, ReviewApp, make_server
 from extractor.schemas import Record
 from extractor.schemas.review import Review
+from support.review_server import exchange, serving, start, stop
 from tests.review_batch import make_batch
-from tests.review_server import exchange, serving, start, stop
 
 JSON = {"Content-Type": "application/json"}
 AGE = "determination.patient.age"

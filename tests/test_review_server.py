@@ -12,8 +12,8 @@ import pytest
 
 from extractor.review.batch import read_batch
 from extractor.review.corrections import reviews_beside
+from support.review_server import fetch, serving, start
 from tests.review_batch import make_batch
-from tests.review_server import fetch, serving, start
 
 
 @pytest.fixture(scope="module")

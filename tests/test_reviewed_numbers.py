@@ -13,8 +13,8 @@ import pytest
 from extractor.cli import main
 from extractor.review.batch import read_batch
 from extractor.review.corrections import value_at
+from support.review_server import fetch, serving, start, stop
 from tests.review_batch import make_batch
-from tests.review_server import fetch, serving, start, stop
 
 FIELD = "determination.items[0].decision"
 

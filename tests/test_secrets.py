@@ -1,7 +1,7 @@
 """Secrets and PHI: a fake key through eval --record, eval (replay) and batch, at every log level.
 
 With ``OPENAI_API_KEY`` set to a fresh fake key, the real commands run as subprocesses against
-``tests.fake_openai.FakeOpenAI`` on 127.0.0.1 (it also sets a cookie and an organisation),
+``support.fake_openai.FakeOpenAI`` on 127.0.0.1 (it also sets a cookie and an organisation),
 their stdout and stderr captured to files: the log at the default level and at DEBUG (``-vv``),
 and, from each DEBUG log, the same log at INFO (its records but the DEBUG ones, as ``-v``
 writes them; one run gives both, which keeps this test to six commands).  Then every cassette, log,
@@ -35,8 +35,8 @@ import yaml
 from evals.fixtures import FIXTURES_DIR
 from extractor.pipeline import LLM_FAILED
 from extractor.reading import read_path
+from support.fake_openai import FakeOpenAI, Received, Step, invalid_against_schema, perfect, status
 from tests.documents import require_letter, shared_root, summary_line
-from tests.fake_openai import FakeOpenAI, Received, Step, invalid_against_schema, perfect, status
 
 FIXTURES = ["CM16-0219557", "CM16-0230548"]
 ECHOED = "synthetic/prompt-injection.txt"  # in the batches: its answers are invalid, quoting it

@@ -19,7 +19,7 @@ from extractor.pipeline import asked_parts
 from extractor.rules import extract_rules
 from extractor.schemas import Record
 from extractor.scope import Asked
-from tests.fake_openai import FakeOpenAI, perfect
+from support.fake_openai import FakeOpenAI, perfect
 from tests.test_confidence import FRAMED, item, letter
 
 CONFIDENT = letter()

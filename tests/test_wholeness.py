@@ -21,8 +21,8 @@ from extractor.llm import LLMConfig
 from extractor.reading import read_path
 from extractor.schemas import Record
 from extractor.wholeness import cut_off, several_letters
+from support.fake_openai import FakeOpenAI, Received, Step, asked, completion, perfect_arguments, respond
 from tests.documents import require_letter, shared_root
-from tests.fake_openai import FakeOpenAI, Received, Step, asked, completion, perfect_arguments, respond
 
 MANY_ITEMS = "letters/CM16-0248698.pdf"
 """21 items: room to cut between, inside and after them."""
@@ -186,7 +186,7 @@ def test_llm_dates_ages_and_states_not_in_the_letter_are_flagged() -> None:
 
 
 def test_llm_values_the_letter_writes_are_grounded() -> None:
-    from tests.fake_openai import perfect
+    from support.fake_openai import perfect
 
     letter = require_letter("letters/CM16-0213037.pdf")
     with FakeOpenAI(default=perfect) as endpoint:

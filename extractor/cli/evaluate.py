@@ -2,16 +2,15 @@
 
 The harness, its labels and its cassettes are repository tooling, not part of the installed
 package: the command runs from a checkout (an editable install finds it beside the package, or
-in the current directory) and says how to get one otherwise.
+in the current directory) and says how to get one otherwise.  This is the one module of the
+package that imports evals, and only when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import extractor
 from extractor.cli.options import EXIT_BAD_INPUT, add_llm_options, llm_config
@@ -40,32 +39,29 @@ NO_CHECKOUT = (
 )
 
 
-def _checkouts() -> list[Path]:
-    """Where a checkout's evals/ may be: beside the imported package, then the current directory."""
-    return [Path(extractor.__file__).resolve().parent.parent, Path.cwd()]
-
-
-def load_harness() -> ModuleType | None:
-    """``evals.harness`` from a checkout, or None when no checkout can be found."""
-    for root in _checkouts():
+def checkout() -> Path | None:
+    """The checkout whose evals/ the command runs: the one beside the imported package (an
+    editable install), else the current directory; None when neither is one."""
+    for root in (Path(extractor.__file__).resolve().parent.parent, Path.cwd()):
         if (root / "evals" / "harness.py").is_file():
-            if str(root) not in sys.path:
-                sys.path.insert(0, str(root))
-            return importlib.import_module("evals.harness")
+            return root
     return None
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    root = checkout()
+    if root is None:
+        print(NO_CHECKOUT, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if str(root) not in sys.path:  # a console script's path holds its bin/, not the checkout
+        sys.path.insert(0, str(root))
     try:
-        harness = load_harness()
+        # The package's one import of evals (tests/test_architecture.py holds it to that).
+        from evals.harness import run
     except ModuleNotFoundError as missing:  # vcrpy and the other dev tools
         print(f"extractor eval needs {missing.name}: pip install -e '.[dev]'", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if harness is None:
-        print(NO_CHECKOUT, file=sys.stderr)
-        return EXIT_BAD_INPUT
-    code: int = harness.run(args, lambda: llm_config(args))
-    return code
+    return run(args, lambda: llm_config(args))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -6,11 +6,12 @@ Answers are parsed with instructor's own response parser into the same drafts, s
 answer meets the same schema as a live one; only the re-ask on an invalid answer is missing
 (such a letter is an ``llm_invalid_output`` error that ``--retry-errors`` can redo live).
 
-A custom_id is ``<content sha256[:24]>-<path sha256[:12]>-<prompt version>-<part>-<parts>``:
+A custom_id is ``<content sha256[:24]>-<path sha256[:12]>-<kind version>-<part>-<parts>``:
 at most 64 characters of ``[A-Za-z0-9-]`` (what the strictest engines accept), recomputable
-from an input so a result maps back to its path and content, and naming the prompt version the
-request was written with and how many requests the letter was sent in.  ``<part>`` is the
-request's kind's initial and its index (``h0``, ``p1``, ``i2``): the answer's response model.
+from an input so a result maps back to its path and content, and naming the prompt version of
+the request's kind it was written with and how many requests the letter was sent in.
+``<part>`` is the request's kind's initial and its index (``h0``, ``p1``, ``i2``): the answer's
+response model, and unique within the letter.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from pydantic import BaseModel
 
 from extractor.errors import LLMError, LLMInvalidOutput, LLMRateLimited, LLMServerError, ResultsFileError
 from extractor.jobs.inputs import Task
-from extractor.llm import LLMConfig, LLMResult, prompt_version
-from extractor.llm.prompting import MODELS, Draft, Kind, assemble, plan, sections_read
+from extractor.llm import LLMConfig, LLMResult
+from extractor.llm.prompting import MODELS, Draft, assemble, kind_version, plan, sections_read, version_label
 from extractor.llm.retry import as_llm_error
+from extractor.llm.templates import Kind
 from extractor.schemas import Usage
 from extractor.scope import ALL, Asked
 
@@ -69,11 +71,11 @@ def request_bodies(text: str, config: LLMConfig, *, asked: Asked = ALL) -> list[
 def request_lines(task: Task, text: str, config: LLMConfig, *, asked: Asked = ALL) -> list[str]:
     """The lines of a Batch API input file for one letter."""
     bodies = request_bodies(text, config, asked=asked)
-    prefix = f"{letter_id(task)}-{prompt_version()}"
+    prefix = letter_id(task)
     return [
         json.dumps(
             {
-                "custom_id": f"{prefix}-{kind[0]}{part}-{len(bodies)}",
+                "custom_id": f"{prefix}-{kind_version(kind)}-{kind[0]}{part}-{len(bodies)}",
                 "method": "POST",
                 "url": URL,
                 "body": body,
@@ -88,16 +90,16 @@ class BatchResults:
     """A Batch API output file, grouped by letter, turned into LLM results on demand."""
 
     def __init__(self, lines: Iterable[str]) -> None:
-        self._parts: dict[str, dict[int, tuple[Kind, dict[str, Any]]]] = defaultdict(dict)
-        self._shape: dict[str, tuple[str, int]] = {}
+        self._parts: dict[str, dict[int, tuple[Kind, str, dict[str, Any]]]] = defaultdict(dict)
+        self._count: dict[str, int] = {}
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 result = json.loads(line)
                 prefix, version, part, parts = str(result["custom_id"]).rsplit("-", 3)
-                self._parts[prefix][int(part[1:])] = (_KINDS[part[0]], result)
-                self._shape[prefix] = (version, int(parts))
+                self._parts[prefix][int(part[1:])] = (_KINDS[part[0]], version, result)
+                self._count[prefix] = int(parts)
             except (ValueError, KeyError, TypeError):
                 raise ResultsFileError(
                     f"line {number} is not a result of a request this batch wrote"
@@ -115,15 +117,16 @@ class BatchResults:
         """The LLM result of a letter from its answers to the parts ``asked`` names (as its
         requests were written); raises an LLMError as the live pass would."""
         prefix = letter_id(task)
-        version, count = self._shape[prefix]
+        count = self._count[prefix]
         answers = self._parts[prefix]
         if sorted(answers) != list(range(count)):
             raise LLMError(f"the results hold {len(answers)} of the letter's {count} requests")
         usage = Usage()
         drafts: list[Draft] = []
+        versions: dict[str, str] = {}
         model = config.model
         for part in range(count):
-            kind, result = answers[part]
+            kind, versions[kind], result = answers[part]
             body = _body(result)
             model = str(body.get("model") or model)
             usage += _usage(body)
@@ -132,7 +135,7 @@ class BatchResults:
             determination=assemble(drafts, every_item=asked.items is None),
             read=sections_read(drafts),
             model=model,
-            prompt_version=version,
+            prompt_version=version_label(versions),
             attempts=count,
             usage=usage,
             seconds=0.0,

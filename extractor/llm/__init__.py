@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         make_client,
     )
     from extractor.llm.config import DEFAULT_MODEL, LLMConfig, default_mode
-    from extractor.llm.prompting import prompt_version
+    from extractor.llm.prompting import prompt_version, prompt_versions
 
 _HOMES = {
     "LLMResult": "client",
@@ -30,6 +30,7 @@ _HOMES = {
     "LLMConfig": "config",
     "default_mode": "config",
     "prompt_version": "prompting",
+    "prompt_versions": "prompting",
 }
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "make_async_client",
     "make_client",
     "prompt_version",
+    "prompt_versions",
 ]
 
 

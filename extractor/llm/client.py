@@ -101,7 +101,9 @@ class LLMResult:
     """The determination's sections the model was asked about ("case", "reviewer", "patient",
     "items"); the others are empty because nobody asked, not because the letter states none."""
     model: str
-    prompt_version: str
+    prompt_version: str | None
+    """The prompt versions of the kinds of request the letter was sent
+    (:func:`extractor.llm.prompting.prompt_version`); None when it was sent none."""
     attempts: int
     """Every HTTP call made: transport retries and validation re-asks included."""
     usage: schemas.Usage
@@ -323,7 +325,7 @@ def _result(
         determination=assemble(answers, every_item=asked.items is None),
         read=sections_read(answers),
         model=config.model,
-        prompt_version=prompt_version(),
+        prompt_version=prompt_version(request.kind for request in requests) or None,
         attempts=meter.calls,
         usage=meter.usage,
         seconds=round(time.perf_counter() - started, 3),

@@ -257,4 +257,4 @@ class ItemDraft(_Draft, schemas.Item):
 
 
 DRAFTS: tuple[type[_Draft], ...] = (HeaderDraft, PatientDraft, ItemDraft)
-"""Every response model the LLM pass sends; their JSON Schemas go into ``prompt_version``."""
+"""Every response model the LLM pass sends; each one's JSON Schema goes into its kind's prompt version."""

@@ -1,4 +1,4 @@
-"""What the LLM pass asks: one focused question per part of the letter, and the prompts' version.
+"""What the LLM pass asks: one focused question per part of the letter, and the prompts' versions.
 
 The letter's layout (extractor.layout, shared with the rules pass) cuts it into the header
 with the reviewer's credentials, the case summary and one block per disputed item.  Each part
@@ -6,6 +6,10 @@ is one request with its own small response model (extractor.llm.drafts) and a sy
 that carries worked examples.  An item block is sent up to its "Decision rationale:": every
 fact asked of it is in the heading and the guideline lines, and the rationale is most of a
 letter's tokens.  The answers are assembled into the schema's determination in code.
+
+Each kind of request has its own prompt version, over only what that kind sends, so that an
+edit to the item prompt changes the item requests' version and leaves the header's and the
+summary's (and their recorded answers) as they were.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,7 +29,8 @@ from extractor.citations import citation_sentences
 from extractor.errors import LLMInvalidOutput, TruncatedLetter
 from extractor.layout import item_paragraphs, item_texts, split_sections
 from extractor.llm import examples, templates
-from extractor.llm.drafts import DRAFTS, HeaderDraft, ItemDraft, PatientDraft
+from extractor.llm.drafts import HeaderDraft, ItemDraft, PatientDraft
+from extractor.llm.templates import KINDS, Kind
 from extractor.normalize import one_line
 from extractor.scope import ALL, Asked
 
@@ -40,7 +45,6 @@ DATES_ONLY = {"strict": True, "items": False}
 CHARS_PER_TOKEN = 4
 """Rough size of a token in English text, for deciding whether a part fits the context."""
 
-Kind = Literal["header", "patient", "item"]
 Draft = HeaderDraft | PatientDraft | ItemDraft
 
 MODELS: dict[Kind, type[Draft]] = {"header": HeaderDraft, "patient": PatientDraft, "item": ItemDraft}
@@ -56,9 +60,9 @@ def _template(name: str) -> str:
 def system_prompt(kind: Kind) -> str:
     """The instructions for ``kind`` with its worked examples: the same prefix for every
     letter, which a local server keeps evaluated between requests."""
-    shown = examples.load(f"examples/{kind}.toml")
+    shown = examples.load(templates.worked_examples(kind))
     rendered = "\n\n".join(example.render(n, FENCE) for n, example in enumerate(shown, 1))
-    return _template(f"{kind}.md").replace("{examples}", rendered).strip()
+    return _template(templates.instructions(kind)).replace("{examples}", rendered).strip()
 
 
 def fingerprint(texts: Mapping[str, str], models: Iterable[type[BaseModel]]) -> str:
@@ -72,10 +76,27 @@ def fingerprint(texts: Mapping[str, str], models: Iterable[type[BaseModel]]) -> 
 
 
 @functools.cache
-def prompt_version() -> str:
-    """Changes whenever anything the model is sent, besides the letter, changes."""
-    names = (*templates.TEMPLATES, *templates.EXAMPLES)
-    return fingerprint({name: _template(name) for name in names}, DRAFTS)
+def kind_version(kind: Kind) -> str:
+    """Changes whenever anything a ``kind`` request sends, besides the letter, changes: its prompt
+    files (:func:`templates.sent`) or its response model."""
+    return fingerprint({name: _template(name) for name in templates.sent(kind)}, (MODELS[kind],))
+
+
+def prompt_versions() -> dict[str, str]:
+    """Every kind's version: what a cassette's metadata says it was recorded with."""
+    return {kind: kind_version(kind) for kind in KINDS}
+
+
+def prompt_version(kinds: Iterable[Kind] = KINDS) -> str:
+    """The versions of the requests of ``kinds`` (default: every kind), as a record's provenance
+    says them: ``header:V patient:V item:V``, in that order."""
+    asked = set(kinds)
+    return version_label({kind: kind_version(kind) for kind in KINDS if kind in asked})
+
+
+def version_label(versions: Mapping[str, str]) -> str:
+    """``kind:version`` pairs, space-separated."""
+    return " ".join(f"{kind}:{version}" for kind, version in versions.items())
 
 
 def clean(text: str) -> str:
@@ -114,7 +135,7 @@ def request(kind: Kind, part: str, index: int | None = None) -> Request:
         [
             {"role": "system", "content": system_prompt(kind)},
             # replace, not format: the letter may hold braces of its own.
-            {"role": "user", "content": _template("user.md").replace("{part}", fenced(clean(part)))},
+            {"role": "user", "content": _template(templates.USER).replace("{part}", fenced(clean(part)))},
         ],
         index,
     )

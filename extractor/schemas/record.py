@@ -340,7 +340,9 @@ class Provenance(_Model):
     backend: Backend = Field(default="rules", description="The backend that made the record.")
     model: str | None = Field(default=None, description="The LLM asked; null for rules.")
     prompt_version: str | None = Field(
-        default=None, description="A hash of the prompt files and response models; null for rules."
+        default=None,
+        description="The prompt version of each kind of request the LLM was sent for this letter "
+        '("header:V patient:V item:V"; a kind not asked is left out); null for rules.',
     )
     requests: int = Field(default=0, description="LLM requests the letter's parts took (retries apart).")
     skipped: list[str] = Field(

@@ -4,7 +4,7 @@ One real HTTP server (``http.server`` in a background thread, on a free port) th
 ``POST /v1/chat/completions`` with scripted steps, so the real openai client, instructor and
 tenacity run exactly as they do against a hosted model, faults included::
 
-    from tests.fake_openai import FakeOpenAI, completion, status
+    from support.fake_openai import FakeOpenAI, completion, status
 
     with FakeOpenAI(script=[status(429, headers={"Retry-After": "0"}), completion(ANSWER)]) as fake:
         record = extract(letter, backend="hybrid", llm_config=LLMConfig(base_url=fake.base_url))
@@ -26,7 +26,7 @@ Content-Length), :func:`raw_body` (any bytes as the body), :func:`invalid_agains
 (well-formed JSON the schema refuses) and :func:`respond` (any function of the request).  Every
 completion carries ``usage``, so token sums can be asserted.
 
-``python -m tests.fake_openai --latency 1.0`` serves :func:`perfect` answers until killed,
+``python -m support.fake_openai --latency 1.0`` serves :func:`perfect` answers until killed,
 after printing its base URL (the batch benchmark runs it in its own process).
 """
 
@@ -653,7 +653,7 @@ def serve(latency: float = 1.0, default: Step | Responder = perfect) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.fake_openai",
+        prog="python -m support.fake_openai",
         description="An OpenAI-compatible endpoint on 127.0.0.1 answering what a perfect model would.",
     )
     parser.add_argument("--latency", type=float, default=1.0, help="seconds before each answer")

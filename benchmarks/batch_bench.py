@@ -156,12 +156,14 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="batch-bench-") as scratch:
         work = Path(scratch)
-        if args.only in (None, "llm"):
-            bench_llm(
+        parts = {
+            "llm": lambda: bench_llm(
                 work, args.documents, args.latency, args.levels, args.rounds, args.workers, args.backend
-            )
-        if args.only in (None, "rules"):
-            bench_rules(work, args.documents, args.copies, args.workers)
+            ),
+            "rules": lambda: bench_rules(work, args.documents, args.copies, args.workers),
+        }
+        for name in [args.only] if args.only else list(parts):
+            parts[name]()
 
 
 if __name__ == "__main__":

@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from extractor.pipeline import build_record, check_letter
+from extractor.pipeline import finish, read
 from extractor.reading import read_bytes
-from extractor.rules import extract_rules
 
 
 def _rate(label: str, count: int, work: Callable[[], None], rounds: int) -> float:
@@ -45,16 +44,11 @@ def main() -> None:
 
     def text_to_record() -> None:
         for source in texts:
-            rules = extract_rules(source.text)
-            check_letter(rules, source.text)
-            build_record(source, rules, None, time.perf_counter())
+            finish(read(source))
 
     def end_to_end() -> None:
         for name, data in blobs:
-            source = read_bytes(data, name)
-            rules = extract_rules(source.text)
-            check_letter(rules, source.text)
-            build_record(source, rules, None, time.perf_counter())
+            finish(read(read_bytes(data, name)))
 
     bare = _rate("PDF -> text", len(files), pdf_to_text, args.rounds)
     _rate("text -> record (rules)", len(files), text_to_record, args.rounds)

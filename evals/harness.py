@@ -40,7 +40,7 @@ from evals.scoring import (
     score_fixture,
 )
 from evals.trust import TrustCount, field_counts, fit, trust_report, with_llm_rates
-from extractor import confidence
+from extractor import confidence, pipeline
 from extractor.errors import ExtractionError, describe
 from extractor.fields import field_name
 from extractor.llm.prompting import prompt_version, prompt_versions
@@ -53,10 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("extractor.eval")
 
-BACKENDS: tuple[Backend, ...] = ("rules", "llm", "hybrid")
-LLM_BACKENDS = frozenset({"llm", "hybrid"})
-COMPONENTS: dict[str, tuple[Backend, ...]] = {"hybrid": ("rules", "llm")}
-"""The passes a backend merges: scored beside it, for comparison."""
+BACKENDS: tuple[Backend, ...] = tuple(pipeline.BACKENDS)
+LLM_BACKENDS = frozenset(name for name, passes in pipeline.BACKENDS.items() if passes.asks)
+EVERY_PART = frozenset(name for name, passes in pipeline.BACKENDS.items() if passes.every_part)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TOLERANCE = 1e-9
 REPORT_VERSION = 1
@@ -194,7 +193,7 @@ def _run_llm_backends(
             record=record,
             root=cassette_dir,
             mode=mode,
-            drop_unused="llm" in backends,
+            drop_unused=not EVERY_PART.isdisjoint(backends),  # such a backend sends every request
         ) as replay:
             for backend in backends:
                 _score(runs[backend], item, config, replay)
@@ -705,7 +704,7 @@ def write_calibration(
 
 def with_components(backends: Sequence[str]) -> list[str]:
     """``backends`` and the passes they merge, in :data:`BACKENDS` order."""
-    wanted = set(backends) | {c for b in backends for c in COMPONENTS.get(b, ())}
+    wanted = set(backends) | {c for b in backends if b in BACKENDS for c in pipeline.BACKENDS[b].compares}
     return [b for b in BACKENDS if b in wanted]
 
 

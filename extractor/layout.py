@@ -183,11 +183,6 @@ def item_paragraphs(text: str, start: int = 0, end: int | None = None) -> dict[s
     }
 
 
-def item_spans(text: str, decisions: Span) -> list[Span]:
-    """Where each item block runs, from its heading to the next heading (or the section end)."""
-    return [(block.heading[0], block.end) for block in item_blocks(text, decisions)]
-
-
 # 2013 letters: "1) MAXIMUS Federal Services, Inc. has determined the request for X is not
 # medically necessary and appropriate." (pdfium sometimes loses the space in "not medically").
 _DETERMINED = re.compile(
@@ -207,9 +202,28 @@ def determined_sentences(text: str) -> list[re.Match[str]]:
     return list(found.values())
 
 
-def item_texts(text: str, sections: Sections) -> list[Span]:
-    """Where each disputed item is stated: its block in the decisions (or issues) section, else,
-    in a 2013 letter, its determination sentence."""
+@dataclass(frozen=True)
+class Layout:
+    """Where a letter's parts are: found once per letter and handed to every stage that reads it
+    (the rules pass, the LLM pass's plan, the wholeness checks), so no stage splits it again."""
+
+    sections: Sections
+    blocks: tuple[ItemBlock, ...]
+    """The item blocks of the decisions section (of the issues section when there is none)."""
+    sentences: tuple[Span, ...]
+    """A 2013 letter's determination sentences, one per item; empty when there are blocks."""
+
+    @property
+    def item_spans(self) -> list[Span]:
+        """Where each disputed item is stated: its block, from its heading to the next one, else
+        its determination sentence."""
+        return [(block.heading[0], block.end) for block in self.blocks] or list(self.sentences)
+
+
+def lay_out(text: str) -> Layout:
+    """The sections of ``text`` and the place of each of its items."""
+    sections = split_sections(text)
     decisions = sections.get("decisions") or sections.get("issues")
-    spans = item_spans(text, decisions) if decisions is not None else []
-    return spans or [match.span() for match in determined_sentences(text)]
+    blocks = tuple(item_blocks(text, decisions)) if decisions is not None else ()
+    sentences = () if blocks else tuple(match.span() for match in determined_sentences(text))
+    return Layout(sections, blocks, sentences)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from extractor.confidence import confidence, flag_doubts, settle
 from extractor.crosscheck import merge
 from extractor.errors import LLMError, NotAnIMRLetter, TruncatedLetter, describe
 from extractor.fields import path, value_paths
-from extractor.layout import split_sections
+from extractor.layout import Layout
 from extractor.reading import SourceText, read_bytes, read_path, read_string
 from extractor.rules import RulesResult, extract_rules
 from extractor.schemas import Backend, Check, CheckStatus, Determination, Provenance, Record
@@ -55,7 +56,7 @@ def load(source: Source) -> SourceText:
 def check_letter(rules: RulesResult, text: str) -> None:
     """Refuse what is not an IMR determination, or one cut off before its decisions."""
     head = text[:6000].lower()
-    known_sections = set(rules.sections.parts)
+    known_sections = set(rules.layout.sections.parts)
     if not any(marker in head for marker in _IMR_MARKERS) and not known_sections:
         raise NotAnIMRLetter("no IMR headings or markers found: not an IMR determination letter")
     if not rules.determination.items:
@@ -64,8 +65,38 @@ def check_letter(rules: RulesResult, text: str) -> None:
         raise TruncatedLetter("decisions section has no item with an Upheld/Overturned decision")
 
 
-_LOOKED: dict[Backend, CheckStatus] = {"rules": "rules_only", "llm": "llm_only", "hybrid": "agree"}
-"""A record-level check's status: which passes looked (in hybrid both did, and agree)."""
+@dataclass(frozen=True)
+class Passes:
+    """What a backend runs besides the rules pass, which always runs: it decides whether the
+    document is a letter at all, and finds the layout every other stage reads."""
+
+    asks: bool
+    """The LLM pass runs (on the parts :func:`asked_parts` names)."""
+    keeps_rules: bool
+    """The rules' values stand in the record, cross-checked with the LLM's answer where there is
+    one; without it the LLM's answer is the record, grounded in the text."""
+    compares: tuple[Backend, ...] = ()
+    """The backends whose readings this one cross-checks: an eval scores them beside it."""
+
+    @property
+    def every_part(self) -> bool:
+        """The LLM pass reads the whole letter, whatever the scope: nothing else would be read."""
+        return self.asks and not self.keeps_rules
+
+    @property
+    def looked(self) -> CheckStatus:
+        """A record-level check's status: which passes looked (both, when they agree)."""
+        if not self.asks:
+            return "rules_only"
+        return "agree" if self.keeps_rules else "llm_only"
+
+
+BACKENDS: dict[Backend, Passes] = {
+    "rules": Passes(asks=False, keeps_rules=True),
+    "llm": Passes(asks=True, keeps_rules=False),
+    "hybrid": Passes(asks=True, keeps_rules=True, compares=("rules", "llm")),
+}
+"""Every backend, by the passes it runs: a new backend is one entry here."""
 NO_HEADER = "; the letter has no header block, where the case number and dates are printed"
 
 
@@ -76,7 +107,7 @@ def review_checks(determination: Determination, backend: Backend, header_chars: 
     rules pass ran): a letter without a header (published as its body only) says so, since
     that, not a reading failure, is why its case number and decision date are missing.
     """
-    status = _LOOKED[backend]
+    status = BACKENDS[backend].looked
     checks = [
         Check(field=path(), status=status, review=True, note=f"inconsistent: {problem}")
         for problem in determination.problems()
@@ -119,53 +150,165 @@ def llm_failed(record: Record) -> bool:
     return llm_failure(record) is not None
 
 
-def build_record(
-    source: SourceText,
-    rules: RulesResult | None,
-    llm: LLMResult | None,
-    started: float,
-    llm_error: LLMError | None = None,
-    asked: Asked | None = None,
+@dataclass(frozen=True)
+class Letter:
+    """A letter read, checked and through the rules pass, with the parts its LLM pass will ask
+    about: what :func:`ask` sends and :func:`finish` completes.  Plain data, so a batch may read
+    a letter in one process and finish it in another."""
+
+    source: SourceText
+    rules: RulesResult
+    backend: Backend
+    asked: Asked | None
+    """The parts the LLM pass asks about; None when the backend runs no LLM pass."""
+    started: float
+    """When reading began (``time.time()``), so the record's seconds cover every stage."""
+
+    @property
+    def layout(self) -> Layout:
+        return self.rules.layout
+
+    @property
+    def needs_llm(self) -> bool:
+        """Whether the LLM pass has anything to ask: not for the rules backend, nor in hybrid
+        when the rules were sure of every part."""
+        return self.asked is not None and self.asked.anything
+
+
+def asks_header(chosen: Backend, rules: RulesResult) -> bool:
+    """Whether the LLM pass must ask for the header and the credentials: always when it reads
+    the whole letter; in hybrid when the rules pass could not read them (the case number, the
+    decision date, the reviewer's states and specialties), so that no request repeats what the
+    rules read."""
+    case, reviewer = rules.determination.case, rules.determination.reviewer
+    read = None not in (case.case_number, case.decision_date) and bool(reviewer.licensure_states)
+    return BACKENDS[chosen].every_part or not (read and bool(reviewer.specialties))
+
+
+def asked_parts(chosen: Backend, rules: RulesResult, scope: Scope) -> Asked:
+    """The parts of the letter the LLM pass asks about: every one when it reads the whole letter
+    and under hybrid's ``all`` scope (the header only when the rules could not read it); under
+    ``doubtful``, only the parts holding a value the rules doubt or could not read."""
+    header = asks_header(chosen, rules)
+    if BACKENDS[chosen].every_part or scope == "all":
+        return Asked(header=header)
+    scores = confidence(value_paths(rules.determination), rules.doubts)
+    return doubtful_parts(scores, rules.unread, header)
+
+
+def read(source: Source, backend: BackendChoice = "rules", llm_config: LLMConfig | None = None) -> Letter:
+    """Read the letter, find its layout and run the rules pass, which also decides whether it is
+    a letter at all; then choose the parts the LLM pass will ask about (``llm_config``'s scope,
+    else the environment's).
+
+    Raises an ``extractor.errors.ExtractionError`` subclass with a reason when the input gives
+    no letter.
+    """
+    started = time.time()
+    letter = load(source)
+    rules = extract_rules(letter.text)
+    check_letter(rules, letter.text)
+    chosen = resolve_backend(backend, llm_config)
+    asked = None
+    if BACKENDS[chosen].asks:
+        asked = asked_parts(chosen, rules, _config(llm_config).scope)
+    return Letter(letter, rules, chosen, asked, started)
+
+
+def _config(config: LLMConfig | None) -> LLMConfig:
+    """The endpoint given, else the one the environment configures."""
+    if config is not None:
+        return config
+    from extractor.llm import LLMConfig
+
+    return LLMConfig.from_env()
+
+
+def ask(letter: Letter, llm_config: LLMConfig | None = None, **client: Any) -> LLMResult | LLMError:
+    """The LLM pass of ``letter``, on the parts it asks about (``client``: passed through to
+    ``extractor.llm.extract_with_llm``, e.g. a client reused across letters)."""
+    from extractor.llm import extract_with_llm
+
+    try:
+        return extract_with_llm(
+            letter.source.text, _config(llm_config), asked=_asked(letter), layout=letter.layout, **client
+        )
+    except LLMError as error:
+        return error
+
+
+async def aask(letter: Letter, llm_config: LLMConfig | None = None, **client: Any) -> LLMResult | LLMError:
+    """The LLM pass of ``letter``, awaited (``client``: a shared client and request slots,
+    passed through to ``extractor.llm.aextract_with_llm``)."""
+    from extractor.llm import aextract_with_llm
+
+    try:
+        return await aextract_with_llm(
+            letter.source.text, _config(llm_config), asked=_asked(letter), layout=letter.layout, **client
+        )
+    except LLMError as error:
+        return error
+
+
+def _asked(letter: Letter) -> Asked:
+    if letter.asked is None:
+        raise ValueError(f"the {letter.backend} backend asks the LLM nothing")
+    return letter.asked
+
+
+def finish(
+    letter: Letter, answer: LLMResult | LLMError | None = None, on_llm_error: OnLLMError = "raise"
 ) -> Record:
-    """Assemble the record from whichever passes ran (``llm_error``: the LLM pass of a hybrid
-    extraction failed, and the rules record stands alone, flagged; ``asked``: the parts a hybrid
-    extraction asked the LLM about, nothing at all when the rules were sure of every one)."""
-    if rules is not None and llm is not None:
-        positions = llm.positions
-        determination, evidence, checks = merge(rules, llm.determination, source.text, llm.read, positions)
-        backend: Backend = "hybrid"
-    elif rules is not None and llm_error is not None:
-        kind, reason = describe(llm_error)
-        failed = Check(field=path(), status="rules_only", review=True, note=f"{LLM_FAILED}: {kind}: {reason}")
-        determination, evidence, checks = rules.determination, rules.evidence, [*rules.checks, failed]
-        backend = "hybrid"
-    elif rules is not None:
-        determination, evidence, checks = rules.determination, rules.evidence, rules.checks
-        backend = "rules" if asked is None else "hybrid"
+    """The record of ``letter``: its rules record, the LLM's answer cross-checked with it, or the
+    answer grounded in the text, as its backend says (``answer`` None: no LLM pass ran).
+
+    An answer that is an error is raised, or, where the backend keeps the rules' values and
+    ``on_llm_error`` is ``keep_rules``, the rules record stands alone with a check naming it.
+    """
+    passes = BACKENDS[letter.backend]
+    if isinstance(answer, LLMError):
+        if not passes.keeps_rules or on_llm_error == "raise":
+            raise answer
+        return _record(letter, None, answer)
+    if answer is None and letter.needs_llm:
+        raise ValueError(f"{letter.source.path}: the LLM pass has not answered")
+    return _record(letter, answer, None)
+
+
+def _record(letter: Letter, llm: LLMResult | None, llm_error: LLMError | None) -> Record:
+    """Assemble the record from whichever passes ran."""
+    source, rules, passes = letter.source, letter.rules, BACKENDS[letter.backend]
+    if llm is not None and passes.keeps_rules:
+        determination, evidence, checks = merge(
+            rules, llm.determination, source.text, llm.read, llm.positions
+        )
     elif llm is not None:
         from extractor.grounding import LetterIndex, ground
 
         determination = llm.determination
         evidence, checks = ground(determination, LetterIndex(source.text))
-        backend = "llm"
-    else:  # pragma: no cover - callers always run one pass
-        raise ValueError("no pass ran")
-    sections = rules.sections if rules is not None else split_sections(source.text)
-    header_chars = len(source.text[slice(*sections.header)].strip()) if rules is not None else None
+    elif llm_error is not None:
+        kind, reason = describe(llm_error)
+        failed = Check(field=path(), status="rules_only", review=True, note=f"{LLM_FAILED}: {kind}: {reason}")
+        determination, evidence, checks = rules.determination, rules.evidence, [*rules.checks, failed]
+    else:
+        determination, evidence, checks = rules.determination, rules.evidence, rules.checks
+    header_chars = len(source.text[slice(*letter.layout.sections.header)].strip())
     checks = [
         *checks,
-        *review_checks(determination, backend, header_chars),
-        *wholeness_checks(source.text, sections, _LOOKED[backend]),
+        *review_checks(determination, letter.backend, header_chars if passes.keeps_rules else None),
+        *wholeness_checks(source.text, letter.layout, passes.looked),
     ]
-    doubts = rules.doubts if rules is not None else ()
-    scores = confidence(value_paths(determination), doubts, checks, llm=backend == "llm")
-    status: CheckStatus = "llm_only" if backend == "llm" else "rules_only"
-    unread = rules.unread if rules is not None else {}
+    doubts = rules.doubts if passes.keeps_rules else ()
+    unread = rules.unread if passes.keeps_rules else {}
+    scores = confidence(value_paths(determination), doubts, checks, llm=not passes.keeps_rules)
+    status: CheckStatus = "rules_only" if passes.keeps_rules else "llm_only"
     checks = flag_doubts(settle(checks, scores, unread), doubts, scores, status)
+    asked = letter.asked
     provenance = Provenance(
-        backend=backend,
-        seconds=round(time.perf_counter() - started, 4),
-        skipped=asked.skipped(len(determination.items)) if asked is not None else [],
+        backend=letter.backend,
+        seconds=round(max(0.0, time.time() - letter.started), 4),
+        skipped=asked.skipped(len(determination.items)) if asked is not None and passes.keeps_rules else [],
     )
     if llm is not None:
         provenance = provenance.model_copy(
@@ -209,45 +352,6 @@ def _log_read(record: Record) -> None:
     )
 
 
-def _rules_pass(
-    source: Source, backend: BackendChoice, config: LLMConfig | None
-) -> tuple[SourceText, Backend, RulesResult]:
-    """Read the letter and run the rules pass, which also decides whether it is a letter at all."""
-    letter = load(source)
-    rules = extract_rules(letter.text)
-    check_letter(rules, letter.text)
-    return letter, resolve_backend(backend, config), rules
-
-
-def asks_header(chosen: Backend, rules: RulesResult) -> bool:
-    """Whether the LLM pass must ask for the header and the credentials: always for the llm
-    backend; in hybrid when the rules pass could not read them (the case number, the decision
-    date, the reviewer's states and specialties), so that no request repeats what the rules read."""
-    case, reviewer = rules.determination.case, rules.determination.reviewer
-    read = None not in (case.case_number, case.decision_date) and bool(reviewer.licensure_states)
-    return chosen == "llm" or not (read and bool(reviewer.specialties))
-
-
-def asked_parts(chosen: Backend, rules: RulesResult, scope: Scope) -> Asked:
-    """The parts of the letter the LLM pass asks about: every one for the llm backend and for
-    hybrid's ``all`` scope (the header only when the rules could not read it); under
-    ``doubtful``, only the parts holding a value the rules doubt or could not read."""
-    header = asks_header(chosen, rules)
-    if chosen == "llm" or scope == "all":
-        return Asked(header=header)
-    scores = confidence(value_paths(rules.determination), rules.doubts)
-    return doubtful_parts(scores, rules.unread, header)
-
-
-def _without_llm(
-    error: LLMError, letter: SourceText, chosen: Backend, rules: RulesResult, started: float, on: OnLLMError
-) -> Record:
-    """The rules record, flagged, for a hybrid extraction asked to keep it; else the error."""
-    if chosen == "llm" or on == "raise":
-        raise error
-    return build_record(letter, rules, None, started, llm_error=error)
-
-
 def extract(
     source: Source,
     backend: BackendChoice = "rules",
@@ -259,22 +363,9 @@ def extract(
     Raises an ``extractor.errors.ExtractionError`` subclass with a reason when the input
     cannot give a record (see :data:`OnLLMError` for a hybrid one whose LLM pass failed).
     """
-    started = time.perf_counter()
-    letter, chosen, rules = _rules_pass(source, backend, llm_config)
-    if chosen == "rules":
-        return build_record(letter, rules, None, started)
-    from extractor.llm import LLMConfig, extract_with_llm
-
-    config = llm_config or LLMConfig.from_env()
-    asked = asked_parts(chosen, rules, config.scope)
-    if chosen == "hybrid" and not asked.anything:
-        return build_record(letter, rules, None, started, asked=asked)
-    try:
-        llm = extract_with_llm(letter.text, config, asked=asked)
-    except LLMError as error:
-        return _without_llm(error, letter, chosen, rules, started, on_llm_error)
-    hybrid = chosen == "hybrid"
-    return build_record(letter, rules if hybrid else None, llm, started, asked=asked if hybrid else None)
+    letter = read(source, backend, llm_config)
+    answer = ask(letter, llm_config) if letter.needs_llm else None
+    return finish(letter, answer, on_llm_error)
 
 
 async def aextract(
@@ -283,20 +374,7 @@ async def aextract(
     llm_config: LLMConfig | None = None,
     on_llm_error: OnLLMError = "raise",
 ) -> Record:
-    """The async twin of :func:`extract`: the LLM call awaits, the rules pass runs inline."""
-    started = time.perf_counter()
-    letter, chosen, rules = _rules_pass(source, backend, llm_config)
-    if chosen == "rules":
-        return build_record(letter, rules, None, started)
-    from extractor.llm import LLMConfig, aextract_with_llm
-
-    config = llm_config or LLMConfig.from_env()
-    asked = asked_parts(chosen, rules, config.scope)
-    if chosen == "hybrid" and not asked.anything:
-        return build_record(letter, rules, None, started, asked=asked)
-    try:
-        llm = await aextract_with_llm(letter.text, config, asked=asked)
-    except LLMError as error:
-        return _without_llm(error, letter, chosen, rules, started, on_llm_error)
-    hybrid = chosen == "hybrid"
-    return build_record(letter, rules if hybrid else None, llm, started, asked=asked if hybrid else None)
+    """:func:`extract` with the LLM pass awaited; reading and the rules pass run inline."""
+    letter = read(source, backend, llm_config)
+    answer = await aask(letter, llm_config) if letter.needs_llm else None
+    return finish(letter, answer, on_llm_error)

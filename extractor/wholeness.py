@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from extractor.fields import path
-from extractor.layout import Sections, heading_count, item_blocks
+from extractor.layout import Layout, heading_count
 from extractor.rules.case import CASE_NUMBER
 from extractor.schemas import Check, CheckStatus
 
@@ -36,18 +36,17 @@ _NAMED = 10
 """Case numbers named in a note, at most (a file of a hundred letters names ten and counts the rest)."""
 
 
-def wholeness_checks(text: str, sections: Sections, status: CheckStatus) -> list[Check]:
+def wholeness_checks(text: str, layout: Layout, status: CheckStatus) -> list[Check]:
     """A flagged check for a letter that looks cut off, and one for several letters in one file."""
-    notes = [note for note in (cut_off(text, sections), several_letters(text)) if note is not None]
+    notes = [note for note in (cut_off(text, layout), several_letters(text)) if note is not None]
     return [Check(field=path(), status=status, review=True, note=note) for note in notes]
 
 
-def cut_off(text: str, sections: Sections) -> str | None:
+def cut_off(text: str, layout: Layout) -> str | None:
     """Why the letter looks cut off before its end, or None when it ends as letters do."""
     if not _SENTENCE_END.search(text):
         return "the letter looks cut off: its text stops mid-sentence"
-    decisions = sections.get("decisions")
-    blocks = item_blocks(text, decisions) if decisions is not None else []
+    blocks = layout.blocks if "decisions" in layout.sections.parts else ()
     if not blocks:  # a layout whose items the blocks do not find: the sentence test alone
         return None
     last = blocks[-1]

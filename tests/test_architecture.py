@@ -17,11 +17,13 @@ import sys
 import zipfile
 from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from extractor.llm import prompt_version, templates
-from extractor.schemas import Record
+from extractor.pipeline import BACKENDS
+from extractor.schemas import Backend, Record
 from tests.documents import require_letter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,6 +198,76 @@ def test_the_two_passes_are_siblings() -> None:
         assert reaches(below, "extractor.rules") | reaches(below, "extractor.llm") == set()
     assert "extractor.layout" in graph["extractor.llm.prompting"]
     assert "extractor.layout" in graph["extractor.rules"]
+
+
+COMPOSER = PACKAGE / "pipeline.py"
+STAGE_INSIDES = frozenset({"check_letter", "asked_parts", "asks_header", "extract_rules"})
+"""What a letter's journey is made of: composed by extractor.pipeline alone."""
+
+
+def shipped_and_tooling() -> list[Path]:
+    """Every module of the package and of the repository's tooling (evals, benchmarks, docs)."""
+    return sorted(
+        p for folder in ("extractor", "evals", "benchmarks", "docs") for p in (ROOT / folder).rglob("*.py")
+    )
+
+
+def _backend_names(node: ast.AST) -> set[str]:
+    """The backend names a comparison's operand spells out, alone or in a tuple, list or set."""
+    names = set(get_args(Backend))
+    if isinstance(node, ast.Constant) and node.value in names:
+        return {node.value}
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return {name for element in node.elts for name in _backend_names(element)}
+    return set()
+
+
+def branches_on_backend_names(tree: ast.AST) -> list[int]:
+    """Lines comparing something with a backend's name (``backend == "rules"``, ``in ("llm", …)``)."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Compare)
+        and any(_backend_names(side) for side in [node.left, *node.comparators])
+    ]
+
+
+def test_the_backend_finder_sees_a_branch_on_a_name() -> None:
+    assert branches_on_backend_names(ast.parse('if backend == "hybrid":\n    pass')) == [1]
+    assert branches_on_backend_names(ast.parse('ok = name in ("llm", "x")')) == [1]
+    assert branches_on_backend_names(ast.parse('ok = status == "rules_only"')) == []
+
+
+def test_only_the_composer_branches_on_a_backend_name() -> None:
+    """A backend is its entry in extractor.pipeline.BACKENDS: nothing else asks which one it is."""
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for path in shipped_and_tooling()
+        if path != COMPOSER
+        and (lines := branches_on_backend_names(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert found == {}
+
+
+def test_only_the_composer_uses_the_stages_insides() -> None:
+    """Batch, eval and benchmarks compose extractor.pipeline's stages (read, ask, finish), never
+    the steps inside them."""
+    found = {}
+    for path in shipped_and_tooling():
+        if path == COMPOSER or path.is_relative_to(PACKAGE / "rules"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+        }
+        if used := sorted(names & STAGE_INSIDES):
+            found[str(path.relative_to(ROOT))] = used
+    assert found == {"evals/harness.py": ["extract_rules"]}  # the calibration fits the rules pass alone
+
+
+def test_every_backend_is_an_entry_of_the_table() -> None:
+    assert set(BACKENDS) == set(get_args(Backend))
+    assert all(compared in BACKENDS for passes in BACKENDS.values() for compared in passes.compares)
 
 
 def _clean_env() -> dict[str, str]:

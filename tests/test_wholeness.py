@@ -16,7 +16,7 @@ import pypdfium2 as pdfium
 
 from extractor import extract
 from extractor.grounding import NOT_FOUND
-from extractor.layout import item_blocks, split_sections
+from extractor.layout import item_blocks, lay_out, split_sections
 from extractor.llm import LLMConfig
 from extractor.reading import read_path
 from extractor.schemas import Record
@@ -44,7 +44,7 @@ def test_every_shared_letter_ends_as_letters_end() -> None:
     assert len(paths) == 55
     for path in paths:
         text = read_path(path).text
-        assert cut_off(text, split_sections(text)) is None, path.name
+        assert cut_off(text, lay_out(text)) is None, path.name
         assert several_letters(text) is None, path.name
 
 

@@ -33,7 +33,7 @@ from extractor.cli.options import (
 from extractor.errors import ExtractionError, fail_line
 from extractor.export import write_items_csv
 from extractor.llm.config import PROGRESS_LOGGER
-from extractor.pipeline import extract, llm_failure
+from extractor.pipeline import BACKENDS, extract, llm_failure
 from extractor.schemas import Backend, Record
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class _Asking(logging.Handler):
 
 def _asking(backend: Backend, quiet: bool) -> _Asking | None:
     """The handler that says so, when stderr is a terminal and a model is asked; else None."""
-    if backend == "rules" or quiet or not sys.stderr.isatty():
+    if not BACKENDS[backend].asks or quiet or not sys.stderr.isatty():
         return None
     handler = _Asking()
     progress = logging.getLogger(PROGRESS_LOGGER)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, get_args
 
 from extractor.llm.config import LLMConfig, ModeName
-from extractor.pipeline import BackendChoice, resolve_backend
+from extractor.pipeline import BACKENDS, BackendChoice, resolve_backend
 from extractor.reading import SourceText, read_bytes, read_path
 from extractor.schemas import Backend
 from extractor.scope import SCOPES
@@ -139,12 +139,13 @@ def chosen_backend(
 
     The rules backend gets no config, so it never imports the LLM stack.
     """
-    config = None if backend == "rules" else llm_config(args)
+    config = None if backend != "auto" and not BACKENDS[backend].asks else llm_config(args)
     chosen = resolve_backend(backend, config)
+    asks = BACKENDS[chosen].asks
     if backend == "auto" and not quiet:
-        why = "an LLM endpoint is configured" if chosen == "hybrid" else "no LLM endpoint is configured"
+        why = "an LLM endpoint is configured" if asks else "no LLM endpoint is configured"
         print(f"extractor: backend auto -> {chosen} ({why})", file=sys.stderr)
-    if chosen == "rules":
+    if not asks:
         return chosen, None
     if config is None:
         config = LLMConfig.from_env()

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from extractor.errors import LLMError, LLMInvalidOutput, LLMRateLimited, LLMServerError, ResultsFileError
 from extractor.jobs.inputs import Task
+from extractor.layout import Layout
 from extractor.llm import LLMConfig, LLMResult
 from extractor.llm.prompting import MODELS, Draft, assemble, kind_version, plan, sections_read, version_label
 from extractor.llm.retry import as_llm_error
@@ -51,11 +52,13 @@ def letter_id(task: Task) -> str:
 _KINDS: dict[str, Kind] = {kind[0]: kind for kind in MODELS}
 
 
-def request_bodies(text: str, config: LLMConfig, *, asked: Asked = ALL) -> list[tuple[Kind, dict[str, Any]]]:
+def request_bodies(
+    text: str, config: LLMConfig, *, asked: Asked = ALL, layout: Layout | None = None
+) -> list[tuple[Kind, dict[str, Any]]]:
     """The chat.completions bodies the LLM pass sends for the parts of ``text`` that ``asked``
     names, one per planned request."""
     bodies = []
-    for request in plan(text, asked):
+    for request in plan(text, asked, layout):
         _, body = handle_response_model(
             request.response_model,
             mode=config.instructor_mode,
@@ -68,9 +71,11 @@ def request_bodies(text: str, config: LLMConfig, *, asked: Asked = ALL) -> list[
     return bodies
 
 
-def request_lines(task: Task, text: str, config: LLMConfig, *, asked: Asked = ALL) -> list[str]:
+def request_lines(
+    task: Task, text: str, config: LLMConfig, *, asked: Asked = ALL, layout: Layout | None = None
+) -> list[str]:
     """The lines of a Batch API input file for one letter."""
-    bodies = request_bodies(text, config, asked=asked)
+    bodies = request_bodies(text, config, asked=asked, layout=layout)
     prefix = letter_id(task)
     return [
         json.dumps(

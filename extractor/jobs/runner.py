@@ -35,10 +35,10 @@ from extractor.jobs.inputs import Task, distinct_files, hashed
 from extractor.jobs.ledger import Ledger, write_atomically
 from extractor.jobs.progress import BatchProgress
 from extractor.jobs.summary import RunCounts, write_outputs
-from extractor.jobs.work import Failure, Read
-from extractor.pipeline import asked_parts, llm_failed
+from extractor.jobs.work import Failure
+from extractor.pipeline import BACKENDS, Letter, OnLLMError, aask, llm_failed
 from extractor.schemas import Backend, Record
-from extractor.scope import Asked
+from extractor.scope import ALL
 
 if TYPE_CHECKING:
     import instructor
@@ -79,17 +79,19 @@ class BatchOptions:
     def __post_init__(self) -> None:
         if self.workers < 1 or self.concurrency < 1:
             raise ValueError("workers and concurrency must be at least 1")
-        if self.backend == "rules" and (self.prepare_batch or self.ingest):
-            raise ValueError("prepare_batch and ingest need the llm or hybrid backend")
-        if self.backend != "rules" and self.llm_config is None:
-            raise ValueError("the llm and hybrid backends need an llm_config")
+        asks = BACKENDS[self.backend].asks
+        if not asks and (self.prepare_batch or self.ingest):
+            asking = " or ".join(name for name, passes in BACKENDS.items() if passes.asks)
+            raise ValueError(f"prepare_batch and ingest need the {asking} backend")
+        if asks and self.llm_config is None:
+            raise ValueError(f"the {self.backend} backend needs an llm_config")
         if self.prepare_batch and self.ingest:
             raise ValueError("prepare_batch and ingest are two runs, not one")
 
     @property
     def calls_llm(self) -> bool:
         """Whether this run sends LLM requests itself (not through Batch API files)."""
-        return self.backend != "rules" and self.prepare_batch is None and self.ingest is None
+        return BACKENDS[self.backend].asks and self.prepare_batch is None and self.ingest is None
 
 
 class BatchStopped(KeyboardInterrupt):
@@ -403,43 +405,27 @@ class _Job:
         try:
             if self.requests is not None:
                 return await self._prepare(task)
-            if self.options.backend == "rules":
-                return await self.pool.run(work.rules_record, task)
-            letter = await self.pool.run(work.read, task)
-            if isinstance(letter, Failure):
+            letter = await self.pool.run(work.record, task, self.options.backend, self.options.llm_config)
+            if not isinstance(letter, Letter):  # a record already, or why there is none
                 return letter
-            started = time.perf_counter()
-            asked = asked_parts(self.options.backend, letter.rules, self.config.scope)
-            if self.options.backend == "hybrid" and not asked.anything:  # the rules are sure: final
-                return await self.pool.run(work.finish, letter, None, "hybrid", letter.seconds, asked)
-            llm: LLMResult | LLMError
             try:
-                llm = await self._answer(letter, asked)
-            except LLMError as error:
-                if self.options.backend != "hybrid" or self.results is not None:  # kept: live hybrid only
-                    return Failure.of(error, letter.document())
-                llm = error
+                answer = await self._answer(task, letter)
             except Exception as error:
-                return Failure.of(error, letter.document())
-            if not isinstance(llm, LLMError):
-                self.counts.usage += llm.usage
-            elapsed = letter.seconds + time.perf_counter() - started
-            return await self.pool.run(work.finish, letter, llm, self.options.backend, elapsed, asked)
+                return Failure.of(error, letter.source.document().model_dump(mode="json"))
+            if not isinstance(answer, LLMError):
+                self.counts.usage += answer.usage
+            keep: OnLLMError = "keep_rules" if self.results is None else "raise"  # kept: live hybrid only
+            return await self.pool.run(work.finish, letter, answer, keep)
         except WorkerCrashed as error:
             return Failure.of(error, {"path": task.path, "sha256": task.sha256})
 
-    async def _answer(self, letter: Read, asked: Asked) -> LLMResult:
+    async def _answer(self, task: Task, letter: Letter) -> LLMResult | LLMError:
         if self.results is not None:
-            return self.results.result(letter.task, self.config, asked)
-        from extractor.llm import aextract_with_llm
-
-        return await aextract_with_llm(
-            letter.source.text,
-            self.config,
-            client=self.client,
-            asked=asked,
-            slots=self.llm_slots,
-        )
+            try:
+                return self.results.result(task, self.config, letter.asked or ALL)
+            except LLMError as error:
+                return error
+        return await aask(letter, self.config, client=self.client, slots=self.llm_slots)
 
     async def _prepare(self, task: Task) -> Outcome:
         assert self.requests is not None

@@ -17,14 +17,15 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from extractor import pipeline
 from extractor.errors import ExtractionError, LLMError, describe
 from extractor.jobs.inputs import Task
-from extractor.pipeline import asked_parts, build_record, check_letter
+from extractor.pipeline import Letter, OnLLMError
 from extractor.reading import SourceText, read_path
-from extractor.rules import RulesResult, extract_rules
-from extractor.scope import Asked
+from extractor.schemas import Backend
+from extractor.scope import ALL
 
 if TYPE_CHECKING:
     from extractor.llm import LLMConfig, LLMResult
@@ -53,19 +54,6 @@ class Failure:
         return json.dumps({"document": self.document, "error": error}, ensure_ascii=False)
 
 
-@dataclass(frozen=True)
-class Read:
-    """A letter read and passed through the rules, waiting for its LLM pass."""
-
-    task: Task
-    source: SourceText
-    rules: RulesResult
-    seconds: float
-
-    def document(self) -> dict[str, Any]:
-        return _document(self.source)
-
-
 def _document(source: SourceText) -> dict[str, Any]:
     return source.document().model_dump(mode="json")
 
@@ -75,75 +63,56 @@ def _unread(task: Task) -> dict[str, Any]:
     return {"path": task.path, "sha256": task.sha256}
 
 
-def read(task: Task) -> Read | Failure:
-    """Read the letter and run the rules pass; refuse what is not an IMR letter."""
-    started = time.perf_counter()
+def read(task: Task, backend: Backend, config: LLMConfig | None) -> Letter | Failure:
+    """Read the letter and run the rules pass (``extractor.pipeline.read``); refuse what is not
+    an IMR letter."""
+    started = time.time()
     try:  # opened by its own name, recorded by its printable one
         source = dataclasses.replace(read_path(task.file), path=task.path)
     except Exception as error:
         return Failure.of(error, _unread(task))
     try:
-        rules = extract_rules(source.text)
-        check_letter(rules, source.text)
+        return dataclasses.replace(pipeline.read(source, backend, config), started=started)
     except Exception as error:
         return Failure.of(error, _document(source))
-    return Read(task, source, rules, time.perf_counter() - started)
 
 
-def rules_record(task: Task) -> str | Failure:
-    """The whole rules backend for one letter: its record as a JSON line."""
-    started = time.perf_counter()
-    letter = read(task)
-    if isinstance(letter, Failure):
+def record(task: Task, backend: Backend, config: LLMConfig | None) -> str | Letter | Failure:
+    """Read the letter; one with nothing to ask the LLM (the rules backend, or hybrid sure of
+    every part) is finished here, its record a JSON line, in one trip to a worker."""
+    letter = read(task, backend, config)
+    if isinstance(letter, Failure) or letter.needs_llm:
         return letter
-    return build_record(letter.source, letter.rules, None, started).model_dump_json()
+    return finish(letter)
 
 
 def finish(
-    letter: Read,
-    llm: LLMResult | LLMError | None,
-    backend: Literal["llm", "hybrid"],
-    elapsed: float,
-    asked: Asked | None = None,
+    letter: Letter, answer: LLMResult | LLMError | None = None, on_llm_error: OnLLMError = "raise"
 ) -> str | Failure:
-    """Cross-check the LLM's answer with the rules (hybrid) or ground it in the text (llm); for a
-    hybrid letter whose LLM pass failed (``llm`` is the error), the rules record with a check
-    naming why, so the letter is not lost and ``--retry-llm`` completes it later; for one whose
-    parts the rules were all sure of (``llm`` None: nothing ``asked``), the rules record as final.
-
-    ``elapsed`` is the time the letter has taken so far, so the record's seconds cover
-    reading, the rules, the LLM and this step.
-    """
-    started = time.perf_counter() - elapsed
+    """``extractor.pipeline.finish`` as a JSON line, or the reason it gave none: for a hybrid
+    letter whose LLM pass failed, ``keep_rules`` keeps its rules record with a check naming why,
+    so the letter is not lost and ``--retry-llm`` completes it later."""
     try:
-        rules = letter.rules if backend == "hybrid" else None
-        hybrid = asked if backend == "hybrid" else None
-        if isinstance(llm, LLMError):
-            return build_record(letter.source, rules, None, started, llm_error=llm).model_dump_json()
-        return build_record(letter.source, rules, llm, started, asked=hybrid).model_dump_json()
+        return pipeline.finish(letter, answer, on_llm_error).model_dump_json()
     except Exception as error:
-        return Failure.of(error, letter.document())
+        return Failure.of(error, _document(letter.source))
 
 
-def batch_requests(
-    task: Task, config: LLMConfig, backend: Literal["llm", "hybrid"]
-) -> list[str] | str | Failure:
+def batch_requests(task: Task, config: LLMConfig, backend: Backend) -> list[str] | str | Failure:
     """Read and check the letter, then write its Batch API request lines (``--prepare-batch``):
     only those of the parts the rules pass doubts, under hybrid's ``doubtful`` scope; a letter
     whose parts it is sure of all is final now, its record (a JSON line) in place of requests."""
     from extractor.jobs.openai_batch import request_lines
 
-    letter = read(task)
-    if isinstance(letter, Failure):
+    letter = record(task, backend, config)
+    if not isinstance(letter, Letter):
         return letter
     try:
-        asked = asked_parts(backend, letter.rules, config.scope)
-        if backend == "hybrid" and not asked.anything:
-            return finish(letter, None, backend, letter.seconds, asked)
         read_task = dataclasses.replace(task, sha256=letter.source.sha256)
-        return request_lines(read_task, letter.source.text, config, asked=asked)
+        asked = letter.asked or ALL  # None only for the rules backend, which prepares nothing
+        return request_lines(read_task, letter.source.text, config, asked=asked, layout=letter.layout)
     except Exception as error:
-        return Failure.of(error, letter.document())
+        return Failure.of(error, _document(letter.source))
 
 
 WORKER_NICENESS = 10

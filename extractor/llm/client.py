@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from extractor import schemas
 from extractor.errors import LLMBudgetExceeded, LLMContextExceeded
+from extractor.layout import Layout
 from extractor.llm.config import PROGRESS_LOGGER, LLMConfig
 from extractor.llm.deadline import AsyncDeadlineTransport, DeadlineTransport
 from extractor.llm.prompting import Draft, Request, assemble, plan, prompt_version, sections_read, too_long
@@ -227,10 +228,10 @@ def _options(config: LLMConfig, meter: _Meter) -> dict[str, Any]:
     }
 
 
-def _sequence(text: str, config: LLMConfig, asked: Asked) -> list[Request]:
+def _sequence(text: str, config: LLMConfig, asked: Asked, layout: Layout | None) -> list[Request]:
     """The requests for the parts ``asked`` names; raises LLMContextExceeded when a part cannot
     fit the context."""
-    requests = plan(text, asked)
+    requests = plan(text, asked, layout)
     reason = too_long(requests, context_tokens=config.context_tokens, max_tokens=config.max_tokens)
     if reason is not None:
         raise LLMContextExceeded(reason)
@@ -238,23 +239,29 @@ def _sequence(text: str, config: LLMConfig, asked: Asked) -> list[Request]:
 
 
 def extract_with_llm(
-    text: str, config: LLMConfig, *, client: instructor.Instructor | None = None, asked: Asked = ALL
+    text: str,
+    config: LLMConfig,
+    *,
+    client: instructor.Instructor | None = None,
+    asked: Asked = ALL,
+    layout: Layout | None = None,
 ) -> LLMResult:
     """Read ``text`` with the model, one request per part ``asked`` names, in sequence; raises an
     ``extractor.errors.LLMError`` on failure.
 
     Pass a :func:`make_client` client to reuse its connections across letters, and ``asked``
     without the header when it is known already (the rules pass read it), or only the parts the
-    rules pass doubts (hybrid's ``doubtful`` scope).
+    rules pass doubts (hybrid's ``doubtful`` scope); ``layout``: the letter's, when the rules
+    pass has found it already.
     """
     if client is None:
         with _openai(config) as raw:
             own = instructor.from_openai(raw, mode=config.instructor_mode)
-            return extract_with_llm(text, config, client=own, asked=asked)
+            return extract_with_llm(text, config, client=own, asked=asked, layout=layout)
     started = time.perf_counter()
     meter = _Meter(config.token_budget)
     answers: list[Draft] = []
-    requests = _sequence(text, config, asked)
+    requests = _sequence(text, config, asked, layout)
     for number, (request, part) in enumerate(zip(requests, _said(requests), strict=True), start=1):
         _progress.info("asking the model about %s (%d of %d)", part, number, len(requests))
 
@@ -277,6 +284,7 @@ async def aextract_with_llm(
     client: instructor.AsyncInstructor | None = None,
     asked: Asked = ALL,
     slots: asyncio.Semaphore | None = None,
+    layout: Layout | None = None,
 ) -> LLMResult:
     """The async twin of :func:`extract_with_llm`: a letter's requests go at once when
     ``config.parallel_calls`` says so, each holding one of ``slots`` (shared by a batch, so that
@@ -284,7 +292,7 @@ async def aextract_with_llm(
     if client is None:
         async with _async_openai(config) as raw:
             own = instructor.from_openai(raw, mode=config.instructor_mode)
-            return await aextract_with_llm(text, config, client=own, asked=asked, slots=slots)
+            return await aextract_with_llm(text, config, client=own, asked=asked, slots=slots, layout=layout)
     started = time.perf_counter()
     meter = _Meter(config.token_budget)
 
@@ -300,7 +308,7 @@ async def aextract_with_llm(
             with typed_errors(config):
                 return await async_retrying(config)(call)
 
-    requests = _sequence(text, config, asked)
+    requests = _sequence(text, config, asked, layout)
     if not config.parallel_calls:
         answers = [await one(request) for request in requests]
     else:

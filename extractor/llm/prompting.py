@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from extractor import schemas
 from extractor.citations import citation_sentences
 from extractor.errors import LLMInvalidOutput, TruncatedLetter
-from extractor.layout import item_paragraphs, item_texts, split_sections
+from extractor.layout import Layout, item_paragraphs, lay_out
 from extractor.llm import examples, templates
 from extractor.llm.drafts import HeaderDraft, ItemDraft, PatientDraft
 from extractor.llm.templates import KINDS, Kind
@@ -179,7 +179,7 @@ class Parts:
     items: list[str]
 
 
-def parts(letter: str) -> Parts:
+def parts(letter: str, layout: Layout | None = None) -> Parts:
     """The header with the credentials (older layouts put them after the summary or the
     decisions: they are asked with the header wherever they are), the case summary, and each item
     block up to its rationale as :func:`item_part` lays it out (in a 2013 letter, each item's
@@ -187,7 +187,8 @@ def parts(letter: str) -> Parts:
 
     Raises TruncatedLetter when the letter has no item block: there is nothing to decide.
     """
-    sections = split_sections(letter)
+    layout = layout or lay_out(letter)
+    sections = layout.sections
     starts = [sections.headings[name] for name in _BEFORE_SUMMARY if name in sections.headings]
     header = letter[: min(starts, default=len(letter))]
     credentials = sections.headings.get("credentials")
@@ -195,17 +196,18 @@ def parts(letter: str) -> Parts:
         header += "\n" + letter[credentials : sections.parts["credentials"][1]]
     summary_start = sections.headings.get("summary")
     summary = letter[summary_start : sections.parts["summary"][1]] if summary_start is not None else ""
-    spans = item_texts(letter, sections)
+    spans = layout.item_spans
     if not spans:
         raise TruncatedLetter("decisions section has no item with an Upheld/Overturned decision")
     return Parts(header, summary, [item_part(letter[start:end]) for start, end in spans])
 
 
-def plan(letter: str, asked: Asked = ALL) -> list[Request]:
+def plan(letter: str, asked: Asked = ALL, layout: Layout | None = None) -> list[Request]:
     """The requests that read the parts of ``letter`` that ``asked`` names: header (when the
     letter has one), summary (when it has one), then each item in letter order, so that
-    consecutive item requests share their whole system prompt."""
-    found = parts(letter)
+    consecutive item requests share their whole system prompt (``layout``: the letter's, when
+    the rules pass has found it already)."""
+    found = parts(letter, layout)
     requests: list[Request] = []
     if asked.header and found.header.strip():
         requests.append(request("header", found.header))

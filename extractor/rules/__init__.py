@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from extractor.confidence import Doubt
 from extractor.fields import path
 from extractor.icd import coded
-from extractor.layout import Sections, split_sections
+from extractor.layout import Layout, lay_out
 from extractor.regions import regions_in
 from extractor.rules.case import extract_case
 from extractor.rules.clinical import extract_diagnoses, extract_mechanism
@@ -28,7 +28,8 @@ class RulesResult:
     """Spans of the values outside the items, by field path."""
     item_evidence: list[Spans]
     """Spans of each item's values, by field name, in the order of ``determination.items``."""
-    sections: Sections
+    layout: Layout
+    """Where the letter's parts are: every later stage reads this one."""
     unread: dict[str, str]
     """Fields the rules pass could not tell (path -> why): "not read", never a silent empty value."""
     doubts: tuple[Doubt, ...] = ()
@@ -46,9 +47,11 @@ class RulesResult:
         return record_evidence(self.field_evidence, self.item_evidence)
 
 
-def extract_rules(text: str) -> RulesResult:
-    """Read ``text`` (normalised, see extractor.reading) without any model."""
-    sections = split_sections(text)
+def extract_rules(text: str, layout: Layout | None = None) -> RulesResult:
+    """Read ``text`` (normalised, see extractor.reading) without any model, through its
+    ``layout`` (found here when not given)."""
+    layout = layout or lay_out(text)
+    sections = layout.sections
     evidence = Evidence()
     case = extract_case(text, sections.header, evidence)
     reviewer = extract_reviewer(text, sections.get("credentials"), evidence)
@@ -75,8 +78,7 @@ def extract_rules(text: str) -> RulesResult:
         unread = {path("patient", name): r.note or "not read" for name, r in readings.items() if not r.read}
     else:
         unread = {path("patient", name): NO_SUMMARY for name in ("diagnoses", "mechanism_of_injury")}
-    decisions = sections.get("decisions") or sections.get("issues")
-    items = extract_items(text, decisions, evidence, case.decision_date) if decisions else []
+    items = extract_items(text, layout.blocks, evidence, case.decision_date)
     if not items:
         items = determined_items(text, evidence, case.decision_date)
     determination = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
@@ -84,7 +86,7 @@ def extract_rules(text: str) -> RulesResult:
         determination=determination,
         field_evidence=evidence.fields(),
         item_evidence=evidence.items(len(items)),
-        sections=sections,
+        layout=layout,
         unread=unread,
         doubts=tuple(find_doubts(text, summary, determination)),
     )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 
 from extractor.drugs import medication
-from extractor.layout import PARTIAL, determined_sentences, item_blocks, item_paragraphs
+from extractor.layout import PARTIAL, ItemBlock, determined_sentences, item_paragraphs
 from extractor.normalize import one_line
 from extractor.regions import regions_in, request_place
 from extractor.rules.categories import cited, classify
@@ -88,12 +89,11 @@ def determined_items(text: str, evidence: Evidence, reference: dt.date | None = 
 
 
 def extract_items(
-    text: str, decisions: Span, evidence: Evidence, reference: dt.date | None = None
+    text: str, blocks: Sequence[ItemBlock], evidence: Evidence, reference: dt.date | None = None
 ) -> list[Item]:
-    """Every item block of the decisions section; ``reference`` (the decision date) places
-    two-digit years."""
+    """An item from each block of the decisions section (``extractor.layout.Layout.blocks``);
+    ``reference`` (the decision date) places two-digit years."""
     items: list[Item] = []
-    blocks = item_blocks(text, decisions)
     for index, block in enumerate(blocks):
         heading = text[block.heading[0] : block.heading[1]]
         request, original, authorized = split_request(heading)

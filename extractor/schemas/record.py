@@ -186,6 +186,11 @@ class Guideline(_Model):
 
     source: GuidelineSource | None = None
     title: str | None = None
+    chapter: str | None = Field(
+        default=None,
+        description="The chapter (or guideline) of its source the title names, from the project's "
+        "vocabulary, edition words and years left out; null when it names none.",
+    )
     sections: list[str] = Field(default_factory=list)
     pages: list[PositiveInt] = Field(default_factory=list, description="98-99 is [98, 99].")
 

@@ -4,14 +4,16 @@ Letters name one chapter many ways: "Chronic Pain Medical Treatment 2016 Guideli
 Pain Treatment Guidelines", "Official Disability Guidelines (ODG) Low Back Chapter", "ODG, Low
 Back & Thoracic chapter (Acute & Chronic)". A title is read as words: its source's own name and
 edition words first, then the longest name or alias of a chapter its source has, then what the
-title says of a topic in that chapter ("..., Preoperative lab testing"). Words that tell no
-chapter apart ("Guidelines", "Chapter", years, "(Acute & Chronic)") are passed over wherever
-they stand, so the vocabulary lists only the words that do.
+title says of a topic in that chapter ("..., Preoperative lab testing"); failing a name, a
+chapter of a numbered edition by its number. Words that tell no chapter apart ("Guidelines",
+"Chapter", years, "(Acute & Chronic)") are passed over wherever they stand, so the vocabulary
+lists only the words that do.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import tomllib
 from collections.abc import Iterator
@@ -88,6 +90,31 @@ def vocabulary() -> dict[GuidelineSource, dict[tuple[str, ...], str]]:
     return table
 
 
+@functools.cache
+def numbered() -> dict[GuidelineSource, list[tuple[frozenset[str], tuple[str, ...]]]]:
+    """Per source, each edition whose chapters a title may name by number: the words that name
+    the edition, and its chapters in their order."""
+    data = tomllib.loads(files("extractor").joinpath("guideline_chapters.toml").read_text(encoding="utf-8"))
+    table: dict[GuidelineSource, list[tuple[frozenset[str], tuple[str, ...]]]] = {s: [] for s in CHAPTERED}
+    for group in data["group"]:
+        if "numbered_in" in group:
+            edition = (frozenset(word.casefold() for word in group["numbered_in"]),)
+            for source in map(GuidelineSource, group["sources"]):
+                table[source].append((*edition, tuple(chapter["name"] for chapter in group["chapters"])))
+    return table
+
+
+def _by_number(source: GuidelineSource, words: list[Token]) -> str | None:
+    """The chapter a title names as "Chapter N" of an edition it names, when the edition is numbered."""
+    said = {token.word for token in words}
+    for edition, names in numbered()[source]:
+        if said & edition:
+            for first, second in itertools.pairwise(words):
+                if first.word == "chapter" and second.word.isdigit() and 1 <= int(second.word) <= len(names):
+                    return names[int(second.word) - 1]
+    return None
+
+
 def _opening(words: list[Token]) -> int:
     """Where the title's chapter may start: after its source's name and edition words."""
     index = 0
@@ -138,7 +165,8 @@ def read(source: GuidelineSource | None, title: str | None) -> Reading | None:
         if found is not None:
             cut, topic = found
             return Reading(chapter, title[:cut].strip(" ,;.:"), topic)
-    return None
+    numbered_chapter = _by_number(source, words)
+    return Reading(numbered_chapter, title, None) if numbered_chapter is not None else None
 
 
 def names_unknown(source: GuidelineSource | None, title: str | None) -> bool:

@@ -116,6 +116,22 @@ def test_each_way_letters_name_a_chapter_reads_as_that_chapter(
     assert chapters.read(source, title) == (chapter, title, None)
 
 
+def test_a_numbered_editions_chapter_is_read_by_its_number_only_where_the_title_names_it() -> None:
+    """ACOEM's 2nd edition (2004) numbers its chapters; a later edition numbers them otherwise."""
+    title = (
+        "American College of Occupational and Environmental Medicine (ACOEM), 2nd Edition, (2004), Chapter 3"
+    )
+    assert chapters.read(MTUS, title) == ("Initial Approaches to Treatment", title, None)
+    assert chapters.read(ACOEM, "ACOEM 2004, Chapter 12") == (
+        "Low Back Complaints",
+        "ACOEM 2004, Chapter 12",
+        None,
+    )
+    assert chapters.read(ACOEM, "ACOEM Guidelines, Chapter 12") is None  # which edition's 12th?
+    assert chapters.read(ACOEM, "ACOEM 2004, Chapter 40") is None
+    assert chapters.read(ODG, "ODG 2004, Chapter 3") is None
+
+
 def test_a_chapter_is_one_of_its_own_sources() -> None:
     """ODG's "Low Back" is no MTUS chapter (the MTUS has two low back chapters), nor the MTUS's
     Chronic Pain Medical Treatment Guidelines an ODG one."""

@@ -20,7 +20,8 @@ Comparators (the table of extractor.fields, which the cross-check shares):
   derived from a diagnosis already scored, and has its own target (:data:`APART`);
 - guidelines, per item: the lists of ``(source, pages)`` equal, titles fuzzy, sections as sets.
   Beside that whole-list score, each labelled citation is a unit of its own, matched one to one
-  on source and pages (:func:`citation_count`): reported apart, never in the overall.
+  on source and pages (:func:`citation_count`), and each labelled chapter is one on source and
+  chapter (:func:`chapter_count`): both reported apart, never in the overall.
 
 Items are aligned on ``request`` with :func:`extractor.alignment.align`, so one missed or
 invented item does not shift every later one.  A missed item counts every labelled field of
@@ -37,6 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from extractor.alignment import align
+from extractor.chapters import CHAPTERED
 from extractor.fields import (
     DERIVED,
     ITEM_PREFIX,
@@ -57,7 +59,10 @@ CODES = "patient.diagnosis_codes"
 CATEGORY = "patient.diagnosis_codes (category)"
 """The codes scored on their ICD-10-CM category (``S40`` of ``S40.011``): what the issue's
 target counts, beside the full code."""
-APART = (CODES, CATEGORY)
+GUIDELINE_FIELDS = (f"{ITEM_PREFIX}claims_administrator_guidelines", f"{ITEM_PREFIX}reviewer_guidelines")
+CHAPTERS = tuple(f"{name} (chapter)" for name in GUIDELINE_FIELDS)
+"""Each labelled citation's chapter, one unit each (:func:`chapter_count`), beside its list's score."""
+APART = (CODES, CATEGORY, *CHAPTERS)
 """Fields reported beside the overall, not in it."""
 
 
@@ -188,6 +193,8 @@ def field_order() -> list[str]:
     names.insert(names.index(CODES) + 1, CATEGORY)
     names.append(ITEMS)
     names += [f"{ITEM_PREFIX}{name}" for name in Item.model_fields]
+    for cited, chapters in zip(GUIDELINE_FIELDS, CHAPTERS, strict=True):
+        names.insert(names.index(cited) + 1, chapters)
     return names
 
 
@@ -226,6 +233,20 @@ def citation_count(expected: Sequence[Guideline], got: Sequence[Guideline]) -> F
     label's citations, precision over the predicted ones."""
     matched = Counter(map(source_pages, expected)) & Counter(map(source_pages, got))
     return FieldCount(right=sum(matched.values()), total=len(expected), predicted=len(got))
+
+
+def chapter_count(expected: Sequence[Guideline], got: Sequence[Guideline]) -> FieldCount:
+    """Labelled chapters of MTUS, ACOEM and ODG citations (the sources the vocabulary covers)
+    matched one to one on (source, chapter), in any order: a citation's chapter is right when
+    the prediction cites that chapter of that source, however it paged it."""
+    labelled = [g for g in expected if "chapter" in g.model_fields_set and g.source in CHAPTERED]
+    predicted = [g for g in got if g.source in CHAPTERED]
+
+    def keys(guidelines: Sequence[Guideline]) -> Counter[tuple[str | None, str | None]]:
+        return Counter((g.source.value if g.source else None, g.chapter) for g in guidelines)
+
+    matched = keys(labelled) & keys(predicted)
+    return FieldCount(right=sum(matched.values()), total=len(labelled), predicted=len(predicted))
 
 
 def _json(value: Any) -> Any:
@@ -322,8 +343,11 @@ class _Scorer:
             if name in self.skip:
                 continue
             if key.endswith("_guidelines"):
-                units = citation_count(getattr(label, key), getattr(got, key) if got is not None else [])
-                self.citations.setdefault(name, FieldCount()).add(units)
+                cited = getattr(got, key) if got is not None else []
+                self.citations.setdefault(name, FieldCount()).add(citation_count(getattr(label, key), cited))
+                chapters = chapter_count(getattr(label, key), cited)
+                if chapters.total:
+                    self.fields.setdefault(f"{name} (chapter)", FieldCount()).add(chapters)
             if got is None:
                 self.count(name, right=0, total=1, predicted=0)
                 continue

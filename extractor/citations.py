@@ -6,7 +6,8 @@ Complaints 2004"), which is what separates two titles in one sentence ("..., Sec
 Special Studies, and Forearm, Wrist, and Hand Complaints 2004").
 
 The rules pass reads the letter's sentences with it; the LLM pass re-reads what the model
-wrote with it (:func:`canonical`), so a citation has one form whichever pass found it.
+wrote with it (:func:`canonical`), so a citation has one form whichever pass found it. Each
+entry takes the chapter its title names (:mod:`extractor.chapters`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tomllib
 from collections.abc import Iterable
 from importlib.resources import files
 
+from extractor import chapters
 from extractor.normalize import page_numbers, without_pages
 from extractor.schemas import Guideline, GuidelineSource
 
@@ -61,6 +63,7 @@ def split_outside_parentheses(text: str) -> list[str]:
 
 
 UNKNOWN_SECTION = "unknown guideline section name: split at a comma"
+UNKNOWN_CHAPTER = "guideline chapter the project's vocabulary does not know"
 
 
 @functools.cache
@@ -86,6 +89,24 @@ def doubtful_split(guideline: Guideline) -> bool:
     should look rather than trust the split."""
     sections = guideline.sections
     return len(sections) > 1 and any(_key(name) not in named_sections() for name in sections)
+
+
+def unknown_chapter(guideline: Guideline) -> bool:
+    """Whether ``guideline``'s title names a chapter of its source that
+    extractor/guideline_chapters.toml does not know: its chapter is null, but not because the
+    title names none."""
+    return guideline.chapter is None and chapters.names_unknown(guideline.source, guideline.title)
+
+
+def chaptered(guideline: Guideline) -> Guideline:
+    """``guideline`` with the chapter its title names (:mod:`extractor.chapters`); a topic the
+    title goes on to name after the chapter ("ODG Pain (Chronic) - Opioids") leaves the title
+    for the front of its sections, whole (ODG's topic names hold commas)."""
+    found = chapters.read(guideline.source, guideline.title)
+    if found is None:
+        return guideline
+    sections = [found.topic, *guideline.sections] if found.topic else guideline.sections
+    return guideline.model_copy(update={"title": found.title, "chapter": found.chapter, "sections": sections})
 
 
 def _key(name: str) -> str:
@@ -145,7 +166,8 @@ def mtus_entries(body: str) -> list[Guideline]:
             sections = split_sections(own)
         elif tidy(own):
             title += own
-        entries.append(Guideline(source=GuidelineSource.MTUS, title=tidy(title) or None, sections=sections))
+        entry = Guideline(source=GuidelineSource.MTUS, title=tidy(title) or None, sections=sections)
+        entries.append(chaptered(entry))
     return entries
 
 
@@ -158,7 +180,7 @@ def parse_citation(body: str) -> list[Guideline]:
         entries = mtus_entries(text[mtus.end() :])
     else:
         cited = _NON_MTUS.sub("", text.strip())
-        entries = [Guideline(source=classify_source(cited), title=tidy(cited) or None)]
+        entries = [chaptered(Guideline(source=classify_source(cited), title=tidy(cited) or None))]
     return _paged(entries, pages)
 
 
@@ -174,9 +196,10 @@ def canonical(citations: Iterable[Guideline]) -> list[Guideline]:
     """Citations a model wrote, in the form this grammar gives the letter's: an MTUS title that
     carries its "Section(s):" list (and perhaps a second title) is read again into entries; a
     section list is divided on its commas except inside a known name; a section that only
-    repeats the end of its title goes (a topic written after the title is part of it); only an
-    MTUS citation has sections (the grammar reads any other as one title); a title loses its
-    trailing punctuation."""
+    repeats the end of its title goes; any other citation is one title, its sections written
+    after it (the grammar reads it so); then each takes the chapter its title names, a topic
+    after the chapter going to its sections (:func:`chaptered`); a title loses its trailing
+    punctuation."""
     return [entry for citation in citations for entry in _canonical(citation)]
 
 
@@ -185,7 +208,10 @@ def _canonical(citation: Guideline) -> list[Guideline]:
     mtus = citation.source is GuidelineSource.MTUS
     if mtus and title and _SECTION_MARK.search(title):
         return _paged(mtus_entries(title), citation.pages)
-    sections = split_sections(", ".join(citation.sections)) if mtus else []
+    sections = split_sections(", ".join(citation.sections)) if mtus else list(citation.sections)
     if title:
         sections = [name for name in sections if not _key(title).endswith(_key(name))]
-    return [citation.model_copy(update={"title": title or None, "sections": sections})]
+    if not mtus:
+        title, sections = tidy(", ".join(filter(None, [title, *sections]))) or None, []
+    entry = Guideline(source=citation.source, title=title, sections=sections, pages=citation.pages)
+    return [chaptered(entry)]

@@ -19,7 +19,7 @@ ITEM_COLUMNS = (
     # added later, at the end so that scripts reading columns by position keep working
     "mechanism_of_injury", "claims_administrator_titles", "claims_administrator_sections",
     "claims_administrator_pages", "reviewer_titles", "reviewer_sections", "rationale",
-    "drugs", "drug_class",
+    "drugs", "drug_class", "claims_administrator_chapters", "reviewer_chapters",
 )  # fmt: skip
 
 
@@ -49,9 +49,10 @@ def _regions(regions: Iterable[BodyRegion]) -> str:
 
 
 def _citations(side: str, guidelines: list[Guideline]) -> dict[str, str]:
-    """One side's titles, sections and pages, each joined across its citations."""
+    """One side's titles, chapters, sections and pages, each joined across its citations."""
     return {
         f"{side}_titles": _joined(g.title for g in guidelines),
+        f"{side}_chapters": _joined(g.chapter for g in guidelines),
         f"{side}_sections": _joined(section for g in guidelines for section in g.sections),
         f"{side}_pages": _joined(page for g in guidelines for page in g.pages),
     }

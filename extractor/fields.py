@@ -128,8 +128,8 @@ def labelled_keys(label: BaseModel) -> list[str]:
 def guideline_difference(expected: Sequence[Guideline], got: Sequence[Guideline]) -> str | None:
     """Why two guideline lists differ (None when they agree on every labelled key).
 
-    The lists of ``(source, pages)`` must be equal, titles fuzzy-equal pairwise and sections
-    equal as sets; a key left out of a label's guideline is not compared.
+    The lists of ``(source, pages)`` must be equal, titles fuzzy-equal pairwise, chapters equal
+    and sections equal as sets; a key left out of a label's guideline is not compared.
     """
     if len(expected) != len(got):
         return f"{len(got)} citations, label has {len(expected)}"
@@ -143,6 +143,8 @@ def guideline_difference(expected: Sequence[Guideline], got: Sequence[Guideline]
         labelled = set(labelled_keys(label))
         if "title" in labelled and not fuzzy_equal(label.title, predicted.title):
             return "titles differ"
+        if "chapter" in labelled and label.chapter != predicted.chapter:
+            return "chapters differ"
         if "sections" in labelled and not same_name_set(label.sections, predicted.sections):
             return "sections differ"
     return None

@@ -38,7 +38,11 @@ from extractor.schemas import (
 
 OVER, UP = Decision.OVERTURNED, Decision.UPHELD
 CHRONIC_PAIN = Guideline(
-    source=GuidelineSource.MTUS, title="Chronic Pain", sections=["Opioids"], pages=[76, 77]
+    source=GuidelineSource.MTUS,
+    title="Chronic Pain",
+    chapter="Chronic Pain Medical Treatment Guidelines",
+    sections=["Opioids"],
+    pages=[76, 77],
 )
 LOW_BACK_LEFT, KNEE = BodyRegion(region=Region.LUMBAR_SPINE, side="left"), BodyRegion(region=Region.KNEE)
 LOW_BACK = Guideline(source=GuidelineSource.ODG, title="Low Back", sections=["MRIs"], pages=[])

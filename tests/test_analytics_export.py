@@ -83,6 +83,7 @@ def expected(records: list[Record]) -> dict[str, set[tuple[object, ...]]]:
                         p,
                         g.source.value if g.source else None,
                         g.title,
+                        g.chapter,
                         tuple(g.sections),
                         tuple(g.pages),
                     )
@@ -103,7 +104,7 @@ QUERIES = {
     "FROM body_regions JOIN items_wide USING (item_key)",
     "items": "SELECT document_id, item_index, request, original_request, decision, category, rationale "
     "FROM items_wide",
-    "guidelines": "SELECT document_id, item_index, side, position, source, title, sections, pages "
+    "guidelines": "SELECT document_id, item_index, side, position, source, title, chapter, sections, pages "
     "FROM guidelines JOIN items_wide USING (item_key)",
 }
 
@@ -183,6 +184,8 @@ def test_items_csv_keeps_its_columns_and_adds_the_missing_ones_at_the_end() -> N
     assert row["mechanism_of_injury"] == "lifting a box"
     assert row["reviewer_titles"] == "Chronic Pain; Low Back"
     assert row["reviewer_sections"] == "Opioids; MRIs"
+    assert row["reviewer_chapters"] == row["claims_administrator_chapters"]
+    assert row["reviewer_chapters"] == "Chronic Pain Medical Treatment Guidelines"  # LOW_BACK has none
     assert row["claims_administrator_pages"] == row["reviewer_pages"] == "76; 77"
     assert row["rationale"] == "A rationale written for the test."
 

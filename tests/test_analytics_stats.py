@@ -73,6 +73,10 @@ def test_rates_by_each_dimension_are_the_counts_by_hand(made: Report) -> None:
     assert rates(made, "age_band") == {"18-30": (1, 3), "41-50": (1, 3), "65+": (1, 2), "unknown": (0, 2)}
     assert rates(made, "sex") == {"male": (1, 3), "female": (2, 5), "unknown": (0, 2)}
     assert rates(made, "guideline_source") == {"MTUS": (3, 9), "ODG": (2, 2)}  # D's first item cites none
+    assert rates(made, "guideline_chapter") == {  # LOW_BACK has no chapter
+        "MTUS: Chronic Pain Medical Treatment Guidelines": (3, 9),
+        "ODG: unknown": (2, 2),
+    }
     assert rates(made, "reviewer_adds_guideline") == {"yes": (2, 2), "no": (1, 8)}
     (age,) = [t for t in made.rates if t.name == "age_band"]
     assert [r.group for r in age.rates] == ["18-30", "41-50", "65+", "unknown"]  # bands in order, not by size
@@ -225,6 +229,11 @@ def test_json_and_csv_for_scripts(batch: Path, capsys: pytest.CaptureFixture[str
     assert {(r["table"], r["group"], r["overturned"], r["items"]) for r in rows} == {
         ("category", "medication", "1", "5"), ("category", "imaging", "1", "3"),
         ("category", "surgery", "1", "1"), ("category", "dme", "0", "1"),
+    }  # fmt: skip
+    assert main(["stats", str(batch), "--csv", "--by", "guideline_chapter"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {(r["group"], r["overturned"], r["items"]) for r in rows} == {
+        ("MTUS: Chronic Pain Medical Treatment Guidelines", "3", "9"), ("ODG: unknown", "2", "2"),
     }  # fmt: skip
 
 

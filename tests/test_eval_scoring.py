@@ -292,3 +292,27 @@ def test_category_pairs_are_the_aligned_labelled_items() -> None:
     assert category_pairs(labelled, got) == [("imaging", "imaging"), ("medication", "other")]
     assert score_fixture(fixture, got).categories == [("imaging", "imaging"), ("medication", "other")]
     assert category_pairs(labelled, None) == []
+
+
+def test_chapters_are_scored_in_the_list_and_one_unit_per_labelled_citation_apart() -> None:
+    """A wrong chapter makes the list wrong; beside it each labelled MTUS, ACOEM or ODG chapter is
+    a unit matched on source and chapter (not in the overall), and an unlabelled chapter is not
+    scored."""
+    cpmtg = {**MTUS_CP, "chapter": "Chronic Pain Medical Treatment Guidelines"}
+    knee = {"source": "ODG", "title": "ODG Knee", "chapter": "Knee & Leg (Acute & Chronic)", "sections": []}
+    other = {"source": "other", "title": "A textbook", "chapter": None, "sections": [], "pages": []}
+    truth = label({"items": [item("Norco", reviewer_guidelines=[cpmtg, {**knee, "pages": []}, other])]})
+    guess = predicted(
+        {"items": [item("Norco", reviewer_guidelines=[cpmtg, {**knee, "chapter": None, "pages": []}, other])]}
+    )
+    fields, misses, _ = score_determination(truth, guess)
+    assert counts(fields, "items[].reviewer_guidelines") == (0, 1, 1)
+    assert misses[0].where == "items[0].reviewer_guidelines (chapters differ)"
+    assert counts(fields, "items[].reviewer_guidelines (chapter)") == (1, 2, 2)  # "other" is no unit
+    assert overall(fields).total == 5  # items, request, decision, category, the list: chapters apart
+    unlabelled = label({"items": [item("Norco", reviewer_guidelines=[MTUS_CP])]})
+    fields, _, _ = score_determination(
+        unlabelled, predicted({"items": [item("Norco", reviewer_guidelines=[cpmtg])]})
+    )
+    assert "items[].reviewer_guidelines (chapter)" not in fields
+    assert counts(fields, "items[].reviewer_guidelines") == (1, 1, 1)

@@ -23,6 +23,7 @@ from extractor.rules import extract_rules
 from extractor.rules.guidelines import parse_guidelines
 from extractor.schemas import Guideline, GuidelineSource
 
+CPMTG = "Chronic Pain Medical Treatment Guidelines"
 _VOCABULARY = Path(__file__).resolve().parents[1] / "extractor" / "mtus_sections.toml"
 
 
@@ -129,8 +130,12 @@ def test_the_names_without_a_comma_hold_none_outside_parentheses() -> None:
     assert len(named_sections()) == len(data["names"]) + len(data["without_comma"])
 
 
-def _mtus(title: str, sections: list[str] | None = None, pages: list[int] | None = None) -> Guideline:
-    return Guideline(source=GuidelineSource.MTUS, title=title, sections=sections or [], pages=pages or [])
+def _mtus(
+    title: str, sections: list[str] | None = None, pages: list[int] | None = None, chapter: str | None = None
+) -> Guideline:
+    return Guideline(
+        source=GuidelineSource.MTUS, title=title, chapter=chapter, sections=sections or [], pages=pages or []
+    )
 
 
 def test_a_model_citation_with_its_sections_in_the_title_is_read_into_entries() -> None:
@@ -138,11 +143,13 @@ def test_a_model_citation_with_its_sections_in_the_title_is_read_into_entries() 
     grammar gives the same words in the letter: two entries, each with its own sections."""
     two = "Knee Complaints 2004, Section(s): Summary, and Elbow Disorders 2007, Section(s): Summary."
     assert canonical([_mtus(two, ["Summary"], [343])]) == [
-        _mtus("Knee Complaints 2004", ["Summary"]),
-        _mtus("Elbow Disorders 2007", ["Summary"], [343]),
+        _mtus("Knee Complaints 2004", ["Summary"], chapter="Knee Complaints"),
+        _mtus("Elbow Disorders 2007", ["Summary"], [343], chapter="Elbow Disorders"),
     ]
     one = _mtus("Chronic Pain Medical Treatment 2016, Section(s): Opioids, criteria for use.")
-    assert canonical([one]) == [_mtus("Chronic Pain Medical Treatment 2016", ["Opioids, criteria for use"])]
+    assert canonical([one]) == [
+        _mtus("Chronic Pain Medical Treatment 2016", ["Opioids, criteria for use"], chapter=CPMTG)
+    ]
     assert canonical([one]) == parse_guidelines(f"Decision based on MTUS {one.title}")
 
 
@@ -153,11 +160,23 @@ def test_a_model_section_list_is_divided_as_the_letter_divides_it() -> None:
     assert canonical([joined])[0].sections == ["Muscle relaxants", "Office visits"]
 
 
-def test_a_model_section_that_only_repeats_its_title_goes_and_only_the_mtus_has_sections() -> None:
+def test_a_model_section_that_only_repeats_its_title_goes_and_a_topic_after_the_chapter_stays() -> None:
+    """The topic is read off the title as the letter's is; an ODG citation's sections are read as
+    written after its title, so they are kept only as the letter's topic would be."""
     topic = _mtus("Chronic Pain Treatment Guidelines Aquatic therapy.", ["aquatic  therapy"], [22])
-    assert canonical([topic]) == [_mtus("Chronic Pain Treatment Guidelines Aquatic therapy", [], [22])]
+    expected = _mtus("Chronic Pain Treatment Guidelines", ["Aquatic therapy"], [22], chapter=CPMTG)
+    assert canonical([topic]) == [expected]
     odg = Guideline(source=GuidelineSource.ODG, title="ODG, Knee and Leg, MRI", sections=["Special Studies"])
-    assert canonical([odg]) == [odg.model_copy(update={"sections": []})]
-    assert parse_guidelines(f"Decision based on Non-MTUS Citation {odg.title}")[0].sections == []
+    knee = "Knee & Leg (Acute & Chronic)"
+    assert canonical([odg]) == [
+        Guideline(
+            source=GuidelineSource.ODG,
+            title="ODG, Knee and Leg",
+            chapter=knee,
+            sections=["MRI, Special Studies"],
+        )
+    ]
+    (letter,) = parse_guidelines(f"Decision based on Non-MTUS Citation {odg.title}")
+    assert (letter.title, letter.chapter, letter.sections) == ("ODG, Knee and Leg", knee, ["MRI"])
     none_cited = Guideline()
     assert canonical([none_cited]) == [none_cited]

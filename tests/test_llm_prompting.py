@@ -220,7 +220,11 @@ def test_an_item_answer_keeps_its_pages_out_of_titles_and_drops_a_page_0() -> No
         }
     ).to_item()
     (ca,), (reviewer,) = item.claims_administrator_guidelines, item.reviewer_guidelines
-    assert (ca.title, ca.pages) == ("Chronic Pain Treatment Guidelines Physical Medicine", [98, 99])
+    assert (ca.title, ca.sections, ca.pages) == (
+        "Chronic Pain Treatment Guidelines",
+        ["Physical Medicine"],
+        [98, 99],
+    )
     assert (reviewer.title, reviewer.pages) == ("Knee Complaints 2004", [13])
     with pytest.raises(ValidationError, match="greater than 0"):  # the record itself still refuses one
         schemas.Guideline(pages=[0])

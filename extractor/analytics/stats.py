@@ -219,6 +219,12 @@ DIMENSIONS = (
         "WHERE side = 'reviewer'",
     ),
     Dimension(
+        "guideline_chapter",
+        "guideline chapter the reviewer cites",
+        f"SELECT DISTINCT item_key, source || ': ' || coalesce(chapter, '{UNKNOWN}') FROM base "
+        "JOIN guidelines USING (item_key) WHERE side = 'reviewer' AND source IN ('MTUS', 'ACOEM', 'ODG')",
+    ),
+    Dimension(
         "drug_class",
         "drug class (medication items)",
         f"SELECT item_key, coalesce(drug_class, '{UNKNOWN}') FROM base WHERE category = 'medication'",

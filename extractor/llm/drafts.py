@@ -220,6 +220,15 @@ def tidy_citation(citation: Any) -> Any:
     return tidied
 
 
+class Guideline(schemas.Guideline):
+    """One guideline citation; ``source`` is null when the letter says none was cited."""
+
+    # Not asked of the model: the chapter its title names, read through the vocabulary the rules
+    # pass uses (extractor.citations.canonical). Left out of the JSON Schema, and named as the
+    # schema's citation is (its docstring too), so the recorded prompts stay as they were.
+    chapter: SkipJsonSchema[str | None] = None
+
+
 class ItemDraft(_Draft, schemas.Item):
     """One disputed item and the reviewer's decision on it, from its block."""
 
@@ -238,6 +247,9 @@ class ItemDraft(_Draft, schemas.Item):
     # other items, the rationale is long to write and is quoted from the letter anyway), and the
     # body regions, drugs and drug class are those the request names (see to_item).
     body_regions: SkipJsonSchema[list[schemas.BodyRegion]] = Field(default_factory=list)
+    # the citations as the model writes them (no chapter): a list of a subclass of the schema's
+    claims_administrator_guidelines: list[Guideline] = Field(default_factory=list)  # type: ignore[assignment]
+    reviewer_guidelines: list[Guideline] = Field(default_factory=list)  # type: ignore[assignment]
     drugs: SkipJsonSchema[list[str]] = Field(default_factory=list)
     drug_class: SkipJsonSchema[schemas.DrugClass | None] = None
     depends_on: SkipJsonSchema[int | None] = None

@@ -5,9 +5,9 @@ from how the value was read or from how it sits with the rest of the letter: a d
 entry that holds the statement's own words or only places (a split at a comma inside one
 diagnosis), a category decided by a near tie or against the guidelines cited, a mechanism read
 from a clause rather than a stated one, or none read where the summary tells of an accident,
-regions the summary names outside its diagnoses, a surgery chosen among several. Each gives a
-:class:`~extractor.confidence.Doubt` with a reason in words; extractor.confidence turns the
-signals into calibrated probabilities.
+regions the summary names outside its diagnoses, a surgery chosen among several, a guideline
+chapter the vocabulary does not know. Each gives a :class:`~extractor.confidence.Doubt` with a
+reason in words; extractor.confidence turns the signals into calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from extractor.citations import UNKNOWN_SECTION, doubtful_split
+from extractor.citations import UNKNOWN_CHAPTER, UNKNOWN_SECTION, doubtful_split, unknown_chapter
 from extractor.confidence import Doubt
 from extractor.diagnoses import LOCATIONS
 from extractor.fields import path
@@ -273,10 +273,15 @@ def service_doubts(index: int, items: Sequence[Item]) -> Iterator[Doubt]:
 
 
 def guideline_doubts(index: int, item: Item) -> Iterator[Doubt]:
-    """A "Section(s):" list split next to a name the project does not know."""
+    """A "Section(s):" list split next to a name the project does not know, and a title naming a
+    chapter the vocabulary does not know (its chapter left null rather than guessed)."""
     for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
-        if any(doubtful_split(guideline) for guideline in getattr(item, name)):
-            yield Doubt(path("items", index, name), "unknown_section", UNKNOWN_SECTION, confirmable=False)
+        guidelines = getattr(item, name)
+        where = path("items", index, name)
+        if any(doubtful_split(guideline) for guideline in guidelines):
+            yield Doubt(where, "unknown_section", UNKNOWN_SECTION, confirmable=False)
+        if any(unknown_chapter(guideline) for guideline in guidelines):
+            yield Doubt(where, "unknown_chapter", UNKNOWN_CHAPTER, confirmable=False)
 
 
 # --------------------------------------------------------------------------- the letter

@@ -208,6 +208,11 @@ class Guideline(_Model):
     """Null when the letter says no guideline was cited."""
     title: str | None = None
     """The guideline's title as cited, without its sections or pages."""
+    chapter: str | None = Field(
+        default=None,
+        description="The chapter (or guideline) of its source the title names, from the project's "
+        "vocabulary, edition words and years left out; null when it names none.",
+    )
     sections: list[str] = Field(default_factory=list)
     """The citation's "Section(s):" list, one entry each."""
     pages: list[PositiveInt] = Field(default_factory=list, description="98-99 is [98, 99].")

@@ -131,6 +131,19 @@ def _joined(lengths: Iterable[int]) -> int:
     return sum(lengths) + len(lengths) - 1 if lengths else 0
 
 
+def _bounds(sect: int, ab: int, share: float) -> tuple[int, float, float, float] | None:
+    """None when the shared words alone reach the floor (see _near); else ``sect`` and the
+    lengths of BA that may: at most the first, or between the other two."""
+    if not ab or 1 + ab <= share * (2 * sect + 1 + ab):
+        return None
+    return (
+        sect,
+        (share * (2 * sect + 1) - 1) / (1 - share),
+        (ab * (1 - share) - 2 * share * (sect + 1)) / (1 + share),
+        (ab * (1 + share) + 2 * share * (sect + 1)) / (1 - share),
+    )
+
+
 def _near(words: set[str]) -> list[int]:
     """The positions of the entries that share a word with ``words`` and can score at the floor.
 
@@ -153,22 +166,19 @@ def _near(words: set[str]) -> list[int]:
     unknown = [len(word) for word in words - set(posted)]
     lengths = codeset.key_lengths()
     kept = []
-    bounds: dict[int, tuple[float, float, float] | None] = {}
+    bounds: dict[int, tuple[int, float, float, float] | None] = {}
     for at, mask in sorted(shared.items()):
         if mask not in bounds:
-            sect = _joined(len(word) for bit, word in enumerate(known) if mask >> bit & 1)
-            ab = _joined([*(len(word) for bit, word in enumerate(known) if not mask >> bit & 1), *unknown])
-            whole = not ab or 1 + ab <= share * (2 * sect + 1 + ab)
-            bounds[mask] = None if whole else (
-                (share * (2 * sect + 1) - 1) / (1 - share),
-                (ab * (1 - share) - 2 * share * (sect + 1)) / (1 + share),
-                (ab * (1 + share) + 2 * share * (sect + 1)) / (1 - share),
-            )  # fmt: skip
+            bounds[mask] = _bounds(
+                _joined(len(word) for bit, word in enumerate(known) if mask >> bit & 1),
+                _joined([*(len(word) for bit, word in enumerate(known) if not mask >> bit & 1), *unknown]),
+                share,
+            )
         limits = bounds[mask]
         if limits is not None:
-            sect = _joined(len(word) for bit, word in enumerate(known) if mask >> bit & 1)
+            sect, most, low, high = limits
             ba = lengths[at] - sect - 1
-            if not (ba <= 0 or ba <= limits[0] or limits[1] <= ba <= limits[2]):
+            if not (ba <= 0 or ba <= most or low <= ba <= high):
                 continue
         kept.append(at)
     return kept

@@ -25,12 +25,14 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Iterable
 from importlib.resources import files
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from rapidfuzz import fuzz, process
 
+from extractor import codeset
+from extractor.codeset import key
 from extractor.regions import regions_in
 from extractor.schemas import DiagnosisCoding, Patient
 from extractor.schemas.record import CodingMethod
@@ -41,7 +43,6 @@ word of one side is in the other; 90 still lets a word written a little differen
 ("strain of the calcaneofibular ligament" for the code set's sprain scores 97.7) and keeps out
 a match that shares only some of the words. Not tuned beyond the labelled letters."""
 
-_DROPPED = frozenset({"of", "the", "a", "an", "to", "nos"})
 _SIDE_WORDS = frozenset({"left", "right", "bilateral"})
 _FREE_WORDS = frozenset(
     {"unspecified", "site", "part", "region", "level"}
@@ -59,7 +60,8 @@ _EXTENSION_AT = 7  # characters of a code without its dot before the encounter c
 @functools.cache
 def _code_set() -> Any:
     """simple_icd_10_cm, imported on first use: importing it parses the whole tabular list
-    (about 3 s), which no command that codes nothing should wait for."""
+    (about 3 s). Coding reads the index in extractor.codeset instead; only the analyst layer's
+    chapters and titles need this."""
     import simple_icd_10_cm
 
     return simple_icd_10_cm
@@ -77,47 +79,6 @@ NOT_CODED = Coding(None, DiagnosisCoding(method="none", score=0.0))
 
 def _found(code: str, method: CodingMethod, score: float, matched: str) -> Coding:
     return Coding(code, DiagnosisCoding(method=method, score=round(score, 1), matched=matched))
-
-
-def key(text: str) -> str:
-    """The words a match compares: lower case, punctuation and filler words ("of", "NOS") out."""
-    words = re.findall(r"[a-z0-9]+", text.lower().replace("'s", ""))
-    return " ".join(word for word in words if word not in _DROPPED)
-
-
-@dataclass(frozen=True)
-class _Index:
-    exact: dict[str, tuple[str, CodingMethod, str]]
-    """Key of a title or inclusion term -> (code, how, the text it keys)."""
-    choices: list[str]
-    """The key of every title and inclusion term."""
-    entries: list[tuple[str, str]]
-    """(code, text) in the order of ``choices``."""
-    words: dict[str, list[int]]
-    """Word -> where in ``choices`` it is: only those are scored against a diagnosis with it."""
-
-
-@functools.cache
-def _index() -> _Index:
-    """Every category and subcategory's title and inclusion terms, built once on first use
-    (the 7th-character extensions are left out: their titles only add the encounter)."""
-    exact: dict[str, tuple[str, CodingMethod, str]] = {}
-    entries: list[tuple[str, str]] = []
-    for code in _code_set().get_all_codes(with_dots=True):
-        if _code_set().is_chapter_or_block(code) or _code_set().is_extended_subcategory(code):
-            continue
-        title = _code_set().get_description(code)
-        entries.append((code, title))
-        exact.setdefault(key(title), (code, "title", title))
-        for term in _code_set().get_inclusion_term(code):
-            entries.append((code, term))
-            exact.setdefault(key(term), (code, "inclusion", term))
-    choices = [key(text) for _, text in entries]
-    words: dict[str, list[int]] = {}
-    for at, choice in enumerate(choices):
-        for word in set(choice.split()):
-            words.setdefault(word, []).append(at)
-    return _Index(exact, choices, entries, words)
 
 
 @functools.cache
@@ -159,16 +120,80 @@ class _Match(NamedTuple):
     at: int
 
 
+_SLACK = 1.0
+"""Points below the floor a candidate is still scored at: the bounds are exact, floating point is not."""
+
+
+def _joined(lengths: Iterable[int]) -> int:
+    """The length of words of ``lengths`` joined by single spaces, as rapidfuzz's token ratios
+    join them."""
+    lengths = list(lengths)
+    return sum(lengths) + len(lengths) - 1 if lengths else 0
+
+
+def _bounds(sect: int, ab: int, share: float) -> tuple[int, float, float, float] | None:
+    """None when the shared words alone reach the floor (see _near); else ``sect`` and the
+    lengths of BA that may: at most the first, or between the other two."""
+    if not ab or 1 + ab <= share * (2 * sect + 1 + ab):
+        return None
+    return (
+        sect,
+        (share * (2 * sect + 1) - 1) / (1 - share),
+        (ab * (1 - share) - 2 * share * (sect + 1)) / (1 + share),
+        (ab * (1 + share) + 2 * share * (sect + 1)) / (1 - share),
+    )
+
+
+def _near(words: set[str]) -> list[int]:
+    """The positions of the entries that share a word with ``words`` and can score at the floor.
+
+    Scoring every entry that shares a word is thousands of comparisons per diagnosis ("right"
+    is in ~9,000 entries), and rapidfuzz's token-set ratio rules most out by lengths alone.
+    With I the shared words and AB, BA each side's others (each joined, as lengths), f the
+    share of 100 below the floor: a side that holds the other scores 100; I against I+AB
+    reaches the floor only when 1 + AB <= f (2 I + 1 + AB), I against I+BA only when
+    1 + BA <= f (2 I + 1 + BA), and AB against BA (their distance is at least their
+    difference in length) only when |AB - BA| <= f (2 I + 2 + AB + BA).  Only the entries
+    one of those leaves possible are scored.
+    """
+    share = (100.0 - SCORE_FLOOR + _SLACK) / 100.0
+    posted = codeset.postings(words)
+    shared: dict[int, int] = {}
+    for bit, word in enumerate(sorted(posted)):
+        for at in posted[word]:
+            shared[at] = shared.get(at, 0) | 1 << bit
+    known = sorted(posted)
+    unknown = [len(word) for word in words - set(posted)]
+    lengths = codeset.key_lengths()
+    kept = []
+    bounds: dict[int, tuple[int, float, float, float] | None] = {}
+    for at, mask in sorted(shared.items()):
+        if mask not in bounds:
+            bounds[mask] = _bounds(
+                _joined(len(word) for bit, word in enumerate(known) if mask >> bit & 1),
+                _joined([*(len(word) for bit, word in enumerate(known) if not mask >> bit & 1), *unknown]),
+                share,
+            )
+        limits = bounds[mask]
+        if limits is not None:
+            sect, most, low, high = limits
+            ba = lengths[at] - sect - 1
+            if not (ba <= 0 or ba <= most or low <= ba <= high):
+                continue
+        kept.append(at)
+    return kept
+
+
 def _fuzzy(query: str) -> tuple[Coding, bool]:
     """The best title or inclusion term for ``query`` at or above the floor, naming no side it
     does not name, and whether it holds every word of ``query``."""
-    index = _index()
     best: _Match | None = None
     for variant in variants(query):
         words = set(variant.split())
-        near = sorted({at for word in words for at in index.words.get(word, ())})
+        near = _near(words)
+        choices = codeset.keys()
         found = process.extract(
-            variant, [index.choices[at] for at in near], scorer=fuzz.token_set_ratio,
+            variant, [choices[at] for at in near], scorer=fuzz.token_set_ratio,
             score_cutoff=SCORE_FLOOR, limit=None,
         )  # fmt: skip
         for choice, score, at in found:
@@ -181,7 +206,7 @@ def _fuzzy(query: str) -> tuple[Coding, bool]:
             best = match if best is None or match > best else best
     if best is None:
         return NOT_CODED, False
-    code, text = index.entries[-best.at]
+    code, text = codeset.entry(-best.at)
     return _found(code, "fuzzy", best.score, text), best.covers
 
 
@@ -190,13 +215,13 @@ def _with_encounter(code: str, encounter: str | None) -> str:
     and is deep enough to; otherwise ``code`` as it is."""
     if encounter is None:
         return code
-    meanings = _code_set().get_seven_chr_def(code, search_in_ancestors=True)
+    meanings = codeset.seven_character(code)
     character = next((c for c, m in meanings.items() if m.lower().startswith(encounter)), None)
     if character is None:
         return code
-    bare = _code_set().remove_dot(code)
-    extended = _code_set().add_dot(bare.ljust(_EXTENSION_AT - 1, "X") + character)
-    return extended if _code_set().is_valid_item(extended) else code
+    bare = code.replace(".", "").ljust(_EXTENSION_AT - 1, "X") + character
+    extended = f"{bare[:3]}.{bare[3:]}"
+    return extended if codeset.is_valid(extended) else code
 
 
 @functools.cache
@@ -207,9 +232,9 @@ def code_diagnosis(diagnosis: str) -> Coding:
     stated = _ENCOUNTER.search(diagnosis)
     encounter = stated.group(1).lower() if stated else None
     base = _ENCOUNTER.sub("", _ASIDE.sub("", diagnosis))
-    found = _index().exact.get(key(base))
+    found = codeset.exact(key(base))
     if found is not None:
-        coding = _found(found[0], found[1], 100.0, found[2])
+        coding = _found(found[0], cast(CodingMethod, found[1]), 100.0, found[2])
     else:
         coding, covers = _fuzzy(base)
         if len(regions_in(base)) > 1 and not covers:
@@ -248,27 +273,17 @@ def title(code: str) -> str:
 
 def is_valid(code: str) -> bool:
     """``code`` is an entry of the shipped code set."""
-    return bool(_code_set().is_valid_item(code))
-
-
-@functools.cache
-def _comma_wording() -> dict[str, tuple[str, ...]]:
-    """Every title and inclusion term with a comma in it, lower case, by its first word."""
-    by_first: dict[str, set[str]] = {}
-    for _, text in _index().entries:
-        if "," in text:
-            wording = " ".join(text.lower().split())
-            by_first.setdefault(wording.split(" ", 1)[0], set()).add(wording)
-    return {first: tuple(sorted(texts)) for first, texts in by_first.items()}
+    return codeset.is_valid(code)
 
 
 def known_wording(text: str) -> list[tuple[int, int]]:
     """The spans of ``text`` that are a title or inclusion term written with a comma ("Strain of
     muscle, fascia and tendon at neck level"): a diagnosis list is never cut inside one."""
     lowered = re.sub(r"\s", " ", text.lower())  # same length, so spans stay the text's
-    wordings = _comma_wording()
+    words = list(re.finditer(r"[a-z0-9][\w'()-]*", lowered))
+    wordings = codeset.comma_wordings(word.group(0) for word in words)
     spans: list[tuple[int, int]] = []
-    for word in re.finditer(r"[a-z0-9][\w'()-]*", lowered):
+    for word in words:
         for wording in wordings.get(word.group(0), ()):
             end = word.start() + len(wording)
             if lowered.startswith(wording, word.start()) and not lowered[end : end + 1].isalnum():

@@ -16,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,10 +224,12 @@ class LocalServer:
 
 
 def _answers(url: str) -> bool:
+    import urllib.request  # here: http.client is a tenth of `extractor extract`'s start-up
+
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
+    except OSError:  # URLError is one
         return False
 
 

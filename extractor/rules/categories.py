@@ -15,6 +15,7 @@ Every classification has a confidence; below ``THRESHOLD`` the rules pass says `
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections import defaultdict
@@ -244,24 +245,37 @@ def _section_votes(guidelines: Iterable[Guideline]) -> dict[Category, float]:
     """Each citation votes for the categories its title and sections name, split evenly."""
     votes: dict[Category, float] = defaultdict(float)
     for guideline in guidelines:
-        text = _normal(" ".join([guideline.title or "", *guideline.sections]))
-        named = {match.category for match in _matches(text, _LEXICON.sections)}
+        named = _named_by(" ".join([guideline.title or "", *guideline.sections]))
         for category in named:
             votes[category] += _SECTION / len(named)
     return {category: min(_SECTION_CAP, weight) for category, weight in votes.items()}
 
 
-def classification(request: str, guidelines: Iterable[Guideline] = ()) -> Classification:
-    """The category of a disputed item from its request text and, when given, the guidelines
-    cited for it, with a confidence: the winner's evidence less half the runner-up's."""
+@functools.lru_cache(maxsize=1024)
+def _named_by(citation: str) -> frozenset[Category]:
+    """The categories a citation's title and sections name: memoised, as _request is."""
+    return frozenset(match.category for match in _matches(_normal(citation), _LEXICON.sections))
+
+
+@functools.lru_cache(maxsize=1024)
+def _request(request: str) -> tuple[tuple[Category, float] | None, tuple[tuple[Category, float], ...]]:
+    """A request's head and its hints' votes: memoised, as each item is classified several
+    times (its category, its doubts, its confidence)."""
     doses = len(_DOSE.findall(request))
     text = _normal(_DOSE.sub(f" {_DOSE_MARK} ", request))
     matches = _matches(text, _LEXICON.finders)
+    hints = _hint_votes(matches, doses, len(_PILL_COUNT.findall(request)))
+    return _head(matches, _clauses(text, matches), text), tuple(hints.items())
+
+
+def classification(request: str, guidelines: Iterable[Guideline] = ()) -> Classification:
+    """The category of a disputed item from its request text and, when given, the guidelines
+    cited for it, with a confidence: the winner's evidence less half the runner-up's."""
+    head, hints = _request(request)
     scores: dict[Category, float] = defaultdict(float)
-    if head := _head(matches, _clauses(text, matches), text):
+    if head:
         scores[head[0]] += head[1]
-    votes = (_hint_votes(matches, doses, len(_PILL_COUNT.findall(request))), _section_votes(guidelines))
-    for category, weight in (pair for vote in votes for pair in vote.items()):
+    for category, weight in (*hints, *_section_votes(guidelines).items()):
         scores[category] += weight
     if not scores:
         return Classification(Category.OTHER, 0.0)

@@ -140,15 +140,30 @@ def _build(path: Path) -> None:
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    """The index at ``path``, built first when missing; in memory when it cannot be written."""
-    if not path.is_file():
-        try:
-            _build(path)
-        except OSError:
-            db = sqlite3.connect(":memory:", check_same_thread=False)
-            _fill(db)
-            return db
-    return sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    """The index at ``path``, built first when missing or damaged (cut short, overwritten: not
+    an index any more); in memory when it cannot be written."""
+    if path.is_file():
+        with contextlib.suppress(sqlite3.DatabaseError):
+            return _opened(path)
+    try:
+        _build(path)
+    except OSError:
+        db = sqlite3.connect(":memory:", check_same_thread=False)
+        _fill(db)
+        return db
+    return _opened(path)
+
+
+def _opened(path: Path) -> sqlite3.Connection:
+    """The index at ``path``, read-only, after a query that fails on a file that is not one."""
+    db = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    try:
+        db.execute("SELECT count(*) FROM valid").fetchone()
+        db.execute("SELECT data FROM columns WHERE name = 'keys'").fetchone()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
 
 
 class _Store:

@@ -51,3 +51,14 @@ def test_the_index_is_built_in_memory_where_the_cache_cannot_be_written(
     codeset.seven_character.cache_clear()
     assert codeset.seven_character("S39.012")["A"] == "initial encounter"
     assert not list(tmp_path.rglob("*.sqlite"))
+
+
+def test_a_damaged_index_is_built_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache file cut short is replaced, never an error on every letter."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(codeset, "_STORE", codeset._Store())
+    damaged = codeset.cache_path()
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"SQLite format 3\x00" + bytes(80))
+    assert codeset.exact(codeset.key("Low back pain")) == ("M54.5", "title", "Low back pain")
+    assert damaged.stat().st_size > 1_000_000  # a whole index in its place

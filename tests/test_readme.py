@@ -348,6 +348,7 @@ NOT_RUN = {
         ".venv/bin/python -m benchmarks.batch_bench": "a benchmark",
         ".venv/bin/python -m benchmarks.llm_cost": "a benchmark",
         ".venv/bin/python benchmarks/cold_start.py": "a benchmark",
+        ".venv/bin/python -m benchmarks.process_bench": "a benchmark",
         ".venv/bin/python -m benchmarks.review_bench": "a benchmark",
         ".venv/bin/python benchmarks/stats_bench.py": "a benchmark",
     },

@@ -42,7 +42,7 @@ from evals.scoring import (
 from evals.trust import TrustCount, field_counts, fit, trust_report, with_llm_rates
 from extractor import confidence, pipeline
 from extractor.errors import ExtractionError, describe
-from extractor.fields import field_name
+from extractor.fields import field_name, not_read_by
 from extractor.llm.prompting import prompt_version, prompt_versions
 from extractor.pipeline import LLM_FAILED, extract, llm_failure, load
 from extractor.rules import extract_rules
@@ -61,8 +61,7 @@ TOLERANCE = 1e-9
 REPORT_VERSION = 1
 
 NOT_EXTRACTED: dict[str, frozenset[str]] = {
-    # the LLM is not asked for these (extractor.llm.drafts.ItemDraft): the rules pass reads them
-    "llm": frozenset({"items[].depends_on", "items[].date_of_service"}),
+    name: not_read_by(passes.reads) for name, passes in pipeline.BACKENDS.items()
 }
 """Fields a backend does not try to fill: not scored for it (shown as ``—``)."""
 

@@ -43,15 +43,20 @@ from extractor.fields import (
     DERIVED,
     ITEM_PREFIX,
     ITEMS,
+    SECTIONS,
+    FieldPath,
     field_name,
     guideline_difference,
+    json_value,
     labelled_keys,
     match_pairs,
+    name_of,
+    schema_names,
     scorer,
     source_pages,
 )
 from extractor.icd import category
-from extractor.schemas import Case, Check, Determination, Fixture, Guideline, Item, Patient, Reviewer
+from extractor.schemas import Check, Determination, Fixture, Guideline, Item, Patient
 
 MissKind = Literal["wrong", "missed", "invented", "error"]
 
@@ -59,7 +64,9 @@ CODES = "patient.diagnosis_codes"
 CATEGORY = "patient.diagnosis_codes (category)"
 """The codes scored on their ICD-10-CM category (``S40`` of ``S40.011``): what the issue's
 target counts, beside the full code."""
-GUIDELINE_FIELDS = (f"{ITEM_PREFIX}claims_administrator_guidelines", f"{ITEM_PREFIX}reviewer_guidelines")
+GUIDELINE_FIELDS = tuple(
+    name_of(ITEMS, side) for side in ("claims_administrator_guidelines", "reviewer_guidelines")
+)
 CHAPTERS = tuple(f"{name} (chapter)" for name in GUIDELINE_FIELDS)
 """Each labelled citation's chapter, one unit each (:func:`chapter_count`), beside its list's score."""
 APART = (CODES, CATEGORY, *CHAPTERS)
@@ -187,12 +194,8 @@ def overall(fields: Mapping[str, FieldCount]) -> FieldCount:
 
 def field_order() -> list[str]:
     """Every scorable field name in schema order (the row order of reports)."""
-    names = [f"case.{name}" for name in Case.model_fields]
-    names += [f"reviewer.{name}" for name in Reviewer.model_fields]
-    names += [f"patient.{name}" for name in Patient.model_fields]
+    names = schema_names()
     names.insert(names.index(CODES) + 1, CATEGORY)
-    names.append(ITEMS)
-    names += [f"{ITEM_PREFIX}{name}" for name in Item.model_fields]
     for cited, chapters in zip(GUIDELINE_FIELDS, CHAPTERS, strict=True):
         names.insert(names.index(cited) + 1, chapters)
     return names
@@ -251,19 +254,11 @@ def chapter_count(expected: Sequence[Guideline], got: Sequence[Guideline]) -> Fi
 
 def _json(value: Any) -> Any:
     """A JSON-able form of a value for reports (labels keep only their labelled keys)."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_unset=True)
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "value"):
-        return value.value
-    return value
+    return json_value(value, unset=False)
 
 
 def _guidelines_json(expected: Sequence[Guideline], got: Sequence[Guideline]) -> tuple[Any, Any]:
-    return [_json(g) for g in expected], [g.model_dump(mode="json") for g in got]
+    return _json(expected), json_value(got)
 
 
 class _Scorer:
@@ -276,9 +271,9 @@ class _Scorer:
     def count(self, name: str, *, right: int, total: int, predicted: int | None = None) -> None:
         self.fields.setdefault(name, FieldCount()).add(FieldCount(right, total, predicted))
 
-    def section(self, prefix: str, label: BaseModel, got: BaseModel | None) -> None:
+    def section(self, section: str, label: BaseModel, got: BaseModel | None) -> None:
         for key in labelled_keys(label):
-            name = f"{prefix}.{key}"
+            name = name_of(section, key)
             if name in self.skip:
                 continue
             expected = getattr(label, key)
@@ -326,20 +321,21 @@ class _Scorer:
             if i is not None:
                 self.item(i, labels[i], predicted[j] if j is not None else None, report=got is not None)
         for j in invented:
-            self.misses.append(
-                Miss(ITEMS, f"predicted items[{j}]", None, predicted[j].request, kind="invented")
-            )
+            where = FieldPath.of(ITEMS, j).relative
+            self.misses.append(Miss(ITEMS, f"predicted {where}", None, predicted[j].request, kind="invented"))
         # an invented item is one more prediction for every item field (precision drops)
         for key in Item.model_fields:
-            name = f"{ITEM_PREFIX}{key}"
+            name = name_of(ITEMS, key)
             if invented and name in self.fields:
                 self.count(name, right=0, total=0, predicted=len(invented))
 
     def item(self, index: int, label: Item, got: Item | None, *, report: bool) -> None:
         if got is None and report:
-            self.misses.append(Miss(ITEMS, f"items[{index}]", label.request, None, kind="missed"))
+            self.misses.append(
+                Miss(ITEMS, FieldPath.of(ITEMS, index).relative, label.request, None, kind="missed")
+            )
         for key in labelled_keys(label):
-            name = f"{ITEM_PREFIX}{key}"
+            name = name_of(ITEMS, key)
             if name in self.skip:
                 continue
             if key.endswith("_guidelines"):
@@ -356,7 +352,7 @@ class _Scorer:
             self.count(name, right=int(ok), total=1, predicted=1)
             if ok:
                 continue
-            where = f"items[{index}].{key}"
+            where = FieldPath.of(ITEMS, index, key).relative
             if key.endswith("_guidelines"):
                 reason = guideline_difference(expected, value)
                 wanted, found = _guidelines_json(expected, value)
@@ -375,7 +371,7 @@ def score_determination(
     """
     scorer = _Scorer(skip)
     labelled = label.model_fields_set
-    for section in ("case", "reviewer", "patient"):
+    for section in SECTIONS:
         if section in labelled:
             scorer.section(section, getattr(label, section), getattr(predicted, section, None))
     if ITEMS in labelled:
@@ -430,12 +426,12 @@ def value_outcomes(label: Determination, predicted: Determination) -> dict[str, 
     record does not hold (a missed item) has no path and is not here."""
     outcomes: dict[str, bool] = {}
     labelled = label.model_fields_set
-    for section in ("case", "reviewer", "patient"):
+    for section in SECTIONS:
         if section not in labelled:
             continue
         expected, got = getattr(label, section), getattr(predicted, section)
         for key in labelled_keys(expected):
-            name = f"{section}.{key}"
+            name = name_of(section, key)
             if name in DERIVED:
                 continue
             want, have = getattr(expected, key), getattr(got, key)
@@ -445,16 +441,17 @@ def value_outcomes(label: Determination, predicted: Determination) -> dict[str, 
                 right = all(full for full, _ in code_outcomes(label.patient, predicted.patient))
             else:
                 right = scorer(name)(want, have)
-            outcomes[f"determination.{name}"] = right
+            outcomes[str(FieldPath.of(section, key))] = right
     if ITEMS in labelled:
         pairs = align([item.request for item in label.items], [item.request for item in predicted.items])
         for i, j in pairs:
             if i is None or j is None:
                 continue
             for key in labelled_keys(label.items[i]):
-                name = f"{ITEM_PREFIX}{key}"
-                right = scorer(name)(getattr(label.items[i], key), getattr(predicted.items[j], key))
-                outcomes[f"determination.items[{j}].{key}"] = right
+                right = scorer(name_of(ITEMS, key))(
+                    getattr(label.items[i], key), getattr(predicted.items[j], key)
+                )
+                outcomes[str(FieldPath.of(ITEMS, j, key))] = right
     return outcomes
 
 

@@ -1,13 +1,14 @@
 """Hybrid = rules + LLM: compare every key field, merge, and never hide a disagreement.
 
-Merge policy: a value the rules pass found with evidence wins. Where the rules pass read a
-field and found it empty (the letter states none), a value only the LLM reports is a flagged
-check, not part of the record, so hybrid is never below rules on a field the rules read. The
-LLM fills only what the rules could not read (a field the rules pass marks "not read",
-categories the classifier could not decide, and guidelines the rules could not read when their
-titles are in the letter).  Items pair by position: both passes read the same item blocks of the
-letter's layout, one item per block.  Every comparison is a ``Check`` and every disagreement is
-flagged for review, never silently resolved.
+Merge policy, field by field as extractor.fields states it (``KeyField.fill``): a value the
+rules pass found with evidence wins. Where the rules pass read a field and found it empty (the
+letter states none), a value only the LLM reports is a flagged check, not part of the record, so
+hybrid is never below rules on a field the rules read. The LLM fills only what the rules could
+not read (a field the rules pass marks "not read", categories the classifier could not decide,
+and guidelines the rules could not read when their titles are in the letter).  Items pair by
+position: both passes read the same item blocks of the letter's layout, one item per block.
+Every comparison is a ``Check`` and every disagreement is flagged for review, never silently
+resolved.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from extractor.drugs import medication
-from extractor.fields import Comparator, KeyField, cross_checked, path
+from extractor.fields import ITEMS, SECTIONS, Comparator, FieldPath, KeyField, cross_checked, json_value
 from extractor.grounding import LetterIndex, ground
 from extractor.icd import coded
 from extractor.rules import RulesResult
@@ -25,18 +26,6 @@ from extractor.schemas import Category, Check, CheckStatus, Determination, Guide
 
 UNCONFIRMED = "only the LLM reported it: not confirmed by the rules pass"
 KEPT_OUT = "only the LLM reported it; the rules pass read the field and found no value: not in the record"
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_json(v) for v in value]
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "value"):
-        return value.value
-    return value
 
 
 def compare(field: str, rules: Any, llm: Any, same: Comparator | None = None) -> Check:
@@ -57,12 +46,14 @@ def compare(field: str, rules: Any, llm: Any, same: Comparator | None = None) ->
     else:
         status = "agree" if (same or (lambda a, b: a == b))(rules, llm) else "disagree"
     if status == "llm_only":
-        return Check(field=field, llm=_json(llm), status=status, review=True, note=UNCONFIRMED)
-    return Check(field=field, rules=_json(rules), llm=_json(llm), status=status, review=status == "disagree")
+        return Check(field=field, llm=json_value(llm), status=status, review=True, note=UNCONFIRMED)
+    return Check(
+        field=field, rules=json_value(rules), llm=json_value(llm), status=status, review=status == "disagree"
+    )
 
 
-def _check(key: KeyField, where: str, rules: Any, llm: Any) -> Check:
-    return compare(where, getattr(rules, key.key), getattr(llm, key.key), key.agree)
+def _check(key: KeyField, where: FieldPath, rules: Any, llm: Any) -> Check:
+    return compare(str(where), getattr(rules, key.key), getattr(llm, key.key), key.agree)
 
 
 def _cited(guidelines: list[Guideline], letter: LetterIndex) -> bool:
@@ -75,16 +66,33 @@ def _cited(guidelines: list[Guideline], letter: LetterIndex) -> bool:
     )
 
 
-def _merge_item(rules: Item, llm: Item, letter: LetterIndex) -> Item:
-    update: dict[str, Any] = {}
-    sides = (rules.claims_administrator_guidelines, rules.reviewer_guidelines)
-    if not is_confident(rules.request, cited(sides)) and llm.category is not Category.OTHER:
-        update["category"] = llm.category  # the drugs follow the category (a medication's only)
-        update |= medication(rules.request, llm.category)._asdict()
-    for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
-        offered = getattr(llm, name)
-        if not getattr(rules, name) and offered and _cited(offered, letter):
-            update[name] = offered
+def _fills(
+    key: KeyField, check: Check, rules: Any, llm: Any, unread: dict[str, str], letter: LetterIndex
+) -> bool:
+    """Whether the LLM's value of ``key`` is the record's, as ``key.fill`` says (``rules`` and
+    ``llm``: the section or item each pass read)."""
+    offered = getattr(llm, key.key)
+    if key.fill == "unread":
+        return check.status == "llm_only" and check.field in unread
+    if key.fill == "undecided":
+        sides = (rules.claims_administrator_guidelines, rules.reviewer_guidelines)
+        return offered is not Category.OTHER and not is_confident(rules.request, cited(sides))
+    if key.fill == "cited":
+        return check.status == "llm_only" and _cited(offered, letter)
+    return False
+
+
+def _merged(
+    rules: Any, llm: Any, checks: list[tuple[KeyField, Check]], unread: dict[str, str], letter: LetterIndex
+) -> Any:
+    """A copy of the rules pass's section or item with the LLM's values where the policy lets them in."""
+    update = {
+        key.key: getattr(llm, key.key)
+        for key, check in checks
+        if _fills(key, check, rules, llm, unread, letter)
+    }
+    if "category" in update:  # the drugs follow the category (a medication's only)
+        update |= medication(rules.request, update["category"])._asdict()
     return rules.model_copy(update=update)
 
 
@@ -97,25 +105,29 @@ def _doubted(check: Check, unread: dict[str, str]) -> bool:
     return True
 
 
-def _merge_section(
-    section: str, ours: Any, theirs: Any, unread: dict[str, str], checks: list[Check], read: frozenset[str]
-) -> Any:
-    """A copy of the rules pass's ``section``; a value only the LLM found fills a field the rules
-    could not read (flagged), and is kept out of one the rules read and found empty (flagged).
-    A section the model was not asked about (``read``) is the rules pass's, unchecked."""
-    merged = ours.model_copy()
-    if section not in read:
-        return merged
+def _merge_item(
+    index: int, rules: Item, llm: Item, unread: dict[str, str], letter: LetterIndex
+) -> tuple[Item, list[Check]]:
+    """The merged item at ``index`` and its checks (a field the rules pass doubts is flagged,
+    whatever the LLM says)."""
+    contested = [(key, _check(key, key.at(index), rules, llm)) for key in cross_checked(ITEMS)]
+    for _, check in contested:
+        _doubted(check, unread)
+    return _merged(rules, llm, contested, unread, letter), [check for _, check in contested]
+
+
+def _section_checks(
+    section: str, ours: Any, theirs: Any, unread: dict[str, str]
+) -> list[tuple[KeyField, Check]]:
+    """One check per cross-checked field of ``section``: a field the rules doubt is flagged with
+    why; a value only the LLM found for a field the rules read and found empty says it is kept out."""
+    checks = []
     for key in cross_checked(section):
-        where = path(section, key.key)
-        check = _check(key, where, ours, theirs)
-        if _doubted(check, unread):
-            if check.status == "llm_only":
-                setattr(merged, key.key, getattr(theirs, key.key))
-        elif check.status == "llm_only":
+        check = _check(key, key.at(), ours, theirs)
+        if not _doubted(check, unread) and check.status == "llm_only":
             check.note = KEPT_OUT
-        checks.append(check)
-    return merged
+        checks.append((key, check))
+    return checks
 
 
 def merge(
@@ -128,35 +140,31 @@ def merge(
     """The hybrid determination, its evidence and one check per key field the model was asked
     about (``read``: the sections it was asked for; the header is not asked when the rules read
     it; ``positions``: the item block each of the model's items answers, None for one per block)."""
-    ours = rules.determination
+    ours, unread = rules.determination, rules.unread
+    letter = LetterIndex(text)
+    sections: dict[str, Any] = {}
     checks: list[Check] = []
-    case = _merge_section("case", ours.case, llm.case, rules.unread, checks, read)
-    reviewer = _merge_section("reviewer", ours.reviewer, llm.reviewer, rules.unread, checks, read)
-    # the codes follow the merged diagnoses, whichever pass read them
-    patient = coded(_merge_section("patient", ours.patient, llm.patient, rules.unread, checks, read))
+    for section in SECTIONS:  # a section the model was not asked about is the rules pass's, unchecked
+        mine, theirs = getattr(ours, section), getattr(llm, section)
+        contested = _section_checks(section, mine, theirs, unread) if section in read else []
+        sections[section] = _merged(mine, theirs, contested, unread, letter)
+        checks += [check for _, check in contested]
     blocks = list(range(len(ours.items))) if positions is None else list(positions)
     if len(llm.items) != len(blocks) or not set(blocks) <= set(range(len(ours.items))):
         # both passes read the layout's item blocks
         raise ValueError(f"the passes read {len(ours.items)} and {len(llm.items)} item blocks")
     theirs_at = dict(zip(blocks, llm.items, strict=True))
-    letter = LetterIndex(text)
-    item_checks = [
-        _check(key, path("items", index, key.key), ours.items[index], theirs)
-        for index, theirs in sorted(theirs_at.items())
-        for key in cross_checked("items")
-    ]
-    items = [
-        _merge_item(mine, theirs_at[index], letter) if index in theirs_at else mine
-        for index, mine in enumerate(ours.items)
-    ]
-    merged = Determination(case=case, reviewer=reviewer, patient=patient, items=items)
+    items = list(ours.items)
+    for index, theirs in sorted(theirs_at.items()):
+        items[index], contested_item = _merge_item(index, ours.items[index], theirs, unread, letter)
+        checks += contested_item
+    # the codes follow the merged diagnoses, whichever pass read them
+    merged = Determination(**sections | {"patient": coded(sections["patient"]), ITEMS: items})
     grounded, unfound = ground(merged, letter)
     evidence = rules.evidence
     for field, spans in grounded.items():
         evidence.setdefault(field, spans)
-    for check in item_checks:  # an item field the rules pass doubts is flagged, whatever the LLM says
-        _doubted(check, rules.unread)
-    checked = {check.field for check in checks + item_checks}
+    checked = {check.field for check in checks}
     doubted = [check for check in rules.checks if check.field not in checked]
     grounded_checks = [c for c in unfound if c.field not in evidence]
-    return merged, evidence, checks + item_checks + doubted + grounded_checks
+    return merged, evidence, checks + doubted + grounded_checks

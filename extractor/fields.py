@@ -1,55 +1,164 @@
-"""The key fields: where each value sits in a record, and when two values of it are the same.
+"""The key fields: where each value sits in a record, what each pass reads of it, and when two
+values of it are the same.
 
-One table serves the cross-check (do the rules and LLM passes say the same thing?) and the
-eval's scoring (is a prediction right against a hand label?), so every field is named and
-compared in one place.  Each row has two comparators because the two questions differ: two
+One table serves the cross-check (do the rules and LLM passes say the same thing? whose value
+enters the record?), the review (what a label made from a reviewed record may hold) and the
+eval's scoring (is a prediction right against a hand label?), so every field is named, compared
+and merged in one place.  Each row has two comparators because the two questions differ: two
 passes agree on a request worded a little differently (``agree``), while a label is strict
 about what it states and silent about what it leaves out (``score``).
 
 Field names are schema paths relative to the determination, list indices written ``[]``
-(``items[].decision``); :func:`path` writes the concrete path a record's evidence and checks
-use (``determination.items[2].decision``).
+(``items[].decision``); a :class:`FieldPath` is one value's concrete place, written as a
+record's evidence, confidence and checks write it (``determination.items[2].decision``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from extractor.alignment import similarity
-from extractor.schemas import BodyRegion, Guideline
+from extractor.schemas import BodyRegion, Determination, Guideline, Item
 
 ROOT = "determination"
-ITEM_PREFIX = "items[]."
 ITEMS = "items"
+ITEM_PREFIX = f"{ITEMS}[]."
+SECTIONS: tuple[str, ...] = tuple(name for name in Determination.model_fields if name != ITEMS)
+"""The determination's one-of sections, in schema order: ``case``, ``reviewer``, ``patient``."""
 LABEL_SIMILARITY = 0.9
 """A predicted text matches its label from this normalised similarity up."""
 PASSES_SIMILARITY = 0.85
 """The two passes name the same request from this similarity up (the LLM rewords a little)."""
 
 Comparator = Callable[[Any, Any], bool]
+Step = str | int
 
 
-def path(*parts: str | int) -> str:
+class PathError(ValueError):
+    """A string that is not the path of a field of a determination."""
+
+
+_PATH = re.compile(rf"{ROOT}((?:\.[a-z_]+(?:\[\d+\])*)*)")
+_STEP = re.compile(r"\.([a-z_]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """One value's place in a record's determination, as steps: ``("items", 2, "decision")``.
+
+    The one parser and writer of the strings a record carries in ``checks[].field`` and as
+    ``evidence`` and ``confidence`` keys (``str()`` of the path above is
+    ``determination.items[2].decision``), so no module builds or reads them by hand.  No steps
+    is the determination itself, ``determination``: where a check on the whole of it sits.
+    """
+
+    steps: tuple[Step, ...]
+
+    @classmethod
+    def of(cls, *steps: Step) -> FieldPath:
+        return cls(steps)
+
+    @classmethod
+    def parse(cls, text: str) -> FieldPath:
+        """The path ``text`` writes; :class:`PathError` unless it is one."""
+        match = _PATH.fullmatch(text)
+        if match is None:
+            raise PathError(f"not a field path: {text!r}")
+        return cls(tuple(name or int(index) for name, index in _STEP.findall(match.group(1))))
+
+    def __str__(self) -> str:
+        return f"{ROOT}.{self.relative}" if self.steps else ROOT
+
+    @property
+    def relative(self) -> str:
+        """The path below the root: ``items[2].decision`` (what the eval's misses say)."""
+        written = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in self.steps)
+        return written.removeprefix(".")
+
+    @property
+    def name(self) -> str:
+        """The field it is a value of, indices written ``[]``: ``items[].decision``, the key of
+        :data:`BY_NAME` (``reviewer.specialties[]`` for one specialty)."""
+        written = "".join("[]" if isinstance(step, int) else f".{step}" for step in self.steps)
+        return written.removeprefix(".") or ROOT
+
+    @property
+    def section(self) -> str:
+        """``case``, ``reviewer``, ``patient`` or ``items`` (``""`` for the determination)."""
+        return str(self.steps[0]) if self.steps else ""
+
+    @property
+    def item(self) -> int | None:
+        """The index of the item it is in, None outside the items (and for the list itself)."""
+        if self.section == ITEMS and len(self.steps) > 1 and isinstance(self.steps[1], int):
+            return self.steps[1]
+        return None
+
+    @property
+    def last(self) -> Step:
+        return self.steps[-1]
+
+    def child(self, *steps: Step) -> FieldPath:
+        return FieldPath((*self.steps, *steps))
+
+    def parent_in(self, data: Any) -> Any:
+        """The JSON object or list that holds this value in ``data``, a determination's JSON
+        (``KeyError``, ``IndexError`` or ``TypeError`` where ``data`` has no such place)."""
+        node = data
+        for step in self.steps[:-1]:
+            node = node[step]
+        return node
+
+    def under(self, other: FieldPath) -> bool:
+        """Whether this is ``other`` or inside it (``specialties[0]`` is under ``specialties``)."""
+        return self.steps[: len(other.steps)] == other.steps
+
+    def shifted(self, at: int, delta: int) -> FieldPath | None:
+        """This path once an item is added (+1) or removed (-1) at ``at``: a later item's paths
+        move, and one in the removed item is gone (None)."""
+        index = self.item
+        if index is None or index < at:
+            return self
+        if delta < 0 and index == at:
+            return None
+        return FieldPath((ITEMS, index + delta, *self.steps[2:]))
+
+
+def path(*parts: Step) -> str:
     """The concrete path of a value in a record.
 
     ``path("case", "decision_date")`` is ``determination.case.decision_date``;
     ``path("items", 2, "decision")`` is ``determination.items[2].decision``.
     """
-    return ROOT + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
-
-
-_INDEX = re.compile(r"\[\d+\]")
+    return str(FieldPath(parts))
 
 
 def field_name(concrete: str) -> str:
     """The field a concrete path is a value of: ``determination.items[2].decision`` is
-    ``items[].decision`` (the inverse of :func:`path`'s indices)."""
-    return _INDEX.sub("[]", concrete.removeprefix(ROOT + "."))
+    ``items[].decision``."""
+    return FieldPath.parse(concrete).name
+
+
+def json_value(value: Any, *, unset: bool = True) -> Any:
+    """A value as a record's JSON writes it (``unset=False``: a model without the keys it was
+    not given, as a label leaves a key out)."""
+    if isinstance(value, list | tuple):
+        return [json_value(element, unset=unset) for element in value]
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=not unset)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 # --------------------------------------------------------------------------- comparators
@@ -171,13 +280,42 @@ def same_sources_pages(a: Sequence[Guideline], b: Sequence[Guideline]) -> bool:
 # --------------------------------------------------------------------------- the table
 
 
+Pass = Literal["rules", "llm"]
+BOTH: frozenset[Pass] = frozenset({"rules", "llm"})
+
+Fill = Literal["never", "unread", "undecided", "cited"]
+"""When the LLM's value of a cross-checked field enters the record instead of the rules
+pass's (otherwise the rules value stands, whatever the LLM says):
+
+- ``never``: the rules value always stands (a value only the LLM read is a flagged check);
+- ``unread``: the rules pass marks the field "not read" in this letter;
+- ``undecided``: the classifier could not decide the item's category (the LLM's is not ``other``);
+- ``cited``: the rules pass read none, and the letter names every title and section the LLM cites.
+"""
+
+
+def section_model(section: str) -> type[BaseModel]:
+    """The schema's model of a section's fields (``Item`` for ``items``)."""
+    model = Item if section == ITEMS else Determination.model_fields[section].annotation
+    assert isinstance(model, type), section
+    assert issubclass(model, BaseModel), section
+    return model
+
+
 @dataclass(frozen=True)
 class KeyField:
-    """One field: how a prediction is scored, and how the two passes are compared (if they are)."""
+    """One field's facts: which passes read it, whether the LLM is asked for it, how a prediction
+    is scored, how the two passes are compared (``agree``; None: not cross-checked) and when the
+    LLM's value is the record's (``fill``)."""
 
     name: str
     score: Comparator = exact
     agree: Comparator | None = None
+    fill: Fill = "never"
+    read_by: frozenset[Pass] = BOTH
+    asked: bool = True
+    """Whether the model is asked for it (a field the LLM pass reads in code, from what the
+    model wrote, is read by it and not asked: a patient's body regions, from its diagnoses)."""
 
     @property
     def section(self) -> str:
@@ -189,42 +327,76 @@ class KeyField:
         """The attribute in its section's model (``decision`` for ``items[].decision``)."""
         return self.name.rsplit(".", 1)[-1]
 
+    @property
+    def info(self) -> FieldInfo:
+        """The schema's declaration of the field (its type, its default)."""
+        return section_model(self.section).model_fields[self.key]
 
-_CASE = ("case_number", "date_assigned", "decision_date", "date_of_injury", "ur_denial_date",
-         "application_received", "priority")  # fmt: skip
+    def at(self, index: int | None = None) -> FieldPath:
+        """The field's value in a record (``index``: the item's, for an item's field)."""
+        if self.section == ITEMS:
+            assert index is not None, self.name
+            return FieldPath.of(ITEMS, index, self.key)
+        return FieldPath.of(*self.name.split("."))
 
-KEY_FIELDS: tuple[KeyField, ...] = (
-    *(KeyField(f"case.{name}", agree=exact) for name in _CASE),
-    KeyField("reviewer.licensure_states", same_list, same_list),
-    KeyField("reviewer.specialties", same_name_set, same_name_set),
-    KeyField("reviewer.subspecialties", same_name_set, same_name_set),
-    KeyField("patient.age", agree=exact),
-    KeyField("patient.sex", agree=exact),
-    KeyField("patient.diagnoses", agree=same_diagnoses),  # scored one unit per diagnosis (evals.scoring)
-    KeyField("patient.mechanism_of_injury", fuzzy_equal, similar(PASSES_SIMILARITY)),
-    KeyField("patient.body_regions", same_regions, same_regions),
+
+_FUZZY_PASSES = similar(PASSES_SIMILARITY)
+_RULES: frozenset[Pass] = frozenset({"rules"})
+
+_FACTS: tuple[KeyField, ...] = (
+    *(KeyField(f"case.{name}", agree=exact, fill="unread") for name in section_model("case").model_fields),
+    KeyField("reviewer.licensure_states", same_list, same_list, "unread"),
+    KeyField("reviewer.specialties", same_name_set, same_name_set, "unread"),
+    KeyField("reviewer.subspecialties", same_name_set, same_name_set, "unread"),
+    KeyField("patient.age", agree=exact, fill="unread"),
+    KeyField("patient.sex", agree=exact, fill="unread"),
+    KeyField("patient.diagnoses", agree=same_diagnoses, fill="unread"),  # scored per diagnosis
+    KeyField("patient.mechanism_of_injury", fuzzy_equal, _FUZZY_PASSES, "unread"),
+    # the regions the diagnoses name, read in code by both passes (extractor.regions)
+    KeyField("patient.body_regions", same_regions, same_regions, "unread", asked=False),
     # one unit per labelled code, through the diagnosis it codes (evals.scoring); not
     # cross-checked: both passes code their diagnoses with one coder (extractor.icd)
-    KeyField("patient.diagnosis_codes"),
+    KeyField("patient.diagnosis_codes", asked=False),
     KeyField(ITEMS, agree=exact),  # the passes compare how many items they read
-    KeyField(f"{ITEM_PREFIX}request", fuzzy_equal, similar(PASSES_SIMILARITY)),
+    KeyField(f"{ITEM_PREFIX}request", fuzzy_equal, _FUZZY_PASSES),
     KeyField(f"{ITEM_PREFIX}original_request", fuzzy_equal),
     KeyField(f"{ITEM_PREFIX}decision", agree=exact),
-    KeyField(f"{ITEM_PREFIX}category", agree=exact),
-    KeyField(f"{ITEM_PREFIX}body_regions", same_regions, same_regions),
-    KeyField(f"{ITEM_PREFIX}authorized", fuzzy_equal, similar(PASSES_SIMILARITY)),
-    # read by the rules pass only (the LLM is not asked): scored, not cross-checked
-    KeyField(f"{ITEM_PREFIX}depends_on"),
-    KeyField(f"{ITEM_PREFIX}date_of_service"),
+    KeyField(f"{ITEM_PREFIX}category", agree=exact, fill="undecided"),
+    KeyField(f"{ITEM_PREFIX}body_regions", same_regions, same_regions, asked=False),
+    KeyField(f"{ITEM_PREFIX}authorized", fuzzy_equal, _FUZZY_PASSES),
+    # read by the rules pass only: scored, not cross-checked
+    KeyField(f"{ITEM_PREFIX}depends_on", asked=False, read_by=_RULES),
+    KeyField(f"{ITEM_PREFIX}date_of_service", asked=False, read_by=_RULES),
     # both passes read these from the request through one vocabulary (extractor.drugs), so the
     # request's check covers them; drugs are scored as an ordered list (the order requested)
-    KeyField(f"{ITEM_PREFIX}drugs", same_list),
-    KeyField(f"{ITEM_PREFIX}drug_class"),
-    KeyField(f"{ITEM_PREFIX}claims_administrator_guidelines", same_guidelines, same_sources_pages),
-    KeyField(f"{ITEM_PREFIX}reviewer_guidelines", same_guidelines, same_sources_pages),
-    KeyField(f"{ITEM_PREFIX}rationale", fuzzy_equal),
+    KeyField(f"{ITEM_PREFIX}drugs", same_list, asked=False),
+    KeyField(f"{ITEM_PREFIX}drug_class", asked=False),
+    KeyField(f"{ITEM_PREFIX}claims_administrator_guidelines", same_guidelines, same_sources_pages, "cited"),
+    KeyField(f"{ITEM_PREFIX}reviewer_guidelines", same_guidelines, same_sources_pages, "cited"),
+    KeyField(f"{ITEM_PREFIX}rationale", fuzzy_equal, asked=False, read_by=_RULES),
 )
-"""Every field whose comparison is not plain equality, and every field the passes compare."""
+_BY_FACTS = {field.name: field for field in _FACTS}
+NOT_KEY = frozenset({"patient.diagnosis_coding"})
+"""Schema fields that are no value of the letter's: how each code was found, and its score."""
+
+
+def name_of(section: str, key: str) -> str:
+    """The name of field ``key`` of ``section``: ``case.priority``, ``items[].decision``."""
+    return f"{ITEM_PREFIX}{key}" if section == ITEMS else f"{section}.{key}"
+
+
+def schema_names() -> list[str]:
+    """Every field of the determination in schema order, the item list between the patient and
+    the items' fields (the order of reports, of confidence and of the cross-check's checks)."""
+    names = [name_of(section, key) for section in SECTIONS for key in section_model(section).model_fields]
+    return [*names, ITEMS, *(name_of(ITEMS, key) for key in Item.model_fields)]
+
+
+KEY_FIELDS: tuple[KeyField, ...] = tuple(
+    _BY_FACTS.get(name, KeyField(name)) for name in schema_names() if name not in NOT_KEY
+)
+"""Every key field, in schema order: the schema's fields, with the facts :data:`_FACTS` states
+(a field it does not name is exact, not cross-checked, read by both passes and asked)."""
 
 BY_NAME = {field.name: field for field in KEY_FIELDS}
 
@@ -250,9 +422,13 @@ def value_paths(determination: Any) -> list[str]:
     """The concrete path of every key field's value in ``determination``, nulls and empty lists
     too (a missing value is a value that can be wrong): what a record's ``confidence`` covers."""
     read = [field for field in KEY_FIELDS if field.name not in DERIVED]
-    paths = [
-        path(*field.name.split(".")) for field in read if field.section in ("case", "reviewer", "patient")
-    ]
+    paths = [str(field.at()) for field in read if field.section in SECTIONS]
     for index in range(len(determination.items)):
-        paths += [path(ITEMS, index, field.key) for field in read if field.section == ITEMS]
+        paths += [str(field.at(index)) for field in read if field.section == ITEMS]
     return paths
+
+
+def not_read_by(reading: Collection[Pass]) -> frozenset[str]:
+    """The fields no pass in ``reading`` reads (a backend's passes: its records never hold a
+    reading of them, so they are not scored for it, nor labelled from its record)."""
+    return frozenset(field.name for field in KEY_FIELDS if field.read_by.isdisjoint(reading))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from extractor.confidence import confidence, flag_doubts, settle
 from extractor.crosscheck import merge
 from extractor.errors import LLMError, NotAnIMRLetter, TruncatedLetter, describe
-from extractor.fields import path, value_paths
+from extractor.fields import Pass, path, value_paths
 from extractor.layout import Layout
 from extractor.reading import SourceText, read_bytes, read_path, read_string
 from extractor.rules import RulesResult, extract_rules
@@ -82,6 +82,12 @@ class Passes:
     def every_part(self) -> bool:
         """The LLM pass reads the whole letter, whatever the scope: nothing else would be read."""
         return self.asks and not self.keeps_rules
+
+    @property
+    def reads(self) -> frozenset[Pass]:
+        """The passes whose readings the record holds."""
+        passes: dict[Pass, bool] = {"rules": self.keeps_rules, "llm": self.asks}
+        return frozenset(name for name, runs in passes.items() if runs)
 
     @property
     def looked(self) -> CheckStatus:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from extractor.confidence import THRESHOLD
-from extractor.fields import ITEMS, ROOT
+from extractor.fields import ITEMS, FieldPath
 
 Scope = Literal["doubtful", "all"]
 SCOPES: tuple[Scope, ...] = ("doubtful", "all")
@@ -39,7 +39,7 @@ class Asked:
     def skipped(self, count: int) -> list[str]:
         """The parts not asked about, as the record's provenance names them."""
         parts = [name for name, asked in (("header", self.header), ("summary", self.summary)) if not asked]
-        return parts + [f"{ITEMS}[{index}]" for index in range(count) if not self.item(index)]
+        return parts + [FieldPath.of(ITEMS, index).relative for index in range(count) if not self.item(index)]
 
 
 ALL = Asked()
@@ -47,14 +47,12 @@ ALL = Asked()
 
 def _part(where: str) -> str | int | None:
     """The part a value's path belongs to: "header", "summary" or an item's index."""
-    rest = where.removeprefix(f"{ROOT}.")
-    if rest.startswith(("case", "reviewer")):
+    parsed = FieldPath.parse(where)
+    if parsed.section in ("case", "reviewer"):
         return "header"
-    if rest.startswith("patient"):
+    if parsed.section == "patient":
         return "summary"
-    if rest.startswith(f"{ITEMS}["):
-        return int(rest[len(ITEMS) + 1 : rest.index("]")])
-    return None
+    return parsed.item
 
 
 def doubtful_parts(scores: Mapping[str, float], unread: Iterable[str], header: bool) -> Asked:

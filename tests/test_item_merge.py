@@ -36,11 +36,15 @@ def _item(request: str, category: Category) -> Item:
     return Item(request=request, decision=Decision.UPHELD, category=category)
 
 
+def _merged(rules: Item, llm: Item, letter: LetterIndex) -> Item:
+    return _merge_item(0, rules, llm, {}, letter)[0]
+
+
 def test_the_llm_decides_only_a_fallback_category() -> None:
     llm, letter = Category.ELECTRODIAGNOSTIC, LetterIndex("")
-    known = _merge_item(_item("Pre-operative EKG", Category.OTHER), _item("Pre-operative EKG", llm), letter)
+    known = _merged(_item("Pre-operative EKG", Category.OTHER), _item("Pre-operative EKG", llm), letter)
     assert known.category is Category.OTHER
-    unknown = _merge_item(
+    unknown = _merged(
         _item("Ergonomic assessment", Category.OTHER), _item("Ergonomic assessment", llm), letter
     )
     assert unknown.category is llm
@@ -51,13 +55,13 @@ def test_the_llm_fills_guidelines_only_with_titles_the_letter_names() -> None:
     named = Guideline(source="MTUS", title="Chronic Pain Medical Treatment Guidelines", pages=[99])
     invented = Guideline(source="ACOEM", title="Physical Medicine and Rehabilitation", sections=["1.2"])
     rules = _item("Physical therapy", Category.PHYSICAL_THERAPY)
-    filled = _merge_item(rules, rules.model_copy(update={"reviewer_guidelines": [named]}), letter)
+    filled = _merged(rules, rules.model_copy(update={"reviewer_guidelines": [named]}), letter)
     assert filled.reviewer_guidelines == [named]
-    kept = _merge_item(rules, rules.model_copy(update={"reviewer_guidelines": [named, invented]}), letter)
+    kept = _merged(rules, rules.model_copy(update={"reviewer_guidelines": [named, invented]}), letter)
     assert kept.reviewer_guidelines == []
     # the title is named (as the reviewer's specialty), the section is not
     letter = LetterIndex("Board Certified in Physical Medicine and Rehabilitation.")
-    assert _merge_item(rules, rules.model_copy(update={"reviewer_guidelines": [invented]}), letter) == rules
+    assert _merged(rules, rules.model_copy(update={"reviewer_guidelines": [invented]}), letter) == rules
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from extractor.cli import main
+from extractor.fields import FieldPath
 from extractor.review.batch import DocumentFinder, read_batch
 from extractor.review.corrections import (
     CorrectionError,
@@ -20,7 +21,8 @@ from extractor.review.corrections import (
     reviews_beside,
 )
 from extractor.review.follow import locate
-from extractor.schemas import Fixture, Record
+from extractor.review.labels import unvouched
+from extractor.schemas import Check, Fixture, Record
 from extractor.schemas.review import Review
 from tests.documents import shared_root
 from tests.review_batch import make_batch
@@ -45,7 +47,7 @@ def first(batch: Path) -> Record:
 
 
 def test_a_field_path_names_a_determination_field() -> None:
-    assert parse_path("determination.items[12].category") == ["determination", "items", 12, "category"]
+    assert parse_path("determination.items[12].category") == FieldPath.of("items", 12, "category")
     for bad in (
         "evidence.x",
         "determination",
@@ -158,11 +160,39 @@ def test_reviewed_records_become_fixtures_and_hand_labels_are_kept(
     assert label.document.path == "letters/CM16-0213037.pdf"
     assert label.determination.patient.mechanism_of_injury == "a fall"
     raw = json.loads(text)["determination"]
-    assert "diagnoses" not in raw["patient"]  # the rules pass does not read them: not labelled
+    # the rules pass read the diagnoses of this letter: they are labelled as it read them
+    assert raw["patient"]["diagnoses"] == records[0].determination.patient.diagnoses != []
     assert all("rationale" not in item for item in raw["items"])  # never labelled
     assert label.notes is not None
     assert "ana" in label.notes
     assert (fixtures / f"{records[2].document.id}.json").read_text(encoding="utf-8") == "{}"
+
+
+def test_a_label_leaves_out_what_the_record_holds_no_reading_of(batch: Path) -> None:
+    """What the backend never reads, and what a check says was not read and left empty."""
+    record = first(batch)
+    assert record.provenance.backend == "rules"
+    assert unvouched(record) == []  # the rules read every field of this letter
+    patient = record.determination.patient.model_copy(
+        update={"diagnoses": [], "mechanism_of_injury": "a fall"}
+    )
+    unread = [
+        Check(field=str(FieldPath.of("patient", name)), status="rules_only", review=True, note="not read: x")
+        for name in ("diagnoses", "mechanism_of_injury")
+    ]
+    record = record.model_copy(
+        update={
+            "determination": record.determination.model_copy(update={"patient": patient}),
+            "checks": [*record.checks, *unread],
+        }
+    )
+    assert unvouched(record) == [FieldPath.of("patient", "diagnoses")]  # the mechanism has a value
+    llm = record.model_copy(update={"provenance": record.provenance.model_copy(update={"backend": "llm"})})
+    items = range(len(record.determination.items))
+    assert {where.name for where in unvouched(llm)} == {
+        "patient.diagnoses", "items[].depends_on", "items[].date_of_service"
+    }  # fmt: skip
+    assert len(unvouched(llm)) == 1 + 2 * len(items)
 
 
 def test_documents_are_found_beside_the_records_or_under_documents(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import re
 import stat
 import sys
 import threading
@@ -22,6 +21,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from extractor.errors import NotARegularFile
+from extractor.fields import ITEMS, FieldPath, PathError
 from extractor.reading import open_regular
 from extractor.schemas import Record
 from extractor.schemas.review import Review, ReviewAction, ReviewedDocument
@@ -30,49 +30,45 @@ if sys.platform != "win32":
     import fcntl
 
 REVIEWS_FILE = "reviews.jsonl"
-_STEP = re.compile(r"\.?([a-z_]+)|\[(\d+)\]")
-_ITEM = re.compile(r"determination\.items\[(\d+)\]")
 
 
 class CorrectionError(ValueError):
     """A correction that names no field of the record or leaves it invalid."""
 
 
-def parse_path(field: str) -> list[str | int]:
-    """``determination.items[0].category`` as ``["determination", "items", 0, "category"]``."""
-    steps: list[str | int] = []
-    position = 0
-    while position < len(field):
-        match = _STEP.match(field, position)
-        if match is None or (position == 0 and field.startswith(".")):
-            raise CorrectionError(f"not a field path: {field!r}")
-        steps.append(match.group(1) if match.group(1) else int(match.group(2)))
-        position = match.end()
-    if len(steps) < 2 or steps[0] != "determination":
+def parse_path(field: str) -> FieldPath:
+    """The path of a field a correction may change: any below the determination."""
+    try:
+        parsed = FieldPath.parse(field)
+    except PathError as error:
+        raise CorrectionError(str(error)) from None
+    if not parsed.steps:
         raise CorrectionError(f"only the determination's fields can be corrected, not {field!r}")
-    return steps
+    return parsed
 
 
-def _parent(data: dict[str, Any], steps: list[str | int]) -> Any:
-    node: Any = data
-    for step in steps[:-1]:
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            raise CorrectionError(f"the record has no field {_render(steps)}") from None
-    return node
+def _item_at(field: str | None) -> int | None:
+    """The index ``determination.items[N]`` names (an item added or removed there), else None."""
+    try:
+        parsed = FieldPath.parse(field or "")
+    except PathError:
+        return None
+    return parsed.item if len(parsed.steps) == 2 else None
 
 
-def _render(steps: list[str | int]) -> str:
-    return "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in steps).lstrip(".")
+def _parent(data: dict[str, Any], where: FieldPath) -> Any:
+    try:
+        return where.parent_in(data["determination"])
+    except (KeyError, IndexError, TypeError):
+        raise CorrectionError(f"the record has no field {where}") from None
 
 
 def value_at(record: Record, field: str) -> Any:
     """The JSON value of ``field`` in ``record``."""
-    steps = parse_path(field)
-    parent = _parent(record.model_dump(mode="json"), steps)
+    where = parse_path(field)
+    parent = _parent(record.model_dump(mode="json"), where)
     try:
-        return parent[steps[-1]]
+        return parent[where.last]
     except (KeyError, IndexError, TypeError):
         raise CorrectionError(f"the record has no field {field}") from None
 
@@ -80,9 +76,9 @@ def value_at(record: Record, field: str) -> Any:
 def _apply_one(data: dict[str, Any], review: Review) -> None:
     if review.action == "accept" or review.field is None:
         return
-    steps = parse_path(review.field)
-    parent = _parent(data, steps)
-    last = steps[-1]
+    where = parse_path(review.field)
+    parent = _parent(data, where)
+    last = where.last
     if review.action == "add_item" and isinstance(last, int) and last <= len(parent):
         parent.insert(last, review.new)
         _renumber_items(data, last, +1)
@@ -96,14 +92,13 @@ def _apply_one(data: dict[str, Any], review: Review) -> None:
 
 
 def _moved(field: str, at: int, delta: int) -> str | None:
-    """``field``'s path once an item is added (+1) or removed (-1) at ``at``: later items move,
-    and a path in the removed item is gone (None)."""
-    match = _ITEM.match(field)
-    if match is None or int(match.group(1)) < at:
+    """``field``'s path once an item is added (+1) or removed (-1) at ``at`` (None: it was in
+    the removed item); a path outside the determination stays."""
+    try:
+        moved = FieldPath.parse(field).shifted(at, delta)
+    except PathError:
         return field
-    if delta < 0 and int(match.group(1)) == at:
-        return None
-    return f"determination.items[{int(match.group(1)) + delta}]{field[match.end() :]}"
+    return None if moved is None else str(moved)
 
 
 def _renumber_items(data: dict[str, Any], at: int, delta: int) -> None:
@@ -136,13 +131,20 @@ def reviewed_values(reviews: list[Review]) -> dict[str, str]:
     right) or ``edit``, the later one winning; paths follow items added and removed."""
     settled: dict[str, str] = {}
     for review in reviews:
-        item = _ITEM.fullmatch(review.field or "")
+        at = _item_at(review.field)
         if review.field is not None and review.action in ("accept", "edit"):
             settled[review.field] = review.action
-        elif item is not None:
-            at, delta = int(item.group(1)), 1 if review.action == "add_item" else -1
+        elif at is not None:
+            delta = 1 if review.action == "add_item" else -1
             settled = {new: action for path, action in settled.items() if (new := _moved(path, at, delta))}
     return settled
+
+
+def _location(loc: tuple[str | int, ...]) -> str:
+    """Where in the record a validation error is: a field path inside the determination."""
+    if loc[:1] == ("determination",):
+        return str(FieldPath(loc[1:]))
+    return ".".join(map(str, loc))
 
 
 def applied(record: Record, reviews: list[Review]) -> Record:
@@ -156,7 +158,7 @@ def applied(record: Record, reviews: list[Review]) -> Record:
     try:
         return Record.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{_render(list(e['loc']))}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in error.errors())
         raise CorrectionError(problems) from None
 
 
@@ -377,8 +379,8 @@ class ReviewLog:
                 document=document, who=who, when=dt.datetime.now(dt.UTC), action=action, field=field,
                 old=old, new=new,
             )  # fmt: skip
-            if action in ("add_item", "remove_item") and (field is None or not _ITEM.fullmatch(field)):
-                raise CorrectionError("an item is added or removed at determination.items[N]")
+            if action in ("add_item", "remove_item") and _item_at(field) is None:
+                raise CorrectionError(f"an item is added or removed at {FieldPath.of(ITEMS)}[N]")
             applied(record, in_effect([*earlier, review]))
             self._append((review.model_dump_json() + "\n").encode("utf-8"))
             self._by_sha[record.document.sha256].append(review)

@@ -13,6 +13,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from extractor.fields import ITEMS, SECTIONS, FieldPath, json_value
 from extractor.pipeline import MISSING
 from extractor.schemas import Record
 from extractor.schemas.record import Check, Span
@@ -81,7 +82,7 @@ def reason_kinds(text: str) -> list[str]:
 
 def under(key: str, path: str) -> bool:
     """Whether ``key`` is ``path`` or one of its elements (``specialties[0]``, ``guidelines[0].title``)."""
-    return key == path or key.startswith((f"{path}[", f"{path}."))
+    return FieldPath.parse(key).under(FieldPath.parse(path))
 
 
 def _kind(annotation: Any) -> tuple[str, list[str], bool]:
@@ -138,13 +139,13 @@ class _Context:
     settled: Mapping[str, str]
 
 
-def _views(model: BaseModel, prefix: str, group: str, context: _Context) -> list[FieldView]:
+def _views(model: BaseModel, prefix: FieldPath, group: str, context: _Context) -> list[FieldView]:
     record, checks = context.record, context.checks
     views = []
     for name, info in type(model).model_fields.items():
-        path = f"{prefix}.{name}"
+        path = str(prefix.child(name))
         kind, options, nullable = _kind(info.annotation)
-        value = _json(getattr(model, name))
+        value = json_value(getattr(model, name))
         spans = _spans(record.evidence, path)
         check = checks.get(path)
         compared = {} if check is None else check.model_dump(include={"rules", "llm", "note", "review"})
@@ -168,18 +169,6 @@ def _views(model: BaseModel, prefix: str, group: str, context: _Context) -> list
     return views
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_json(element) for element in value]
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
-
-
 def field_views(record: Record, settled: Mapping[str, str] | None = None) -> list[FieldView]:
     """Case, reviewer, patient, then each item: every field of the determination, in schema order.
 
@@ -188,12 +177,12 @@ def field_views(record: Record, settled: Mapping[str, str] | None = None) -> lis
     context = _Context(record, {check.field: check for check in record.checks}, settled or {})
     determination = record.determination
     views = [
-        *_views(determination.case, "determination.case", "Case", context),
-        *_views(determination.reviewer, "determination.reviewer", "Reviewer", context),
-        *_views(determination.patient, "determination.patient", "Patient", context),
+        view
+        for section in SECTIONS
+        for view in _views(getattr(determination, section), FieldPath.of(section), section.title(), context)
     ]
     for index, item in enumerate(determination.items):
-        views.extend(_views(item, f"determination.items[{index}]", f"Item {index + 1}", context))
+        views.extend(_views(item, FieldPath.of(ITEMS, index), f"Item {index + 1}", context))
     return views
 
 

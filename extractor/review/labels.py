@@ -1,9 +1,11 @@
 """Reviewed records as hand labels: a fixture in the eval's format for each reviewed letter.
 
 A label holds only what a person vouches for (evals/LABELLING.md: a key left out is "not
-labelled").  So it leaves out each item's rationale, which labels never hold, and, for a rules
-record, the patient's diagnoses and mechanism of injury unless the reviewer entered them: the
-rules pass does not read those, so its empty values say nothing about the letter.
+labelled").  So it leaves out each item's rationale, which labels never hold, and, unless the
+reviewer entered them, the values the record holds no reading of: a field its backend never
+reads (extractor.fields: the LLM pass alone reads no item's ``depends_on``), and one the record
+says was not read in this letter and left empty (a letter without a case summary leaves the
+rules pass no diagnoses).  Their empty values say nothing about the letter.
 """
 
 from __future__ import annotations
@@ -12,26 +14,55 @@ import json
 from pathlib import Path
 from typing import Any
 
+from extractor.fields import BY_NAME, ITEMS, KEY_FIELDS, FieldPath, name_of, not_read_by
+from extractor.pipeline import BACKENDS
 from extractor.review.batch import DocumentFinder
 from extractor.review.corrections import ReviewLog, applied
+from extractor.review.fields import NOT_READ_NOTES
 from extractor.schemas import Fixture, Record
 from extractor.schemas.review import Review
 
-NOT_READ_BY_RULES = ("diagnoses", "mechanism_of_injury")
-"""Patient fields the rules pass leaves empty whatever the letter says (README: the rules pass)."""
+NEVER_LABELLED = frozenset({name_of(ITEMS, "rationale")})
+"""The item fields no label holds (evals/LABELLING.md)."""
+
+
+def unvouched(record: Record) -> list[FieldPath]:
+    """The key fields' values ``record`` holds no reading of, in schema order: those its backend
+    never reads, and those a check says were not read in this letter, left empty."""
+    never = not_read_by(BACKENDS[record.provenance.backend].reads)
+    unread = {check.field for check in record.checks if (check.note or "").startswith(NOT_READ_NOTES)}
+    data = record.determination.model_dump(mode="json")
+    places = [
+        key.at(index)
+        for key in KEY_FIELDS
+        if key.section
+        for index in (range(len(data[ITEMS])) if key.section == ITEMS else [None])
+    ]
+    return [
+        where
+        for where in places
+        if where.name not in NEVER_LABELLED
+        and (
+            where.name in never or (str(where) in unread and where.parent_in(data)[where.last] in (None, []))
+        )
+    ]
+
+
+def _never_labelled(record: Record) -> list[FieldPath]:
+    """Each item's values no label holds."""
+    items = range(len(record.determination.items))
+    return [BY_NAME[name].at(index) for name in sorted(NEVER_LABELLED) for index in items]
 
 
 def label_for(record: Record, reviews: list[Review], finder: DocumentFinder) -> dict[str, Any]:
     """The label a review amounts to, as fixture JSON; its document path is relative to the
     documents folder."""
-    determination = applied(record, reviews).determination.model_dump(mode="json")
-    for item in determination["items"]:
-        del item["rationale"]
-    if record.provenance.backend == "rules":
-        edited = {review.field for review in reviews if review.action == "edit"}
-        for name in NOT_READ_BY_RULES:
-            if f"determination.patient.{name}" not in edited:
-                del determination["patient"][name]
+    reviewed = applied(record, reviews)
+    determination = reviewed.determination.model_dump(mode="json")
+    edited = {review.field for review in reviews if review.action == "edit"}
+    for where in [*unvouched(reviewed), *_never_labelled(reviewed)]:
+        if str(where) not in edited or where.name in NEVER_LABELLED:
+            del where.parent_in(determination)[where.last]
     found = finder.find(record.document.path, record.document.sha256)
     reviewers = ", ".join(sorted({review.who for review in reviews}))
     edits = sum(review.action != "accept" for review in reviews)

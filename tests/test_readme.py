@@ -17,12 +17,28 @@ import shlex
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from extractor.alignment import similarity
 from extractor.cli import build_parser
+from extractor.fields import (
+    BY_NAME,
+    ITEMS,
+    KEY_FIELDS,
+    PASSES_SIMILARITY,
+    exact,
+    same_diagnoses,
+    same_list,
+    same_name_set,
+    same_regions,
+    same_sources_pages,
+)
 from extractor.llm.local_server import REGISTRY
+from extractor.schemas import Case
 from tests.documents import require_letter, shared_root
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -451,3 +467,75 @@ def test_the_dependency_table_gives_every_dependency_a_reason() -> None:
     table = README[README.index("## Dependencies") : README.index("## More")]
     listed = set(re.findall(r"`([A-Za-z0-9_.-]+)(?:\[\w+\])?`", table.split("\n\n")[1]))
     assert names <= listed, f"no reason given for {sorted(names - listed)}"
+
+
+def _similar_at(threshold: float) -> Callable[[Any], bool]:
+    """Whether a comparator is a text similarity at ``threshold``: it takes a pair of texts just
+    above it and refuses one just below it."""
+    base = "lumbar epidural steroid injection at the left L4-L5 level"
+
+    def check(agree: Any) -> bool:
+        kept = [base[: len(base) - cut] for cut in range(len(base))]
+        scores = [(similarity(base, other), bool(agree(base, other))) for other in kept]
+        return all(ok == (score >= threshold) for score, ok in scores)
+
+    return check
+
+
+REQUEST_WORDS = "an item's request and partial authorisation by that similarity"
+SPECIALTY_WORDS = "specialties and subspecialties as sets of names"
+README_CROSS_CHECK: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    # what the README's hybrid paragraph says of each key field: its words, and the comparator
+    **{
+        f"case.{name}": ("the case fields", lambda agree: agree is exact)
+        for name in ("case_number", "decision_date", "date_of_injury", "priority")
+    },
+    "patient.age": ("the patient's age and sex exactly", lambda agree: agree is exact),
+    "patient.sex": ("the patient's age and sex exactly", lambda agree: agree is exact),
+    "reviewer.licensure_states": ("the reviewer's states in order", lambda agree: agree is same_list),
+    "reviewer.specialties": (SPECIALTY_WORDS, lambda agree: agree is same_name_set),
+    "reviewer.subspecialties": (SPECIALTY_WORDS, lambda agree: agree is same_name_set),
+    "patient.diagnoses": ("(at least 0.85, none left\nover)", lambda agree: agree is same_diagnoses),
+    "patient.mechanism_of_injury": ("the mechanism of injury", _similar_at(0.85)),
+    "items[].request": ("an item's request and partial authorisation by that similarity", _similar_at(0.85)),
+    "items[].authorized": (
+        "an item's request and partial authorisation by that similarity",
+        _similar_at(0.85),
+    ),
+    "patient.body_regions": ("body regions as sets with their sides", lambda agree: agree is same_regions),
+    "items[].body_regions": ("body regions as sets with their sides", lambda agree: agree is same_regions),
+    "items[].decision": ("an item's decision and category exactly", lambda agree: agree is exact),
+    "items[].category": ("an item's decision and category exactly", lambda agree: agree is exact),
+    "items[].claims_administrator_guidelines": (
+        "two\nguideline lists by source and pages in any order",
+        lambda agree: agree is same_sources_pages,
+    ),
+    "items[].reviewer_guidelines": (
+        "two\nguideline lists by source and pages in any order",
+        lambda agree: agree is same_sources_pages,
+    ),
+}
+README_FILLS = {
+    "unread": 'a field marked "not read"',
+    "undecided": "a\ncategory the classifier could not decide",
+    "cited": "a guideline list where the rules read none and every\ncited title and section is in the letter",
+}
+
+
+@pytest.mark.parametrize("name", sorted(README_CROSS_CHECK))
+def test_the_readme_says_how_each_field_is_cross_checked(name: str) -> None:
+    """The hybrid paragraph's words for a field, and the comparator the registry gives it."""
+    words, is_its = README_CROSS_CHECK[name]
+    assert words in README
+    assert PASSES_SIMILARITY == 0.85  # the figure the paragraph gives
+    assert is_its(BY_NAME[name].agree), name
+
+
+def test_the_readme_names_every_field_that_is_cross_checked_and_when_the_llm_fills() -> None:
+    compared = {field.name for field in KEY_FIELDS if field.agree is not None and field.name != ITEMS}
+    named = set(README_CROSS_CHECK) | {f"case.{name}" for name in Case.model_fields}
+    assert compared <= named
+    for fill, words in README_FILLS.items():
+        assert words in README, fill
+    assert {field.fill for field in KEY_FIELDS} == {"never", *README_FILLS}
+    assert "Items are paired by position" in README

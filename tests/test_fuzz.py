@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,10 +36,18 @@ def test_arbitrary_text(text: str) -> None:
     _record_or_typed_error(text.encode("utf-8", "surrogatepass"), "fuzz.txt")
 
 
+@pytest.fixture(scope="module")
+def letter_lines() -> list[str]:
+    """The letter's lines, read once for every example rather than once per example."""
+    return read_path(require_letter(LETTER)).text.split("\n")
+
+
 @_SETTINGS
 @given(st.data())
-def test_letter_text_with_lines_dropped_shuffled_or_mangled(data: st.DataObject) -> None:
-    lines = read_path(require_letter(LETTER)).text.split("\n")
+def test_letter_text_with_lines_dropped_shuffled_or_mangled(
+    letter_lines: list[str], data: st.DataObject
+) -> None:
+    lines = list(letter_lines)
     seed = data.draw(st.integers(0, 2**32 - 1))
     rng = random.Random(seed)
     operation = data.draw(st.sampled_from(["drop", "shuffle", "cut", "duplicate", "mangle"]))

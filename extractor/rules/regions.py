@@ -5,12 +5,12 @@ examination and those only a test or request is for; evals/LABELLING.md says how
 reads them. The rules read them from two kinds of statement in the summary:
 
 - the diagnoses (their spans, as the diagnosis list was read), every region they name;
-- the sentences that state an injury or a complaint ("injured his neck and back", "filed a
+- the sentences that state an injury or a complaint ("injured his low back", "filed a
   claim for shoulder pain", "complains of low back pain", "symptoms of anxiety"), unless the
   sentence is about an examination, a test, a request, a denial or the history; within one, what
-  follows a word of reach ("radiating to the left leg") or of numbness ("tingling of the right
-  calf", with the place named just before it) is left out, and so is a clause that tells how the
-  injury happened without naming one ("when she fell onto her right hand").
+  follows a word of reach ("radiating to the left leg") or of numbness ("tingling of the
+  thumb", with the place named just before it) is left out, and so is a clause that tells how the
+  injury happened without naming one ("when she fell onto a hand").
 
 Each region is listed once, in the order first named in such a statement, with the side the
 vocabulary reads (extractor.regions); the spans of the statements that named one are its evidence.
@@ -48,7 +48,7 @@ _REACH = re.compile(r"\b(?:radiat\w*|going\s+(?:all\s+the\s+way\s+)?down|extendi
 _NUMB = re.compile(r"\b(?:numb\w*|tingling|pa[re]esthes\w*|parasthes\w*|pattern|distribution)\b", re.I)
 _BEFORE_NUMB = re.compile(r".*(?:[,;(]|\b(?:and|with|of)\b)", re.I | re.S)
 # How the injury happened: left out unless it names the injury or the pain itself
-# ("when he suffered a concussion and injured his neck").
+# ("when he struck his head and injured his neck").
 _EVENT = re.compile(r"\b(?:when|while|after)\b", re.I)
 _INJURY = re.compile(
     r"\b(?:injur(?:y|ies|ed)(?!\s+(?:worker|employee|party))|suffer\w*|sustain\w*|pain|strain\w*|sprain\w*)\b",

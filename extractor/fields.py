@@ -229,6 +229,17 @@ def same_regions(a: Sequence[BodyRegion], b: Sequence[BodyRegion]) -> bool:
     return {(r.region, r.side) for r in a} == {(r.region, r.side) for r in b}
 
 
+def regions_within(rules: Sequence[BodyRegion], llm: Sequence[BodyRegion]) -> bool:
+    """The LLM pass's patient regions (those its diagnoses name) are among the rules pass's,
+    which add those the summary's injuries and complaints name: each on the same side, or on
+    either where the rules read both (``bilateral``), or with no side written."""
+    sides = {r.region: r.side for r in rules}
+    return all(
+        r.region in sides and (r.side in (None, sides[r.region]) or sides[r.region] == "bilateral")
+        for r in llm
+    )
+
+
 def labelled_keys(label: BaseModel) -> list[str]:
     """The keys a label sets, in schema order (a key left out of the JSON is not labelled)."""
     return [key for key in type(label).model_fields if key in label.model_fields_set]
@@ -352,8 +363,9 @@ _FACTS: tuple[KeyField, ...] = (
     KeyField("patient.sex", agree=exact, fill="unread"),
     KeyField("patient.diagnoses", agree=same_diagnoses, fill="unread"),  # scored per diagnosis
     KeyField("patient.mechanism_of_injury", fuzzy_equal, _FUZZY_PASSES, "unread"),
-    # the regions the diagnoses name, read in code by both passes (extractor.regions)
-    KeyField("patient.body_regions", same_regions, same_regions, "unread", asked=False),
+    # the regions the summary names (the rules pass) and those the LLM's diagnoses name (in code,
+    # extractor.regions): they agree when the LLM's are among the rules'
+    KeyField("patient.body_regions", same_regions, regions_within, "unread", asked=False),
     # one unit per labelled code, through the diagnosis it codes (evals.scoring); not
     # cross-checked: both passes code their diagnoses with one coder (extractor.icd)
     KeyField("patient.diagnosis_codes", asked=False),

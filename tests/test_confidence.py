@@ -140,11 +140,14 @@ def test_a_diagnosis_naming_no_known_region_is_doubtful() -> None:
     assert doubted(letter(nowhere), REGIONS) == (pytest.approx(0.95), [])  # no part of the body named
 
 
-def test_regions_named_outside_the_diagnoses_are_doubtful() -> None:
+def test_regions_read_only_from_complaints_are_doubtful() -> None:
+    """A region no diagnosis names is read from a sentence of complaint: in the record, doubted."""
     outside = (
         "The injured worker is a 45 year old male who complains of neck pain. "
         "The diagnoses include lumbar strain.\n"
     )
+    regions = extract_rules(letter(outside)).determination.patient.body_regions
+    assert [r.region.value for r in regions] == ["cervical_spine", "lumbar_spine"]
     score, signals = doubted(letter(outside), REGIONS)
     assert "regions_outside_diagnoses" in signals
     assert score < THRESHOLD

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from extractor.crosscheck import KEPT_OUT, merge
-from extractor.fields import same_diagnoses
+from extractor.fields import regions_within, same_diagnoses
 from extractor.rules import NO_SUMMARY, extract_rules
-from extractor.schemas import Case, Decision, Determination, Item, Patient
+from extractor.schemas import BodyRegion, Case, Decision, Determination, Item, Patient, Region
 
 SUMMARY = (
     "CLINICAL CASE SUMMARY:\n"
@@ -71,3 +71,33 @@ def test_the_llm_fills_what_the_rules_could_not_read_and_says_so() -> None:
     (check,) = _checks(checks, "patient.diagnoses")
     assert (check.status, check.review) == ("llm_only", True)
     assert (check.note or "").startswith(NO_SUMMARY)
+
+
+def _regions(*pairs: tuple[str, str | None]) -> list[BodyRegion]:
+    return [BodyRegion(region=Region(region), side=side) for region, side in pairs]
+
+
+def test_the_llm_regions_agree_when_the_rules_read_them_and_more() -> None:
+    """The LLM pass's regions are its diagnoses'; the rules pass adds those of the complaints."""
+    rules = _regions(("cervical_spine", None), ("knee", "bilateral"), ("shoulder", "left"))
+    assert regions_within(rules, _regions(("knee", "left"), ("shoulder", None)))
+    assert regions_within(rules, [])
+    assert not regions_within(rules, _regions(("hip", None)))
+    assert not regions_within(rules, _regions(("shoulder", "right")))
+
+
+def test_the_rules_regions_stand_and_the_diagnosis_regions_of_the_llm_agree() -> None:
+    letter = LETTER.replace("She has been", "She complains of left knee pain. She has been")
+    rules = extract_rules(letter)
+    llm = _llm(
+        Patient(
+            diagnoses=["wrist sprain", "elbow strain"],
+            body_regions=_regions(("wrist", None), ("elbow", None)),
+        )
+    )
+    merged, _, checks = merge(rules, llm, letter, ASKED)
+    assert [(r.region.value, r.side) for r in merged.patient.body_regions] == [
+        ("knee", "left"), ("wrist", None), ("elbow", None)
+    ]  # fmt: skip
+    (check,) = _checks(checks, "patient.body_regions")
+    assert (check.status, check.review) == ("agree", False)

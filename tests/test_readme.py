@@ -31,6 +31,7 @@ from extractor.fields import (
     KEY_FIELDS,
     PASSES_SIMILARITY,
     exact,
+    regions_within,
     same_diagnoses,
     same_list,
     same_name_set,
@@ -294,8 +295,8 @@ def test_four_analyst_questions_have_one_command_each(analysed: Path) -> None:
     assert "Family Medicine" in specialties  # "Family Practice" in the letters, normalised
     assert "Family Practice" not in specialties
     assert "CM17-0010420" in answers["The letters citing ODG for opioids"]
-    lumbar = answers["The letters with a lumbar spine diagnosis"]
-    assert len(re.findall(r"\bCM1[67]-\d{7}\b", lumbar)) == 20
+    lumbar = answers["The letters with the lumbar spine among the patient's regions"]
+    assert len(re.findall(r"\bCM1[67]-\d{7}\b", lumbar)) == 24
 
 
 def test_the_analyst_page_s_commands_answer(analysed: Path) -> None:
@@ -502,8 +503,14 @@ README_CROSS_CHECK: dict[str, tuple[str, Callable[[Any], bool]]] = {
         "an item's request and partial authorisation by that similarity",
         _similar_at(0.85),
     ),
-    "patient.body_regions": ("body regions as sets with their sides", lambda agree: agree is same_regions),
-    "items[].body_regions": ("body regions as sets with their sides", lambda agree: agree is same_regions),
+    "patient.body_regions": (
+        "the patient's agree when the regions the LLM's diagnoses name are among those the rules read",
+        lambda agree: agree is regions_within,
+    ),
+    "items[].body_regions": (
+        "an item's body regions as sets with their sides",
+        lambda agree: agree is same_regions,
+    ),
     "items[].decision": ("an item's decision and category exactly", lambda agree: agree is exact),
     "items[].category": ("an item's decision and category exactly", lambda agree: agree is exact),
     "items[].claims_administrator_guidelines": (

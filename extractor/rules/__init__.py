@@ -8,13 +8,13 @@ from extractor.confidence import Doubt
 from extractor.fields import path
 from extractor.icd import coded
 from extractor.layout import Layout, lay_out
-from extractor.regions import regions_in
 from extractor.rules.case import extract_case
 from extractor.rules.clinical import extract_diagnoses, extract_mechanism
 from extractor.rules.doubts import find_doubts
 from extractor.rules.evidence import Evidence, Spans, record_evidence
 from extractor.rules.items import determined_items, extract_items
 from extractor.rules.patient import extract_age_sex, extract_injury_date
+from extractor.rules.regions import patient_regions
 from extractor.rules.reviewer import extract_reviewer
 from extractor.schemas import Check, Determination, Patient
 
@@ -64,11 +64,14 @@ def extract_rules(text: str, layout: Layout | None = None) -> RulesResult:
             case.date_of_injury = extract_injury_date(text, summary, case.decision_date, evidence)
         patient.diagnoses, diagnoses = extract_diagnoses(text, summary, evidence)
         patient.mechanism_of_injury, mechanism = extract_mechanism(text, summary, evidence)
-        # the regions the diagnoses name, with the diagnoses as their evidence
-        patient.body_regions = regions_in("; ".join(patient.diagnoses))
-        for index in range(len(patient.diagnoses) if patient.body_regions else 0):
-            for span in evidence.fields().get(path("patient", "diagnoses", index), []):
-                evidence.add(path("patient", "body_regions"), span)
+        diagnosed = [
+            span
+            for i in range(len(patient.diagnoses))
+            for span in evidence.fields()[path("patient", "diagnoses", i)]
+        ]
+        patient.body_regions, named = patient_regions(text, summary, diagnosed)
+        for span in named:
+            evidence.add(path("patient", "body_regions"), span)
         # one code per diagnosis, each with its diagnosis's spans as evidence
         patient = coded(patient)
         for index, code in enumerate(patient.diagnosis_codes):

@@ -5,9 +5,10 @@ from how the value was read or from how it sits with the rest of the letter: a d
 entry that holds the statement's own words or only places (a split at a comma inside one
 diagnosis), a category decided by a near tie or against the guidelines cited, a mechanism read
 from a clause rather than a stated one, or none read where the summary tells of an accident,
-regions the summary names outside its diagnoses, a surgery chosen among several, a guideline
-chapter the vocabulary does not know. Each gives a :class:`~extractor.confidence.Doubt` with a
-reason in words; extractor.confidence turns the signals into calibrated probabilities.
+regions read from the summary's complaints that no diagnosis names, a surgery chosen among
+several, a guideline chapter the vocabulary does not know. Each gives a
+:class:`~extractor.confidence.Doubt` with a reason in words; extractor.confidence turns the
+signals into calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -46,13 +47,6 @@ _EVENT = re.compile(
     r"\b(?:fell|falls?|falling|slipped|slip|tripped|trip|lifting|lifted|carrying|pushing|pulling|twisted"
     r"|collision|motor\s+vehicle|MVA|MVC|rear[- ]ended|struck|hit\s+by|assault\w*|repetitive|cumulative"
     r"|continuous\s+trauma|bending|climbing|jumped|crushed|caught)\b",
-    re.I,
-)
-_COMPLAINT = re.compile(
-    r"\b(?:injur\w*|complain\w*|compla\w*|pain|claim\w*|diagnos\w*|sprain\w*|strain\w*|hurt)\b", re.I
-)
-_NOT_PATIENT = re.compile(
-    r"\b(?:radiat\w*|numbness|tingling|examination|exam\b|MRI|x-?rays?|CT\b|EMG|NCV|request\w*|tender\w*)",
     re.I,
 )
 # Roots of words that name a part of the body (bones, joints, spinal levels, eponyms of a place):
@@ -145,31 +139,17 @@ def mechanism_doubts(text: str, summary: Span, mechanism: str | None) -> Iterato
         )
 
 
-def _complaint_regions(text: str, summary: Span) -> list[BodyRegion]:
-    """The regions named in the summary's sentences of injury, complaint or diagnosis (not those
-    of radiating symptoms, examination or a test)."""
-    found: dict[str, BodyRegion] = {}
-    for sentence in _SENTENCES.finditer(text, *summary):
-        words = sentence.group()
-        if _COMPLAINT.search(words) and not _NOT_PATIENT.search(words):
-            for region in regions_in(words):
-                found.setdefault(region.region, region)
-    return list(found.values())
-
-
-def region_doubts(
-    text: str, summary: Span, patient_regions: Sequence[BodyRegion], diagnoses: Sequence[str]
-) -> Iterator[Doubt]:
-    """Regions the summary names in its complaints that the diagnoses do not, and a diagnosis
-    that names a part of the body the region vocabulary does not place."""
+def region_doubts(patient_regions: Sequence[BodyRegion], diagnoses: Sequence[str]) -> Iterator[Doubt]:
+    """Regions read from the summary's statements of injury or complaint that no diagnosis names
+    (where the reading of a sentence decides, not a listed diagnosis), and a diagnosis that names
+    a part of the body the region vocabulary does not place."""
     where = path("patient", "body_regions")
-    have = {region.region for region in patient_regions}
-    missing = [region for region in _complaint_regions(text, summary) if region.region not in have]
-    if missing:
-        names = ", ".join(region.region.value for region in missing)
-        yield Doubt(
-            where, "regions_outside_diagnoses", f"the summary also names {names} outside the diagnosis list"
-        )
+    diagnosed = {region.region for region in regions_in("; ".join(diagnoses))}
+    outside = [region.region.value for region in patient_regions if region.region not in diagnosed]
+    if outside:
+        # the LLM pass's regions are its diagnoses': its agreeing says nothing of these
+        reason = f"{', '.join(outside)} read from statements of injury or complaint, in no diagnosis"
+        yield Doubt(where, "regions_outside_diagnoses", reason, confirmable=False)
     for entry in diagnoses:
         word = _ANATOMICAL.search(entry)
         if word is not None and not regions_in(entry):
@@ -293,7 +273,7 @@ def find_doubts(text: str, summary: Span | None, determination: Determination) -
     doubts: list[Doubt] = [*diagnosis_doubts(patient.diagnoses)]
     if summary is not None:
         doubts += mechanism_doubts(text, summary, patient.mechanism_of_injury)
-        doubts += region_doubts(text, summary, patient.body_regions, patient.diagnoses)
+        doubts += region_doubts(patient.body_regions, patient.diagnoses)
     items = determination.items
     for index, item in enumerate(items):
         doubts += category_doubts(index, item)

@@ -137,7 +137,7 @@ def test_the_hybrid_reads_drugs_again_with_the_llms_category(monkeypatch: pytest
     monkeypatch.setattr(crosscheck, "is_confident", lambda *_: False)  # the classifier could not decide
     rules = Item(request="Norco 10/325mg #60", decision=Decision.UPHELD, category=Category.OTHER)
     llm = rules.model_copy(update={"category": Category.MEDICATION})
-    merged = crosscheck._merge_item(rules, llm, LetterIndex(""))
+    merged, _ = crosscheck._merge_item(0, rules, llm, {}, LetterIndex(""))
     assert (merged.category, merged.drugs, merged.drug_class) == (
         Category.MEDICATION,
         ["hydrocodone", "acetaminophen"],

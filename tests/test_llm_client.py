@@ -77,6 +77,8 @@ def _config(endpoint: FakeOpenAI, **changes: Any) -> LLMConfig:
     return LLMConfig(**{**settings, **changes})
 
 
+CITED = {"source": "MTUS", "title": "Shoulder Complaints 2004", "sections": [], "pages": []}
+"""The model cites it so; the chapter is read from its title in code (extractor.chapters)."""
 ITEM: dict[str, Any] = {
     "request": "MRI of the right shoulder",
     "decision": "Upheld",
@@ -85,9 +87,7 @@ ITEM: dict[str, Any] = {
     "body_regions": [{"region": "shoulder", "side": "right"}],
     "authorized": None,
     "claims_administrator_guidelines": [],
-    "reviewer_guidelines": [
-        {"source": "MTUS", "title": "Shoulder Complaints 2004", "sections": [], "pages": []}
-    ],
+    "reviewer_guidelines": [CITED],
 }
 ITEMS = [
     ITEM,
@@ -98,7 +98,13 @@ HEADER: dict[str, Any] = {
     "reviewer": {"licensure_states": ["CA"], "specialties": [], "subspecialties": []},
 }
 PATIENT: dict[str, Any] = {"age": 58, "sex": "male", "diagnoses": [], "mechanism_of_injury": None}
-DETERMINATION: dict[str, Any] = {**HEADER, "patient": PATIENT, "items": ITEMS}
+DETERMINATION: dict[str, Any] = {
+    **HEADER,
+    "patient": PATIENT,
+    "items": [
+        {**item, "reviewer_guidelines": [{**CITED, "chapter": "Shoulder Complaints"}]} for item in ITEMS
+    ],
+}
 INCONSISTENT: dict[str, Any] = {
     **HEADER,
     "case": {"date_of_injury": "2013-06-25", "ur_denial_date": "2012-01-01"},

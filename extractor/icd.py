@@ -158,30 +158,43 @@ def _near(words: set[str]) -> list[int]:
     """
     share = (100.0 - SCORE_FLOOR + _SLACK) / 100.0
     posted = codeset.postings(words)
-    shared: dict[int, int] = {}
-    for bit, word in enumerate(sorted(posted)):
-        for at in posted[word]:
-            shared[at] = shared.get(at, 0) | 1 << bit
     known = sorted(posted)
     unknown = [len(word) for word in words - set(posted)]
     lengths = codeset.key_lengths()
-    kept = []
-    bounds: dict[int, tuple[int, float, float, float] | None] = {}
-    for at, mask in sorted(shared.items()):
-        if mask not in bounds:
-            bounds[mask] = _bounds(
-                _joined(len(word) for bit, word in enumerate(known) if mask >> bit & 1),
-                _joined([*(len(word) for bit, word in enumerate(known) if not mask >> bit & 1), *unknown]),
-                share,
-            )
-        limits = bounds[mask]
-        if limits is not None:
-            sect, most, low, high = limits
-            ba = lengths[at] - sect - 1
-            if not (ba <= 0 or ba <= most or low <= ba <= high):
-                continue
-        kept.append(at)
-    return kept
+    kept: list[int] = []
+    for mask, ats in _by_shared([posted[word] for word in known]).items():
+        limits = _bounds(
+            _joined(len(word) for bit, word in enumerate(known) if mask >> bit & 1),
+            _joined([*(len(word) for bit, word in enumerate(known) if not mask >> bit & 1), *unknown]),
+            share,
+        )
+        if limits is None:
+            kept += ats
+            continue
+        sect, most, low, high = limits
+        base = sect + 1  # an entry's BA is its length less this: the bounds on its length
+        top, low, high = base + max(0, most), base + low, base + high
+        kept += [at for at in ats if (length := lengths[at]) <= top or low <= length <= high]
+    return sorted(kept)
+
+
+def _by_shared(postings: list[frozenset[int]]) -> dict[int, frozenset[int]]:
+    """The positions in ``postings`` grouped by which of them hold each (bit i: the i-th), by
+    set operations: a common word is in thousands of entries, too many to take one by one."""
+    groups: dict[int, frozenset[int]] = {}
+    seen: frozenset[int] = frozenset()
+    for bit, posting in enumerate(postings):
+        refined: dict[int, frozenset[int]] = {}
+        for mask, ats in groups.items():
+            if both := ats & posting:
+                refined[mask | 1 << bit] = both
+            if rest := ats - posting:
+                refined[mask] = rest
+        if new := posting - seen:
+            refined[1 << bit] = new
+        seen |= posting
+        groups = refined
+    return groups
 
 
 def _fuzzy(query: str) -> tuple[Coding, bool]:

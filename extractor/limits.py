@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NoReturn, TypeVar, cast
 
 from extractor.errors import PDFTooComplex, UnreadablePDF
@@ -45,6 +46,7 @@ MiB = 1024 * 1024
 _HEADER = struct.Struct(">Q")
 MEMORY_ENV = "EXTRACTOR_PDF_MEMORY_MB"
 CPU_ENV = "EXTRACTOR_PDF_CPU_SECONDS"
+_LATE_GRACE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,29 @@ def run_limited(work: Callable[[], T], limits: Limits) -> T:
     """``work()`` run in this process's reader under ``limits``: its result, or its exception
     re-raised here.  A reader past a limit gives :class:`PDFTooComplex`; one that crashes below
     them, :class:`UnreadablePDF`."""
+    return start_limited(work, limits)()
+
+
+def start_limited(work: Callable[[], T], limits: Limits) -> Callable[[], T]:
+    """:func:`run_limited` begun: the reader works on ``work`` while this process goes on, and
+    the call returned waits for its result (the deadline counts from now).  Outside Linux the
+    work is done in process, and the call returns its result or raises its error."""
     if sys.platform != "linux":
-        return work()
-    return cast(T, _SLOT.run(work, limits))
+        return settled(work)
+    return cast(Callable[[], T], _SLOT.start(work, limits))
+
+
+def settled(work: Callable[[], T]) -> Callable[[], T]:
+    """``work`` done now, its outcome kept for the call returned."""
+    try:
+        value = work()
+    except Exception as error:
+        return partial(_reraise, error)
+    return lambda: value
+
+
+def _reraise(error: Exception) -> NoReturn:
+    raise error
 
 
 class _Reader:
@@ -97,6 +119,7 @@ class _Reader:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.base_rss = _statm()[1]
+        self.deadline = 0.0  # of the work sent last
         requests_in, self._requests = os.pipe()
         self._replies, replies_out = os.pipe()
         self.pid = os.fork()
@@ -112,12 +135,22 @@ class _Reader:
         poller.register(self._replies, select.POLLIN)
         return not poller.poll(0)
 
-    def run(self, work: Callable[[], object]) -> tuple[bool, Any, bool]:
-        """(done, result or exception, strained) of ``work``; the reader is stopped, and the
-        error raised, when anything goes wrong on the way (its death, the deadline, Ctrl-C)."""
+    def send(self, work: Callable[[], object]) -> None:
+        """Hand ``work`` to the reader, which starts on it at once; its deadline starts now."""
+        self.deadline = time.monotonic() + self.limits.wall_seconds
         try:
             _send(self._requests, pickle.dumps(work, pickle.HIGHEST_PROTOCOL))
-            reply = _receive(self._replies, time.monotonic() + self.limits.wall_seconds)
+        except BaseException:
+            self.stop()
+            raise
+
+    def receive(self) -> tuple[bool, Any, bool]:
+        """(done, result or exception, strained) of the work sent; the reader is stopped, and
+        the error raised, when anything goes wrong on the way (its death, the deadline, Ctrl-C)."""
+        # A reply asked for late (this process was busy past the deadline) is still read whole.
+        deadline = max(self.deadline, time.monotonic() + _LATE_GRACE_SECONDS)
+        try:
+            reply = _receive(self._replies, deadline)
             if reply is None:
                 raise PDFTooComplex(f"reading took over {self.limits.wall_seconds:g} s (the limit)")
         except BaseException:
@@ -144,17 +177,24 @@ class _Reader:
 
 
 class _Slot:
-    """This process's reader, started on first use, one job at a time (pdfium is not thread-safe)."""
+    """This process's reader, started on first use and taken out of the slot while it works
+    (pdfium is not thread-safe: a second job meanwhile gets a reader of its own)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.reader: _Reader | None = None
 
-    def run(self, work: Callable[[], object], limits: Limits) -> object:
+    def start(self, work: Callable[[], object], limits: Limits) -> Callable[[], object]:
+        """Send ``work`` to a reader: the call that waits for its result (or raises its error)."""
         with self.lock:
             reader = self._ready(limits)
-            done, value, strained = reader.run(work)  # a reader that fails is stopped
-            if strained:
+        reader.send(work)  # a reader that fails is stopped
+        return partial(self._finish, reader, limits)
+
+    def _finish(self, reader: _Reader, limits: Limits) -> object:
+        done, value, strained = reader.receive()  # a reader that fails is stopped
+        with self.lock:
+            if strained or self.reader is not None:
                 reader.stop()
             else:
                 self.reader = reader

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,7 @@ from extractor.errors import (
     NotARegularFile,
     UnreadablePDF,
 )
-from extractor.limits import Limits, run_limited
+from extractor.limits import Limits, settled, start_limited
 from extractor.schemas import Document
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -176,20 +177,32 @@ def read_bytes(data: bytes, path: str, limits: Limits | None = None) -> SourceTe
     A PDF is read in a reader process under ``limits`` (default: :meth:`Limits.from_env`;
     see extractor.limits), so a small hostile one costs at most that much memory and time.
     """
+    return begin_bytes(data, path, limits)()
+
+
+def begin_bytes(data: bytes, path: str, limits: Limits | None = None) -> Callable[[], SourceText]:
+    """:func:`read_bytes` begun: a PDF is handed to the reader, and the call returned waits for
+    its text, so this process can work on the letter before meanwhile (see :func:`read_ahead`)."""
     if len(data) > MAX_BYTES:
         raise DocumentTooLarge(f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")
     if not data.strip():
         raise EmptyDocument("file is empty")
     digest = hashlib.sha256(data).hexdigest()
     if data.lstrip()[:5] == b"%PDF-":
-        text, pages = run_limited(partial(pdf_text, data), limits or Limits.from_env())
-        return SourceText(path=path, text=text, sha256=digest, pages=pages)
+        reading = start_limited(partial(pdf_text, data), limits or Limits.from_env())
+        return partial(_pdf_source, reading, path, digest)
     if path.lower().endswith(".pdf"):
         raise UnreadablePDF("named .pdf but has no PDF header")
     text = normalise(decode_text(data))
     if not text:
         raise EmptyDocument("no text")
-    return SourceText(path=path, text=text, sha256=digest)
+    source = SourceText(path=path, text=text, sha256=digest)
+    return lambda: source
+
+
+def _pdf_source(reading: Callable[[], tuple[str, int]], path: str, digest: str) -> SourceText:
+    text, pages = reading()
+    return SourceText(path=path, text=text, sha256=digest, pages=pages)
 
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -227,6 +240,11 @@ def open_regular(path: str | os.PathLike[str]) -> int:
 
 def read_path(path: str | os.PathLike[str], limits: Limits | None = None) -> SourceText:
     """Read one regular file from disk, refusing oversized files before loading them."""
+    return begin_path(path, limits)()
+
+
+def begin_path(path: str | os.PathLike[str], limits: Limits | None = None) -> Callable[[], SourceText]:
+    """:func:`read_path` begun, as :func:`begin_bytes` begins :func:`read_bytes`."""
     try:
         with os.fdopen(open_regular(path), "rb") as stream:
             size = os.fstat(stream.fileno()).st_size
@@ -239,7 +257,29 @@ def read_path(path: str | os.PathLike[str], limits: Limits | None = None) -> Sou
         raise InputError("permission denied") from None
     except OSError as exc:
         raise InputError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
-    return read_bytes(data, str(path), limits)
+    return begin_bytes(data, str(path), limits)
+
+
+def read_ahead(
+    names: Iterable[str], begin: Callable[[str], Callable[[], SourceText]] = begin_path
+) -> Iterator[tuple[str, Callable[[], SourceText]]]:
+    """Each name with a call that gives its letter or raises why not, in order; when a name is
+    given, the next one's PDF is already in the reader, so reading it overlaps whatever the
+    caller does with this letter.  The reader has one read at a time, so its limits and its
+    deadline are :func:`read_path`'s."""
+    pending: tuple[str, Callable[[], SourceText]] | None = None
+    for name in names:
+        done = None if pending is None else (pending[0], settled(pending[1]))
+        pending = name, partial(_finish, settled(partial(begin, name)))
+        if done is not None:
+            yield done
+    if pending is not None:
+        yield pending[0], settled(pending[1])
+
+
+def _finish(begun: Callable[[], Callable[[], SourceText]]) -> SourceText:
+    """The letter a begun read gives, or the error its beginning or its end raised."""
+    return begun()()
 
 
 def read_string(text: str, path: str = "<text>") -> SourceText:

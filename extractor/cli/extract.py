@@ -22,11 +22,11 @@ from extractor.cli.options import (
     add_backend_option,
     add_llm_options,
     add_output_option,
+    begin_source,
     chosen_backend,
     fail,
     letters,
     output,
-    read_source,
     unreachable_endpoint,
     unusable_output,
 )
@@ -34,6 +34,7 @@ from extractor.errors import ExtractionError, fail_line
 from extractor.export import write_items_csv
 from extractor.llm.config import PROGRESS_LOGGER
 from extractor.pipeline import BACKENDS, extract, llm_failure
+from extractor.reading import read_ahead
 from extractor.schemas import Backend, Record
 
 if TYPE_CHECKING:
@@ -69,11 +70,11 @@ def _asking(backend: Backend, quiet: bool) -> _Asking | None:
 def _records(
     names: list[str], backend: Backend, config: LLMConfig | None, failed: list[str], asking: _Asking | None
 ) -> Iterator[Record]:
-    for name in names:
+    for name, read in read_ahead(names, begin_source):
         if asking is not None:
             asking.letter = name
         try:
-            record = extract(read_source(name), backend=backend, llm_config=config, on_llm_error="keep_rules")
+            record = extract(read(), backend=backend, llm_config=config, on_llm_error="keep_rules")
         except ExtractionError as error:
             print(fail_line(name, error), file=sys.stderr)
             failed.append(name)

@@ -12,13 +12,13 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, get_args
 
 from extractor.llm.config import LLMConfig, ModeName
 from extractor.pipeline import BACKENDS, BackendChoice, resolve_backend
-from extractor.reading import SourceText, read_bytes, read_path
+from extractor.reading import SourceText, begin_bytes, begin_path
 from extractor.schemas import Backend
 from extractor.scope import SCOPES
 
@@ -209,6 +209,11 @@ def letters(arguments: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def read_source(name: str) -> SourceText:
     """One letter: standard input for ``-``, else the file (a missing one is "no such file")."""
+    return begin_source(name)()
+
+
+def begin_source(name: str) -> Callable[[], SourceText]:
+    """:func:`read_source` begun (see :func:`extractor.reading.read_ahead`)."""
     if name == STDIN:
-        return read_bytes(sys.stdin.buffer.read(), "<stdin>")
-    return read_path(name)
+        return begin_bytes(sys.stdin.buffer.read(), "<stdin>")
+    return begin_path(name)

@@ -141,7 +141,10 @@ def _finders(category: Category, entry: Mapping[str, Any]) -> list[_Finder]:
     return found
 
 
-def _load() -> _Lexicon:
+@functools.cache
+def _lexicon() -> _Lexicon:
+    """The lexicon, compiled on first use (~0.1 s of regular expressions a command that
+    classifies nothing, `extractor text` or `--help`, need not pay)."""
     data = tomllib.loads(files("extractor.rules").joinpath("categories.toml").read_text(encoding="utf-8"))
     generic = _alternation(data.pop("generic")["terms"])
     assert generic is not None
@@ -166,11 +169,8 @@ def _load() -> _Lexicon:
     )
 
 
-_LEXICON = _load()
-
-
 def _excluded(match: _Match, text: str) -> bool:
-    pattern = _LEXICON.exclusions.get(match.category)
+    pattern = _lexicon().exclusions.get(match.category)
     return pattern is not None and any(
         m.start(1) <= match.start and match.end <= m.end(1) for m in pattern.finditer(text)
     )
@@ -209,7 +209,7 @@ def _within(matches: list[_Match], clause: _Clause) -> list[_Match]:
 def _generic_head(heads: list[_Match], following: list[_Match]) -> tuple[Category, float]:
     """An evaluation, consult or follow-up belongs to the service qualifying it, if that service
     has evaluations of its own ("chiropractic evaluation"); otherwise it is a consultation."""
-    qualifier = next((m for m in [*heads, *following] if m.category in _LEXICON.absorbs_generic), None)
+    qualifier = next((m for m in [*heads, *following] if m.category in _lexicon().absorbs_generic), None)
     return (qualifier.category, _SERVICE) if qualifier else (Category.CONSULTATION, _GENERIC)
 
 
@@ -227,7 +227,7 @@ def _head(matches: list[_Match], clauses: list[_Clause], text: str) -> tuple[Cat
             after = clauses[index + 1] if index + 1 < len(clauses) else None
             following = _within(matches, after) if after and after.link in _LINKS else []
             return _generic_head(heads, following)
-        governing = next((m for m in heads[:-1] if last.category in _LEXICON.governs[m.category]), last)
+        governing = next((m for m in heads[:-1] if last.category in _lexicon().governs[m.category]), last)
         return governing.category, _SERVICE
     return None
 
@@ -254,7 +254,7 @@ def _section_votes(guidelines: Iterable[Guideline]) -> dict[Category, float]:
 @functools.lru_cache(maxsize=1024)
 def _named_by(citation: str) -> frozenset[Category]:
     """The categories a citation's title and sections name: memoised, as _request is."""
-    return frozenset(match.category for match in _matches(_normal(citation), _LEXICON.sections))
+    return frozenset(match.category for match in _matches(_normal(citation), _lexicon().sections))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -263,7 +263,7 @@ def _request(request: str) -> tuple[tuple[Category, float] | None, tuple[tuple[C
     times (its category, its doubts, its confidence)."""
     doses = len(_DOSE.findall(request))
     text = _normal(_DOSE.sub(f" {_DOSE_MARK} ", request))
-    matches = _matches(text, _LEXICON.finders)
+    matches = _matches(text, _lexicon().finders)
     hints = _hint_votes(matches, doses, len(_PILL_COUNT.findall(request)))
     return _head(matches, _clauses(text, matches), text), tuple(hints.items())
 

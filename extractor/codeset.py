@@ -21,6 +21,7 @@ import re
 import sqlite3
 import tempfile
 import threading
+import time
 from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -131,12 +132,24 @@ def _build(path: Path) -> None:
         with contextlib.closing(sqlite3.connect(aside)) as db:
             _fill(db)
         os.replace(aside, path)
-        for stale in path.parent.glob("icd10cm-*.sqlite"):  # earlier versions' indexes
-            if stale != path:
-                stale.unlink(missing_ok=True)
+        for stale in _stale(path):
+            stale.unlink(missing_ok=True)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(aside)
+
+
+STALE_SECONDS = 7 * 24 * 3600
+"""How old another version's index must be before a build removes it: two checkouts
+of different versions on one machine each keep theirs, instead of rebuilding in turn."""
+
+
+def _stale(path: Path) -> Iterator[Path]:
+    """Other versions' indexes beside ``path`` built over :data:`STALE_SECONDS` ago."""
+    for other in path.parent.glob("icd10cm-*.sqlite"):
+        with contextlib.suppress(FileNotFoundError):
+            if other != path and time.time() - other.stat().st_mtime > STALE_SECONDS:
+                yield other
 
 
 def _open(path: Path) -> sqlite3.Connection:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,23 @@ def test_a_damaged_index_is_built_again(tmp_path: Path, monkeypatch: pytest.Monk
     damaged.write_bytes(b"SQLite format 3\x00" + bytes(80))
     assert codeset.exact(codeset.key("Low back pain")) == ("M54.5", "title", "Low back pain")
     assert damaged.stat().st_size > 1_000_000  # a whole index in its place
+
+
+def test_a_build_keeps_another_version_s_recent_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two checkouts of different versions on one machine each keep their index; only one
+    left unbuilt for a week goes."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(codeset, "_STORE", codeset._Store())
+    folder = codeset.cache_path().parent
+    folder.mkdir(parents=True)
+    recent, old = folder / "icd10cm-other-recent.sqlite", folder / "icd10cm-other-old.sqlite"
+    for other in (recent, old):
+        other.write_bytes(b"another version's index")
+    week_ago = time.time() - codeset.STALE_SECONDS - 60
+    os.utime(old, (week_ago, week_ago))
+    assert codeset.is_valid("S39.012A")  # builds this version's index
+    assert codeset.cache_path().is_file()
+    assert recent.is_file()
+    assert not old.exists()

@@ -411,13 +411,13 @@ class _Job:
             try:
                 answer = await self._answer(task, letter)
             except Exception as error:
-                return Failure.of(error, letter.source.document().model_dump(mode="json"))
+                return Failure.of(error, work.document(letter.source))
             if not isinstance(answer, LLMError):
                 self.counts.usage += answer.usage
             keep: OnLLMError = "keep_rules" if self.results is None else "raise"  # kept: live hybrid only
             return await self.pool.run(work.finish, letter, answer, keep)
         except WorkerCrashed as error:
-            return Failure.of(error, {"path": task.path, "sha256": task.sha256})
+            return Failure.of(error, work.unread(task))
 
     async def _answer(self, task: Task, letter: Letter) -> LLMResult | LLMError:
         if self.results is not None:

@@ -54,11 +54,12 @@ class Failure:
         return json.dumps({"document": self.document, "error": error}, ensure_ascii=False)
 
 
-def _document(source: SourceText) -> dict[str, Any]:
+def document(source: SourceText) -> dict[str, Any]:
+    """The document a letter read is, as an error line names it."""
     return source.document().model_dump(mode="json")
 
 
-def _unread(task: Task) -> dict[str, Any]:
+def unread(task: Task) -> dict[str, Any]:
     """All that is known of a file that could not be read."""
     return {"path": task.path, "sha256": task.sha256}
 
@@ -70,11 +71,11 @@ def read(task: Task, backend: Backend, config: LLMConfig | None) -> Letter | Fai
     try:  # opened by its own name, recorded by its printable one
         source = dataclasses.replace(read_path(task.file), path=task.path)
     except Exception as error:
-        return Failure.of(error, _unread(task))
+        return Failure.of(error, unread(task))
     try:
         return dataclasses.replace(pipeline.read(source, backend, config), started=started)
     except Exception as error:
-        return Failure.of(error, _document(source))
+        return Failure.of(error, document(source))
 
 
 def record(task: Task, backend: Backend, config: LLMConfig | None) -> str | Letter | Failure:
@@ -95,7 +96,7 @@ def finish(
     try:
         return pipeline.finish(letter, answer, on_llm_error).model_dump_json()
     except Exception as error:
-        return Failure.of(error, _document(letter.source))
+        return Failure.of(error, document(letter.source))
 
 
 def batch_requests(task: Task, config: LLMConfig, backend: Backend) -> list[str] | str | Failure:
@@ -112,7 +113,7 @@ def batch_requests(task: Task, config: LLMConfig, backend: Backend) -> list[str]
         asked = letter.asked or ALL  # None only for the rules backend, which prepares nothing
         return request_lines(read_task, letter.source.text, config, asked=asked, layout=letter.layout)
     except Exception as error:
-        return Failure.of(error, _document(letter.source))
+        return Failure.of(error, document(letter.source))
 
 
 WORKER_NICENESS = 10
